@@ -1,0 +1,253 @@
+/**
+ * The typed configuration tree, built once at start from the environment and the config file
+ * (DESIGN.md §2). Nothing outside `src/config` reads `process.env` or the file.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { parse as parseYaml } from 'yaml';
+import { EnvDto, FileConfigDto, type VerifierName } from './config.dto.js';
+import { parseDuration, parseSize } from './units.js';
+
+export type { VerifierName } from './config.dto.js';
+
+export interface SourceConfig {
+  name: string;
+  verifier: VerifierName;
+  secrets: string[];
+  toleranceMs: number;
+  /** hmac: the signature header (lower-case). */
+  header?: string;
+  algorithm: 'sha256' | 'sha1' | 'sha512';
+  encoding: 'hex' | 'base64';
+  prefix: string;
+  /** hmac: header carrying the delivery id (lower-case). */
+  idHeader?: string;
+  /** hmac: dotted path of the body field carrying the event type. */
+  typeField?: string;
+  /** Event type when neither the body nor a header gives one. */
+  defaultType: string;
+}
+
+export interface ApiKeyConfig {
+  id: string;
+  key: string;
+  publish: string[];
+  subscribe: string[];
+}
+
+export interface JwtConfig {
+  secret?: string;
+  publicKey?: string;
+  issuer?: string;
+  audience?: string;
+  clockToleranceMs: number;
+}
+
+export interface AppConfig {
+  port: number;
+  host: string;
+  natsUrl?: string;
+  dataDir: string;
+  logLevel: string;
+  configFile?: string;
+  stream: {
+    name: string;
+    subjectPrefix: string;
+    maxAgeMs: number;
+    maxBytes: number;
+    replicas: number;
+    duplicateWindowMs: number;
+  };
+  idempotency: { ttlMs: number };
+  ingest: {
+    maxBodyBytes: number;
+    bodyTimeoutMs: number;
+    maxJsonDepth: number;
+    /** Ingests awaiting the store at once; past it, 503 at once. */
+    maxInFlight: number;
+    /** How long one ingest waits for the store before answering 503. */
+    publishTimeoutMs: number;
+  };
+  limits: {
+    subscriptionsPerConnection: number;
+    patternsPerSubscription: number;
+    connectionsPerProcess: number;
+    /** Deliveries queued for one client before it falls back to catch-up. */
+    clientBufferEvents: number;
+    /** Recent events kept in memory per process to serve short resumes. */
+    ringEvents: number;
+    /** Catch-up reads from the store running at once per process. */
+    concurrentReplays: number;
+  };
+  sources: Map<string, SourceConfig>;
+  auth: {
+    jwt?: JwtConfig;
+    apiKeys: ApiKeyConfig[];
+    anonymous: { subscribe: string[] };
+  };
+  socketio: { polling: boolean };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Replaces `${NAME}` with env var NAME; a missing variable is a problem, not an empty string. */
+export function interpolate(text: string, env: Record<string, string | undefined>, problems: string[]): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+    const value = env[name];
+    if (value === undefined) {
+      problems.push(`config file refers to \${${name}}, but the environment variable ${name} is not set`);
+      return '';
+    }
+    return value;
+  });
+}
+
+function flatten(errors: ValidationError[], path = ''): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    const here = path ? (/^\d+$/.test(e.property) ? `${path}[${e.property}]` : `${path}.${e.property}`) : e.property;
+    for (const message of Object.values(e.constraints ?? {})) out.push(`${here}: ${message}`);
+    if (e.children?.length) out.push(...flatten(e.children, here));
+  }
+  return out;
+}
+
+function readFileConfig(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): { raw: Record<string, unknown>; file?: string } {
+  const explicit = env.HOOKSTREAM_CONFIG;
+  const file = explicit ? resolve(explicit) : existsSync('hookstream.yaml') ? resolve('hookstream.yaml') : undefined;
+  if (!file) return { raw: {} };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`HOOKSTREAM_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+    return { raw: {}, file };
+  }
+  text = interpolate(text, env, problems);
+  try {
+    const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    if (parsed === null || parsed === undefined) return { raw: {}, file };
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push(`${file}: the top level must be a mapping`);
+      return { raw: {}, file };
+    }
+    return { raw: parsed as Record<string, unknown>, file };
+  } catch (err) {
+    problems.push(`${file}: cannot parse: ${(err as Error).message}`);
+    return { raw: {}, file };
+  }
+}
+
+const dur = (v: unknown, dflt: number) => (v === undefined ? dflt : (parseDuration(v) as number));
+const size = (v: unknown, dflt: number) => (v === undefined ? dflt : (parseSize(v) as number));
+
+/** Parses and validates everything; throws one ConfigError listing every problem. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const problems: string[] = [];
+  const envDto = plainToInstance(EnvDto, { ...env });
+  problems.push(...flatten(validateSync(envDto, { forbidUnknownValues: false })));
+  const { raw, file } = readFileConfig(env, problems);
+  const dto = plainToInstance(FileConfigDto, raw);
+  problems.push(...flatten(validateSync(dto, { forbidUnknownValues: false })));
+  if (problems.length) throw new ConfigError(problems);
+
+  const stream = dto.stream ?? {};
+  const maxAgeMs = dur(stream.maxAge, 7 * 86_400_000);
+  const duplicateWindowMs = dur(stream.duplicateWindow, 120_000);
+  if (duplicateWindowMs > maxAgeMs) problems.push('stream.duplicateWindow must not exceed stream.maxAge');
+  if (duplicateWindowMs < 100) problems.push('stream.duplicateWindow must be at least 100ms');
+
+  const sources = new Map<string, SourceConfig>();
+  for (const [i, s] of (dto.sources ?? []).entries()) {
+    if (sources.has(s.name)) problems.push(`sources[${i}].name: "${s.name}" is configured twice`);
+    if (s.verifier === 'hmac' && !s.header) problems.push(`sources[${i}].header: the hmac verifier needs a header`);
+    sources.set(s.name, {
+      name: s.name,
+      verifier: s.verifier,
+      secrets: s.secrets,
+      toleranceMs: dur(s.tolerance, 300_000),
+      header: s.header?.toLowerCase(),
+      algorithm: s.algorithm ?? 'sha256',
+      encoding: s.encoding ?? 'hex',
+      prefix: s.prefix ?? '',
+      idHeader: s.idHeader?.toLowerCase(),
+      typeField: s.typeField,
+      defaultType: s.defaultType ?? 'webhook',
+    });
+  }
+
+  const jwtDto = dto.auth?.jwt;
+  let jwt: JwtConfig | undefined;
+  if (jwtDto) {
+    if (!!jwtDto.secret === !!jwtDto.publicKey) problems.push('auth.jwt: set exactly one of secret and publicKey');
+    jwt = {
+      secret: jwtDto.secret,
+      publicKey: jwtDto.publicKey,
+      issuer: jwtDto.issuer || undefined,
+      audience: jwtDto.audience || undefined,
+      clockToleranceMs: dur(jwtDto.clockTolerance, 30_000),
+    };
+  }
+  const apiKeys = (dto.auth?.apiKeys ?? []).map((k) => ({
+    id: k.id,
+    key: k.key,
+    publish: k.publish ?? [],
+    subscribe: k.subscribe ?? [],
+  }));
+  const keyIds = new Set<string>();
+  for (const k of apiKeys) {
+    if (keyIds.has(k.id)) problems.push(`auth.apiKeys: id "${k.id}" is configured twice`);
+    keyIds.add(k.id);
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const limits = dto.limits ?? {};
+  const ingest = dto.ingest ?? {};
+  return {
+    port: envDto.PORT ?? 3000,
+    host: envDto.HOST ?? '0.0.0.0',
+    natsUrl: envDto.NATS_URL || undefined,
+    dataDir: resolve(envDto.DATA_DIR ?? './data'),
+    logLevel: envDto.LOG_LEVEL ?? 'info',
+    configFile: file,
+    stream: {
+      name: stream.name ?? 'EVENTS',
+      subjectPrefix: stream.subjectPrefix ?? 'events',
+      maxAgeMs,
+      maxBytes: size(stream.maxBytes, 10 * 1024 ** 3),
+      replicas: stream.replicas ?? 1,
+      duplicateWindowMs,
+    },
+    idempotency: { ttlMs: dur(dto.idempotency?.ttl, 72 * 3_600_000) },
+    ingest: {
+      maxBodyBytes: size(ingest.maxBodyBytes, 1024 ** 2),
+      bodyTimeoutMs: dur(ingest.bodyTimeout, 30_000),
+      maxJsonDepth: ingest.maxJsonDepth ?? 100,
+      maxInFlight: ingest.maxInFlight ?? 4096,
+      publishTimeoutMs: dur(ingest.publishTimeout, 3_000),
+    },
+    limits: {
+      subscriptionsPerConnection: limits.subscriptionsPerConnection ?? 100,
+      patternsPerSubscription: limits.patternsPerSubscription ?? 32,
+      connectionsPerProcess: limits.connectionsPerProcess ?? 50_000,
+      clientBufferEvents: limits.clientBufferEvents ?? 1024,
+      ringEvents: limits.ringEvents ?? 10_000,
+      concurrentReplays: limits.concurrentReplays ?? 8,
+    },
+    sources,
+    auth: { jwt, apiKeys, anonymous: { subscribe: dto.auth?.anonymous?.subscribe ?? [] } },
+    socketio: { polling: dto.socketio?.polling ?? false },
+  };
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
