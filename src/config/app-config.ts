@@ -8,6 +8,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { EnvDto, FileConfigDto, type VerifierName } from './config.dto.js';
+import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
 
 export type { VerifierName } from './config.dto.js';
@@ -205,10 +206,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     subscribe: k.subscribe ?? [],
   }));
   const keyIds = new Set<string>();
-  for (const k of apiKeys) {
+  const checkPatterns = (where: string, patterns: string[]) => {
+    for (const p of patterns) if (!isValidPattern(p)) problems.push(`${where}: "${p}" is not a valid subject pattern`);
+  };
+  for (const [i, k] of apiKeys.entries()) {
     if (keyIds.has(k.id)) problems.push(`auth.apiKeys: id "${k.id}" is configured twice`);
     keyIds.add(k.id);
+    checkPatterns(`auth.apiKeys[${i}].publish`, k.publish);
+    checkPatterns(`auth.apiKeys[${i}].subscribe`, k.subscribe);
   }
+  checkPatterns('auth.anonymous.subscribe', dto.auth?.anonymous?.subscribe ?? []);
   if (problems.length) throw new ConfigError(problems);
 
   const limits = dto.limits ?? {};

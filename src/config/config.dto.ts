@@ -2,6 +2,7 @@
  * The config file and environment as they are written (strings, units), validated with class-validator.
  * `app-config.ts` turns a valid DTO into the typed tree the rest of the code uses.
  */
+import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
