@@ -9,8 +9,11 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], testTimeout: 60_000 },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
   // e2e suites each start their own nats-server and gateways; two workers fit a 2-core machine.
   maxWorkers: 2,
+  // e2e cases restart servers and wait on real I/O; none should come near this.
+  testTimeout: 60_000,
+  globalSetup: '<rootDir>/test/global-setup.mjs',
 };

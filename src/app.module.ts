@@ -1,0 +1,71 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from './config/app-config.js';
+import { Authenticator } from './auth/auth.service.js';
+import { FanoutHub } from './fanout/fanout-hub.js';
+import { HealthController } from './health/health.controller.js';
+import { EventsController } from './ingest/events.controller.js';
+import { IngestService } from './ingest/ingest.service.js';
+import { WebhooksController } from './ingest/webhooks.controller.js';
+import { Lifecycle } from './lifecycle.js';
+import { APP_LOGGER, type AppLogger } from './logging/logger.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { MetricsService } from './metrics/metrics.service.js';
+import { EVENT_STORE, type EventStore } from './store/event-store.port.js';
+import { ConnectionRegistry } from './transports/connection-registry.js';
+import { SocketGateway } from './transports/socket.gateway.js';
+import { SseController } from './transports/sse.controller.js';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  logger: AppLogger;
+  store: EventStore;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot({ config, logger, store }: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      controllers: [WebhooksController, EventsController, SseController, HealthController, MetricsController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: APP_LOGGER, useValue: logger },
+        { provide: EVENT_STORE, useValue: store },
+        MetricsService,
+        { provide: Authenticator, useFactory: () => new Authenticator(config.auth) },
+        {
+          provide: IngestService,
+          inject: [MetricsService],
+          useFactory: (metrics: MetricsService) => new IngestService(config, store, metrics),
+        },
+        {
+          provide: FanoutHub,
+          inject: [MetricsService],
+          useFactory: (m: MetricsService) =>
+            new FanoutHub(
+              store,
+              {
+                ringEvents: config.limits.ringEvents,
+                clientBufferEvents: config.limits.clientBufferEvents,
+                concurrentReplays: config.limits.concurrentReplays,
+              },
+              {
+                delivered: (n) => m.deliveries.inc(n),
+                replayed: (n) => m.replayed.inc(n),
+                gap: () => m.gaps.inc(),
+                slowConsumer: () => m.slowConsumers.inc(),
+                liveEvent: (seq, storeTimeMs) => {
+                  m.liveSeq.set(seq);
+                  m.lag.observe(Math.max(0, Date.now() - storeTimeMs) / 1000);
+                },
+              },
+              logger,
+            ),
+        },
+        Lifecycle,
+        ConnectionRegistry,
+        SocketGateway,
+      ],
+    };
+  }
+}

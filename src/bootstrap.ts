@@ -1,0 +1,69 @@
+/**
+ * Builds and starts the gateway. `main.ts` calls `bootstrap()`; tests call `createApp()` with their
+ * own config and listen on port 0.
+ */
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+import { type AppConfig, ConfigError, loadConfig } from './config/app-config.js';
+import { ApiErrorFilter } from './common/api-error.js';
+import { type AppLogger, createLogger, NestPinoLogger } from './logging/logger.js';
+import type { EventStore } from './store/event-store.port.js';
+import { EmbeddedEventStore } from './store/embedded/embedded-event-store.adapter.js';
+import { JetStreamEventStore } from './store/jetstream/jetstream-event-store.adapter.js';
+import { HookstreamIoAdapter } from './transports/io-adapter.js';
+
+export function createStore(config: AppConfig, logger: AppLogger): EventStore {
+  if (config.natsUrl) return new JetStreamEventStore(config, logger.child({ component: 'jetstream' }));
+  logger.warn(
+    { dataDir: config.dataDir },
+    'NATS_URL is not set: using the embedded single-node event log. It serves one process only; set NATS_URL to run replicas on a NATS JetStream cluster.',
+  );
+  return new EmbeddedEventStore(config, logger.child({ component: 'embedded' }));
+}
+
+export async function createApp(
+  config: AppConfig,
+  options: { logger?: AppLogger; store?: EventStore } = {},
+): Promise<INestApplication> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const store = options.store ?? createStore(config, logger);
+  const app = await NestFactory.create(AppModule.forRoot({ config, logger, store }), {
+    bodyParser: false, // ingest reads raw bytes itself (signatures are over the exact body)
+    forceCloseConnections: true,
+    logger: new NestPinoLogger(logger.child({ component: 'nest' })),
+  });
+  app.useGlobalFilters(new ApiErrorFilter((err) => logger.error({ err }, 'unhandled error')));
+  app.useWebSocketAdapter(new HookstreamIoAdapter(app, config.socketio.polling));
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  const server = app.getHttpServer() as import('node:http').Server;
+  // Node's own limits for hostile clients; ingest enforces ingest.bodyTimeout per request.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = config.ingest.bodyTimeoutMs + 10_000;
+  const http = app.getHttpAdapter().getInstance() as { disable(name: string): void; set(k: string, v: unknown): void };
+  http.disable('x-powered-by');
+  http.set('etag', false);
+  return app;
+}
+
+export async function bootstrap(env: Record<string, string | undefined> = process.env): Promise<INestApplication> {
+  let config: AppConfig;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const app = await createApp(config, { logger });
+  await app.listen(config.port, config.host);
+  logger.info(
+    { port: config.port, host: config.host, store: config.natsUrl ? 'jetstream' : 'embedded', sources: [...config.sources.keys()] },
+    'hookstream listening',
+  );
+  return app;
+}

@@ -1,0 +1,34 @@
+import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ApiError } from '../common/api-error.js';
+import { AuthError, Authenticator } from '../auth/auth.service.js';
+import { parseJsonBody } from '../events/envelope.js';
+import { readRawBody } from './body-reader.js';
+import { IngestService } from './ingest.service.js';
+
+/** `POST /v1/events`: first-party publish with an API key (DESIGN.md §3). */
+@Controller('v1/events')
+export class EventsController {
+  constructor(
+    private readonly ingest: IngestService,
+    private readonly auth: Authenticator,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  async publish(@Req() req: Request, @Res() res: Response): Promise<void> {
+    let principal;
+    try {
+      principal = this.auth.authenticateApiKey(req.headers.authorization);
+    } catch (err) {
+      if (err instanceof AuthError) throw new ApiError(401, 'unauthorized', err.message);
+      throw err;
+    }
+    const body = await readRawBody(req, this.config.ingest.maxBodyBytes, this.config.ingest.bodyTimeoutMs);
+    const parsed = parseJsonBody(body, this.config.ingest.maxJsonDepth);
+    if (!parsed.ok) throw new ApiError(400, 'invalid_payload', `the body is not valid JSON: ${parsed.reason}`);
+    const results = await this.ingest.publish(principal, parsed.value);
+    res.status(202).json({ results });
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The ingest path of DESIGN.md §3: verified bytes → CloudEvent envelope → durable append → answer.
+ * A 2xx is only ever returned after the store confirmed the event durable.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AppConfig, SourceConfig } from '../config/app-config.js';
+import { ApiError } from '../common/api-error.js';
+import { allowedBy } from '../events/pattern.js';
+import { encodeCursor } from '../events/cursor.js';
+import { buildEnvelope, isJsonContentType, parseJsonBody } from '../events/envelope.js';
+import { eventSubject, validatePublishSubject } from '../events/subject.js';
+import type { Principal } from '../auth/auth.service.js';
+import type { MetricsService } from '../metrics/metrics.service.js';
+import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
+import { schemeFor } from './verifiers/verifier.js';
+
+export interface WebhookRequest {
+  source: string;
+  headers: Record<string, string[] | undefined>;
+  body: Buffer;
+  contentType: string | undefined;
+}
+
+export type WebhookAnswer =
+  | { status: 202; body: { status: 'accepted'; id: string; subject: string; seq: number; cursor: string } }
+  | { status: 200; body: { status: 'duplicate'; id: string; seq?: number } }
+  | { status: 200; body: { challenge: unknown } };
+
+export interface PublishItem {
+  subject: string;
+  id?: string;
+  type?: string;
+  data: unknown;
+}
+
+export interface PublishResult {
+  id: string;
+  seq: number;
+  cursor: string;
+  duplicate: boolean;
+}
+
+const MAX_BATCH = 1000;
+const RETRY_AFTER_SECONDS = '2';
+const EPOCH_TTL_MS = 5_000;
+
+export class IngestService {
+  private inFlight = 0;
+  private accepting = true;
+  private idleWaiters: (() => void)[] = [];
+  private epoch?: { value: string; at: number };
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly store: EventStore,
+    private readonly metrics: MetricsService,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  source(name: string): SourceConfig {
+    const source = this.config.sources.get(name);
+    if (!source) throw new ApiError(404, 'unknown_source', `no source named "${name}" is configured`);
+    return source;
+  }
+
+  async ingestWebhook(req: WebhookRequest): Promise<WebhookAnswer> {
+    const source = this.source(req.source);
+    const outcome = (o: string) => this.metrics.ingest.inc({ source: source.name, outcome: o });
+    const scheme = schemeFor(source.verifier);
+    const nowMs = this.clock();
+    const refused = scheme.verify({ headers: req.headers, body: req.body, nowMs }, source);
+    if (refused) {
+      outcome(refused);
+      throw new ApiError(401, refused, VERIFY_MESSAGES[refused]);
+    }
+
+    let json: unknown;
+    if (isJsonContentType(req.contentType)) {
+      const parsed = parseJsonBody(req.body, this.config.ingest.maxJsonDepth);
+      if (!parsed.ok) {
+        outcome('invalid_payload');
+        throw new ApiError(400, 'invalid_payload', `the body is not valid JSON: ${parsed.reason}`);
+      }
+      json = parsed.value;
+    }
+
+    if (source.verifier === 'slack' && isObject(json) && json.type === 'url_verification') {
+      outcome('challenge');
+      return { status: 200, body: { challenge: json.challenge } };
+    }
+
+    const { deliveryId, eventType } = scheme.identify({ headers: req.headers, body: req.body, nowMs }, json, source);
+    const type = eventType ?? source.defaultType;
+    const subject = eventSubject(this.config.stream.subjectPrefix, source.name, type);
+    const envelope = buildEnvelope({
+      id: deliveryId,
+      source: `/webhooks/${source.name}`,
+      sourceName: source.name,
+      type,
+      timeMs: nowMs,
+      contentType: req.contentType,
+      json,
+      body: req.body,
+    });
+    const result = await this.append(subject, `${source.name}:${deliveryId}`, envelope, () => outcome('unavailable'));
+    if (result.duplicate) {
+      outcome('duplicate');
+      return { status: 200, body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) } };
+    }
+    outcome('accepted');
+    const cursor = encodeCursor({ epoch: await this.currentEpoch(), seq: result.seq });
+    return { status: 202, body: { status: 'accepted', id: deliveryId, subject, seq: result.seq, cursor } };
+  }
+
+  /** POST /v1/events: validates the whole batch first; stores nothing unless every item is acceptable. */
+  async publish(principal: Principal, payload: unknown): Promise<PublishResult[]> {
+    const items = Array.isArray(payload) ? payload : [payload];
+    if (items.length === 0 || items.length > MAX_BATCH) {
+      throw new ApiError(400, 'invalid_payload', `send one event or an array of 1 to ${MAX_BATCH} events`);
+    }
+    const prefix = this.config.stream.subjectPrefix;
+    const checked = items.map((item, i) => {
+      const where = Array.isArray(payload) ? `item ${i}: ` : '';
+      if (!isObject(item)) throw new ApiError(400, 'invalid_payload', `${where}an event must be a JSON object`);
+      const { subject, id, type } = item;
+      if (typeof subject !== 'string' || !validatePublishSubject(subject, prefix)) {
+        throw new ApiError(
+          400,
+          'invalid_subject',
+          `${where}"subject" must be a subject under "${prefix}." made of [A-Za-z0-9_-] tokens, without wildcards`,
+        );
+      }
+      if (!allowedBy(principal.publish, subject)) {
+        throw new ApiError(403, 'forbidden', `${where}the API key "${principal.id}" may not publish to ${subject}`);
+      }
+      if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 256)) {
+        throw new ApiError(400, 'invalid_payload', `${where}"id" must be a string of 1 to 256 characters`);
+      }
+      if (type !== undefined && (typeof type !== 'string' || type.length === 0 || type.length > 256)) {
+        throw new ApiError(400, 'invalid_payload', `${where}"type" must be a string of 1 to 256 characters`);
+      }
+      if (!('data' in item)) throw new ApiError(400, 'invalid_payload', `${where}"data" is required`);
+      return { subject, id: (id as string | undefined) ?? randomUUID(), type: type as string | undefined, data: item.data };
+    });
+
+    const source = `/v1/events`;
+    const now = this.clock();
+    const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
+    // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.
+    const results = await Promise.all(
+      checked.map((item) =>
+        this.append(
+          item.subject,
+          `v1:${principal.id}:${item.id}`,
+          {
+            specversion: '1.0',
+            id: item.id,
+            source,
+            type: item.type ?? item.subject.slice(prefix.length + 1),
+            time: new Date(now).toISOString(),
+            datacontenttype: 'application/json',
+            data: item.data,
+            hookstreamsource: principal.id,
+          },
+          () => outcome('unavailable'),
+        ),
+      ),
+    );
+    const epoch = await this.currentEpoch();
+    return results.map((r, i) => {
+      outcome(r.duplicate ? 'duplicate' : 'accepted');
+      return { id: checked[i].id, seq: r.seq, cursor: encodeCursor({ epoch, seq: r.seq }), duplicate: r.duplicate };
+    });
+  }
+
+  /** Shutdown: new ingests get 503 (the provider retries against another replica). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Resolves when no append is in flight, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async append(subject: string, msgId: string, envelope: object, onUnavailable: () => void): Promise<AppendResult> {
+    if (!this.accepting) {
+      onUnavailable();
+      throw unavailable('this gateway is shutting down; retry');
+    }
+    if (this.inFlight >= this.config.ingest.maxInFlight) {
+      onUnavailable();
+      throw unavailable('too many events are waiting for the store; retry shortly');
+    }
+    this.inFlight++;
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const data = Buffer.from(JSON.stringify(envelope));
+      // The adapter bounds its own wait; this guard makes sure no request ever hangs on a store bug.
+      const guard = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new StoreUnavailableError('the store did not answer in time')),
+          this.config.ingest.publishTimeoutMs + 2_000,
+        );
+      });
+      const result = await Promise.race([this.store.append({ subject, msgId, data }), guard]);
+      this.metrics.publishLatency.observe((performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      onUnavailable();
+      if (err instanceof StoreUnavailableError) throw unavailable('the event could not be stored; retry later');
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (--this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private async currentEpoch(): Promise<string> {
+    const cached = this.epoch;
+    if (cached && this.clock() - cached.at < EPOCH_TTL_MS) return cached.value;
+    try {
+      const { epoch } = await this.store.state();
+      this.epoch = { value: epoch, at: this.clock() };
+      return epoch;
+    } catch (err) {
+      // The event is stored; a slightly old epoch only costs a resuming client a gap notice.
+      if (cached) return cached.value;
+      throw err;
+    }
+  }
+}
+
+const VERIFY_MESSAGES = {
+  missing_signature: 'the request carries no signature, or lacks a header the scheme needs',
+  invalid_signature: 'no configured secret produces this signature',
+  timestamp_out_of_tolerance: 'the signed timestamp is too far from the current time',
+} as const;
+
+function unavailable(message: string): ApiError {
+  return new ApiError(503, 'unavailable', message, { 'Retry-After': RETRY_AFTER_SECONDS });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

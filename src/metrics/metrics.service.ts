@@ -1,0 +1,59 @@
+/** Prometheus metrics of DESIGN.md §6, on one registry per app instance (tests boot several). */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class MetricsService {
+  readonly registry = new Registry();
+  readonly ingest = new Counter({
+    name: 'hookstream_ingest_total',
+    help: 'Webhooks and first-party events received, by source and outcome',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly publishLatency = new Histogram({
+    name: 'hookstream_publish_duration_seconds',
+    help: 'Time from the append request to the store confirming it durable',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly clients = new Gauge({
+    name: 'hookstream_connected_clients',
+    help: 'Connected subscriber clients, by transport',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'hookstream_deliveries_total',
+    help: 'Events written to subscribers (live and catch-up)',
+    registers: [this.registry],
+  });
+  readonly replayed = new Counter({
+    name: 'hookstream_replayed_events_total',
+    help: 'Events delivered by catch-up (from the ring or the store)',
+    registers: [this.registry],
+  });
+  readonly gaps = new Counter({
+    name: 'hookstream_gaps_total',
+    help: 'Gap notices sent (a cursor whose successors are no longer stored)',
+    registers: [this.registry],
+  });
+  readonly slowConsumers = new Counter({
+    name: 'hookstream_slow_consumer_fallbacks_total',
+    help: 'Subscriptions that fell back from live to catch-up because the client did not read fast enough',
+    registers: [this.registry],
+  });
+  readonly lag = new Histogram({
+    name: 'hookstream_end_to_end_lag_seconds',
+    help: 'Time from the store accepting an event to the live tap dispatching it',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly liveSeq = new Gauge({
+    name: 'hookstream_live_sequence',
+    help: 'Stream sequence of the last event dispatched by this process',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'hookstream_' });
+  }
+}

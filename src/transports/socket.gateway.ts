@@ -1,0 +1,158 @@
+/**
+ * Socket.IO transport (DESIGN.md §5): protocol only. Authentication happens in the handshake,
+ * subscriptions are handed to the fan-out hub, and the hub writes through a per-subscription sink.
+ */
+import { Inject } from '@nestjs/common';
+import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Server, Socket } from 'socket.io';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
+import { FanoutHub } from '../fanout/fanout-hub.js';
+import { SubscribeError, type Delivery, type DeliverySink, type GapNotice } from '../fanout/fanout.types.js';
+import type { Subscription } from '../fanout/fanout-hub.js';
+import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
+import { Lifecycle } from '../lifecycle.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
+
+export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unauthorized';
+
+/** Messages the server sends, by name (one delivery shape for every transport). */
+export interface ServerToClientEvents {
+  event: (msg: Delivery & { subscription: string }) => void;
+  gap: (msg: GapNotice & { subscription: string }) => void;
+  closing: (msg: { reason: CloseReason; cursor?: string }) => void;
+}
+
+type Ack = (answer: object) => void;
+
+export interface ClientToServerEvents {
+  subscribe: (req: unknown, ack?: Ack) => void;
+  unsubscribe: (req: unknown, ack?: Ack) => void;
+}
+
+interface SocketData {
+  principal: Principal;
+  release: () => void;
+}
+
+/** Packets engine.io holds for this client because its transport has not flushed the previous batch. */
+function engineBacklog(socket: Socket): number {
+  return (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+}
+
+type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type HsServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+@WebSocketGateway()
+export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
+  private server?: HsServer;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly auth: Authenticator,
+    private readonly hub: FanoutHub,
+    private readonly connections: ConnectionRegistry,
+    private readonly lifecycle: Lifecycle,
+    @Inject(APP_LOGGER) private readonly log: AppLogger,
+  ) {}
+
+  afterInit(server: HsServer): void {
+    this.server = server;
+    server.use((socket, next) => {
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      if (this.lifecycle.draining) return next(new Error('shutdown'));
+      this.auth
+        .authenticate(token)
+        .then((principal) => {
+          const release = this.connections.acquire('socketio');
+          if (!release) return next(new Error('limit_exceeded'));
+          socket.data.principal = principal;
+          socket.data.release = release;
+          next();
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof AuthError)) this.log.error({ err }, 'socket.io handshake failed');
+          next(new Error('unauthorized'));
+        });
+    });
+    this.lifecycle.onShutdown(() => this.closeAll('shutdown'));
+  }
+
+  handleConnection(socket: HsSocket): void {
+    const { principal } = socket.data;
+    const subs = new Map<string, Subscription>();
+    let expiry: NodeJS.Timeout | undefined;
+
+    const close = (reason: CloseReason) => {
+      const only = subs.size === 1 ? [...subs.values()][0].cursor : undefined;
+      socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
+      socket.disconnect(true);
+    };
+    if (principal.expiresAtMs !== undefined) {
+      // setTimeout's delay is a 32-bit int: re-check long expiries in steps.
+      const arm = () => {
+        const left = (principal.expiresAtMs as number) - Date.now();
+        if (left <= 0) close('token_expired');
+        else expiry = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+      };
+      arm();
+    }
+
+    socket.on('subscribe', (payload, ack) => {
+      const reply: Ack = typeof ack === 'function' ? ack : () => undefined;
+      const req = parseSocketSubscribe(payload);
+      if (!req) return reply({ ok: false, error: 'invalid_request' });
+      if (subs.size >= this.config.limits.subscriptionsPerConnection) return reply({ ok: false, error: 'limit_exceeded' });
+      const refused = checkSubscribeRequest(principal, req, this.config.limits);
+      if (refused) return reply({ ok: false, error: refused });
+      let id: string | undefined;
+      const sink: DeliverySink = {
+        send: (d) => socket.emit('event', { subscription: id as string, ...d }),
+        gap: (n) => socket.emit('gap', { subscription: id as string, ...n }),
+        backlog: () => engineBacklog(socket),
+        onceDrained: (cb) => {
+          if (engineBacklog(socket) === 0) setImmediate(cb);
+          else socket.conn.once('drain', cb);
+        },
+      };
+      this.hub.subscribe(req, sink).then(
+        (sub) => {
+          if (!socket.connected) return sub.close();
+          id = sub.id;
+          subs.set(sub.id, sub);
+          reply({ ok: true, id: sub.id, cursor: sub.startCursor });
+          sub.begin();
+        },
+        (err: unknown) => {
+          if (err instanceof SubscribeError) return reply({ ok: false, error: err.code });
+          this.log.error({ err }, 'subscribe failed');
+          reply({ ok: false, error: 'unavailable' });
+        },
+      );
+    });
+
+    socket.on('unsubscribe', (payload, ack) => {
+      const reply: Ack = typeof ack === 'function' ? ack : () => undefined;
+      const id = (payload as { id?: unknown } | null)?.id;
+      if (typeof id !== 'string') return reply({ ok: false, error: 'invalid_request' });
+      subs.get(id)?.close();
+      subs.delete(id);
+      reply({ ok: true });
+    });
+
+    socket.once('disconnect', () => {
+      clearTimeout(expiry);
+      for (const sub of subs.values()) sub.close();
+      subs.clear();
+      socket.data.release();
+    });
+  }
+
+  private closeAll(reason: CloseReason): void {
+    for (const socket of this.server?.sockets.sockets.values() ?? []) {
+      socket.emit('closing', { reason });
+      socket.disconnect(true);
+    }
+  }
+}

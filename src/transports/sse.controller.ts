@@ -1,0 +1,156 @@
+/**
+ * Server-Sent Events transport (DESIGN.md §5): `GET /v1/stream`. Protocol only; the hub decides what
+ * to send. Written on the raw response so every frame, its id and the client's backlog are exact.
+ */
+import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ApiError } from '../common/api-error.js';
+import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
+import { FanoutHub } from '../fanout/fanout-hub.js';
+import { SubscribeError, type DeliverySink } from '../fanout/fanout.types.js';
+import { Lifecycle } from '../lifecycle.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import type { CloseReason } from './socket.gateway.js';
+import { checkSubscribeRequest } from './subscribe-request.js';
+
+const KEEPALIVE_MS = 15_000;
+const STATUS: Record<string, number> = {
+  invalid_request: 400,
+  invalid_subject: 400,
+  invalid_cursor: 400,
+  limit_exceeded: 400,
+  forbidden: 403,
+  unavailable: 503,
+};
+const MESSAGES: Record<string, string> = {
+  invalid_request: 'the request is not a valid stream request',
+  invalid_subject: 'every subject= must be a valid pattern (tokens of [A-Za-z0-9_-], * or a final >)',
+  invalid_cursor: 'the cursor does not decode, or from= is not earliest, latest or an RFC 3339 time',
+  limit_exceeded: 'too many subject= patterns, or too many connections on this gateway',
+  forbidden: 'these credentials may not subscribe to every requested pattern',
+  unavailable: 'the event store cannot be read right now; retry',
+};
+
+@Controller('v1/stream')
+export class SseController {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly auth: Authenticator,
+    private readonly hub: FanoutHub,
+    private readonly connections: ConnectionRegistry,
+    private readonly lifecycle: Lifecycle,
+  ) {}
+
+  @Get()
+  async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const principal = await this.authenticate(req);
+    const query = req.query;
+    const list = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+    const patterns = list(query.subject);
+    if (patterns.length > this.config.limits.patternsPerSubscription) throw refusal('limit_exceeded');
+    if (!patterns.every((p): p is string => typeof p === 'string')) throw refusal('invalid_subject');
+    const single = (name: string): string | undefined => {
+      const values = list(query[name]);
+      if (values.length > 1 || (values.length === 1 && typeof values[0] !== 'string')) throw refusal('invalid_request');
+      return values[0] as string | undefined;
+    };
+    const lastEventId = req.headers['last-event-id'];
+    const cursor = lastEventId !== undefined ? String(lastEventId) : single('cursor');
+    const from = single('from');
+    const refused = checkSubscribeRequest(principal, { patterns, cursor, from }, this.config.limits);
+    if (refused) throw refusal(refused);
+    if (this.lifecycle.draining) throw refusal('unavailable');
+    const release = this.connections.acquire('sse');
+    if (!release) throw refusal('limit_exceeded');
+
+    // Deliveries handed to the socket but not yet flushed: the backlog the hub bounds.
+    let queued = 0;
+    const drainWaiters: (() => void)[] = [];
+    const flushed = () => {
+      queued--;
+      if (queued === 0) for (const wake of drainWaiters.splice(0)) wake();
+    };
+    const write = (frame: string) => {
+      if (res.writableEnded || res.destroyed) return;
+      queued++;
+      res.write(frame, flushed);
+    };
+    const sink: DeliverySink = {
+      send: (d) => write(`id: ${d.cursor}\ndata: ${JSON.stringify(d)}\n\n`),
+      gap: (n) => write(`event: gap\ndata: ${JSON.stringify(n)}\n\n`),
+      backlog: () => queued,
+      onceDrained: (cb) => (queued === 0 ? setImmediate(cb) : drainWaiters.push(cb)),
+    };
+
+    let sub;
+    try {
+      sub = await this.hub.subscribe({ patterns, cursor, from }, sink);
+    } catch (err) {
+      release();
+      if (err instanceof SubscribeError) throw refusal(err.code);
+      throw err;
+    }
+
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.socket?.setNoDelay(true);
+    write(`retry: 2000\n\n`);
+    write(`event: ready\nid: ${sub.startCursor}\ndata: ${JSON.stringify({ cursor: sub.startCursor })}\n\n`);
+    sub.begin();
+
+    const keepalive = setInterval(() => write(': keep-alive\n\n'), KEEPALIVE_MS);
+    let expiry: NodeJS.Timeout | undefined;
+    const close = (reason: CloseReason) => {
+      write(`event: closing\ndata: ${JSON.stringify({ reason })}\n\n`);
+      res.end();
+    };
+    if (principal.expiresAtMs !== undefined) {
+      const arm = () => {
+        const left = (principal.expiresAtMs as number) - Date.now();
+        if (left <= 0) close('token_expired');
+        else expiry = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+      };
+      arm();
+    }
+    const unregister = this.lifecycle.onShutdown(() => close('shutdown'));
+    res.once('close', () => {
+      clearInterval(keepalive);
+      clearTimeout(expiry);
+      unregister();
+      sub.close();
+      release();
+    });
+  }
+
+  private async authenticate(req: Request): Promise<Principal> {
+    const header = req.headers.authorization;
+    let token: string | undefined;
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!m) throw new ApiError(401, 'unauthorized', 'the Authorization header must be "Bearer <token>"');
+      token = m[1];
+    } else if (req.query.access_token !== undefined) {
+      if (typeof req.query.access_token !== 'string') throw new ApiError(401, 'unauthorized', 'access_token must be one string');
+      token = req.query.access_token;
+    }
+    try {
+      const principal = await this.auth.authenticate(token);
+      if (principal.kind === 'anonymous' && principal.subscribe.length === 0) {
+        throw new ApiError(401, 'unauthorized', 'credentials are required: Authorization: Bearer <token> or access_token=');
+      }
+      return principal;
+    } catch (err) {
+      if (err instanceof AuthError) throw new ApiError(401, 'unauthorized', err.message);
+      throw err;
+    }
+  }
+}
+
+function refusal(code: string): ApiError {
+  return new ApiError(STATUS[code] ?? 400, code, MESSAGES[code] ?? code, code === 'unavailable' ? { 'Retry-After': '2' } : {});
+}

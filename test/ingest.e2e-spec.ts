@@ -1,0 +1,304 @@
+/**
+ * Issue "Verified webhook ingest": every acceptance point against a real nats-server, with
+ * signatures made by the providers' own libraries and the stream read back through the NATS API.
+ */
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
+import { waitFor } from './harness/wait.js';
+import { testConfig, uniqueStreamName } from './support/config.js';
+import { startGateway, type RunningGateway } from './support/gateway.js';
+import { StreamInspector } from './support/nats-inspect.js';
+import { E2E_SOURCES, RAW_SECRET, githubWebhook, post, standardWebhook, stripeWebhook } from './support/signers.js';
+
+describeWithNats('ingest over JetStream', () => {
+  let nats: NatsServerProcess;
+  let gw: RunningGateway;
+  let inspect: StreamInspector;
+  let stream: string;
+  const fileConfig = (extra: Record<string, unknown> = {}) => ({
+    stream: { name: stream, duplicateWindow: '1s' },
+    ingest: { maxBodyBytes: '64KB', publishTimeout: '1500ms' },
+    sources: E2E_SOURCES,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    nats = await NatsServerProcess.start();
+    stream = uniqueStreamName('INGEST');
+    gw = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig() }));
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, { message: 'gateway ready' });
+    inspect = await StreamInspector.open(nats.url, stream);
+  });
+
+  afterAll(async () => {
+    await inspect?.close();
+    await gw?.close();
+    await nats?.stop();
+  });
+
+  describe('accepted deliveries', () => {
+    it('stores a Standard Webhooks delivery as a CloudEvent and answers 202 with id, subject, seq, cursor', async () => {
+      const payload = { type: 'invoice.paid', data: { amount: 4200, currency: 'eur' } };
+      const req = standardWebhook(payload, { id: 'msg_acme_1' });
+      const res = await post(gw.url, req);
+      expect(res.status).toBe(202);
+      expect(res.body).toEqual({
+        status: 'accepted',
+        id: 'msg_acme_1',
+        subject: 'events.acme.invoice.paid',
+        seq: expect.any(Number),
+        cursor: expect.any(String),
+      });
+      const stored = await inspect.get(res.body.seq);
+      expect(stored?.subject).toBe('events.acme.invoice.paid');
+      expect(stored?.msgId).toBe('acme:msg_acme_1');
+      expect(stored?.envelope).toMatchObject({
+        specversion: '1.0',
+        id: 'msg_acme_1',
+        source: '/webhooks/acme',
+        type: 'invoice.paid',
+        datacontenttype: 'application/json',
+      });
+      expect(Date.parse(stored?.envelope.time as string)).not.toBeNaN();
+      expect(stored?.envelope.data).toEqual(payload);
+    });
+
+    it('stores a Stripe delivery signed by stripe.webhooks.generateTestHeaderString', async () => {
+      const event = { id: 'evt_e2e_1', object: 'event', type: 'invoice.payment_succeeded', data: { object: { id: 'in_1' } } };
+      const res = await post(gw.url, stripeWebhook(event));
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ status: 'accepted', id: 'evt_e2e_1', subject: 'events.stripe.invoice.payment_succeeded' });
+      const stored = await inspect.get(res.body.seq);
+      expect(stored?.msgId).toBe('stripe:evt_e2e_1');
+      expect(stored?.envelope.type).toBe('invoice.payment_succeeded');
+      expect(stored?.envelope.data).toEqual(event);
+    });
+
+    it('stores a GitHub delivery signed by @octokit/webhooks-methods, typed by event and action', async () => {
+      const payload = { action: 'opened', issue: { number: 7, title: 'Hello' } };
+      const req = await githubWebhook('issues', payload, { hookId: '123', delivery: '72d3162e-cc78-11e3-81ab-4c9367dc0958' });
+      const res = await post(gw.url, req);
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ id: '123:72d3162e-cc78-11e3-81ab-4c9367dc0958', subject: 'events.github.issues.opened' });
+      const stored = await inspect.get(res.body.seq);
+      expect(stored?.msgId).toBe('github:123:72d3162e-cc78-11e3-81ab-4c9367dc0958');
+      expect(stored?.envelope.data).toEqual(payload);
+    });
+
+    it('keeps a text body that is not JSON in data_base64 with its content type', async () => {
+      const text = 'plain text body, not JSON: {"a": 1';
+      const req = standardWebhook(text, { id: 'msg_text_1' });
+      req.headers['content-type'] = 'text/plain; charset=utf-8';
+      const res = await post(gw.url, req);
+      expect(res.status).toBe(202);
+      expect(res.body.subject).toBe('events.acme.webhook');
+      const stored = await inspect.get(res.body.seq);
+      expect(stored?.envelope.datacontenttype).toBe('text/plain; charset=utf-8');
+      expect(stored?.envelope.data).toBeUndefined();
+      expect(Buffer.from(stored?.envelope.data_base64 as string, 'base64').toString('utf8')).toBe(text);
+    });
+
+    it('keeps binary bytes (not UTF-8) byte-exact, on a generic hmac source', async () => {
+      const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x41, 0x0a, 0xc3]);
+      const sig = createHmac('sha256', RAW_SECRET).update(bytes).digest('hex');
+      const res = await fetch(`${gw.url}/webhooks/raw`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'x-signature': `sha256=${sig}`, 'x-delivery': 'bin-1' },
+        body: bytes,
+      });
+      expect(res.status).toBe(202);
+      const json = (await res.json()) as { seq: number; subject: string; id: string };
+      expect(json.id).toBe('bin-1');
+      expect(json.subject).toBe('events.raw.webhook');
+      const stored = await inspect.get(json.seq);
+      expect(stored?.envelope.datacontenttype).toBe('application/octet-stream');
+      expect(Buffer.from(stored?.envelope.data_base64 as string, 'base64')).toEqual(bytes);
+    });
+  });
+
+  describe('refusals store nothing', () => {
+    const refusals: [string, () => Promise<{ status: number; body: any }>, number, string][] = [
+      [
+        'the official Standard Webhooks vector (timestamp from 2021)',
+        () =>
+          post(gw.url, {
+            path: '/webhooks/acme',
+            headers: {
+              'content-type': 'application/json',
+              'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+              'webhook-timestamp': '1614265330',
+              'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+            },
+            body: '{"test": 2432232314}',
+          }),
+        401,
+        'timestamp_out_of_tolerance',
+      ],
+      [
+        'a bad signature',
+        () => {
+          const req = standardWebhook({ type: 'x' });
+          req.headers['webhook-signature'] = 'v1,' + Buffer.alloc(32, 7).toString('base64');
+          return post(gw.url, req);
+        },
+        401,
+        'invalid_signature',
+      ],
+      [
+        'a body changed after signing',
+        () => {
+          const req = standardWebhook({ type: 'x', n: 1 });
+          req.body = req.body.replace('1', '2');
+          return post(gw.url, req);
+        },
+        401,
+        'invalid_signature',
+      ],
+      [
+        'missing signature headers',
+        () => {
+          const req = standardWebhook({ type: 'x' });
+          delete req.headers['webhook-signature'];
+          return post(gw.url, req);
+        },
+        401,
+        'missing_signature',
+      ],
+      [
+        'a missing webhook-id',
+        () => {
+          const req = standardWebhook({ type: 'x' });
+          delete req.headers['webhook-id'];
+          return post(gw.url, req);
+        },
+        401,
+        'missing_signature',
+      ],
+      ['an unknown source', () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/nope' }), 404, 'unknown_source'],
+      ['a nested path', () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/acme/extra' }), 404, 'unknown_source'],
+      ['an encoded slash', () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/ac%2Fme' }), 404, 'unknown_source'],
+      [
+        'an oversized body',
+        () => post(gw.url, standardWebhook({ type: 'x', blob: 'a'.repeat(70 * 1024) })),
+        413,
+        'payload_too_large',
+      ],
+      ['malformed JSON, validly signed', () => post(gw.url, standardWebhook('{"type": "x", ')), 400, 'invalid_payload'],
+      ['JSON nested deeper than maxJsonDepth', () => post(gw.url, standardWebhook('['.repeat(101) + ']'.repeat(101))), 400, 'invalid_payload'],
+    ];
+
+    it.each(refusals)('%s', async (_name, send, status, code) => {
+      const before = await inspect.lastSeq();
+      const res = await send();
+      expect(res.status).toBe(status);
+      expect(res.body).toEqual({ error: code, message: expect.any(String) });
+      expect(await inspect.lastSeq()).toBe(before);
+    });
+  });
+
+  describe('idempotency', () => {
+    it('answers a re-sent delivery (new timestamp, new signature) 200 duplicate and stores it once', async () => {
+      const first = await post(gw.url, standardWebhook({ type: 'order.created', n: 1 }, { id: 'msg_dup_1' }));
+      expect(first.status).toBe(202);
+      const later = new Date(Date.now() + 2000);
+      const again = await post(gw.url, standardWebhook({ type: 'order.created', n: 1 }, { id: 'msg_dup_1', date: later }));
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual({ status: 'duplicate', id: 'msg_dup_1', seq: first.body.seq });
+      expect((await inspect.all()).filter((m) => m.msgId === 'acme:msg_dup_1')).toHaveLength(1);
+    });
+
+    it('still recognises it after the duplicate window, on a second gateway and after a restart', async () => {
+      const first = await post(gw.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
+      expect(first.status).toBe(202);
+      // The behaviour under test is "after JetStream's 1 s duplicate window has passed".
+      await new Promise((r) => setTimeout(r, 1500));
+      const second = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig() }));
+      try {
+        const viaSecond = await post(second.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
+        expect(viaSecond.status).toBe(200);
+        expect(viaSecond.body).toMatchObject({ status: 'duplicate', seq: first.body.seq });
+      } finally {
+        await second.close();
+      }
+      const restarted = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig() }));
+      try {
+        const afterRestart = await post(restarted.url, stripeWebhook({ id: 'evt_never_seen', type: 'x' }));
+        expect(afterRestart.status).toBe(202);
+        const viaRestarted = await post(restarted.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
+        expect(viaRestarted.status).toBe(200);
+        expect(viaRestarted.body).toMatchObject({ status: 'duplicate', seq: first.body.seq });
+      } finally {
+        await restarted.close();
+      }
+      expect((await inspect.all()).filter((m) => m.msgId === 'acme:msg_dup_2')).toHaveLength(1);
+    });
+  });
+
+  it('takes 200 concurrent distinct webhooks: 200 × 202, 200 messages, no duplicates', async () => {
+    const before = await inspect.lastSeq();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => post(gw.url, standardWebhook({ type: 'load.test', i }, { id: `msg_load_${i}` }))),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(200).fill(202));
+    const seqs = new Set(results.map((r) => r.body.seq));
+    expect(seqs.size).toBe(200);
+    const stored = (await inspect.all()).filter((m) => m.seq > before);
+    expect(stored).toHaveLength(200);
+    expect(new Set(stored.map((m) => m.msgId)).size).toBe(200);
+  });
+
+  it('never lets a crafted type or source put wildcards or extra tokens in a subject', async () => {
+    const types = ['a.*.>', 'a b', '..', '', ' ', '*', '>', 'x/y.z', 'ünï.cødé', 'a'.repeat(50) + '.b'.repeat(40)];
+    for (const [i, type] of types.entries()) {
+      const res = await post(gw.url, standardWebhook({ type }, { id: `msg_crafted_${i}` }));
+      expect(res.status).toBe(202);
+      const subject: string = res.body.subject;
+      expect(subject.startsWith('events.acme.')).toBe(true);
+      const tokens = subject.split('.');
+      expect(tokens.length).toBeLessThanOrEqual(18);
+      for (const t of tokens) expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect((await inspect.get(res.body.seq))?.subject).toBe(subject);
+    }
+    for (const path of ['/webhooks/..', '/webhooks/%2e%2e', '/webhooks/*', '/webhooks/%3E', '/webhooks/acme%2F..', '/webhooks/%C3%BC']) {
+      const res = await post(gw.url, { ...standardWebhook({ type: 'x' }), path });
+      expect(res.status).toBe(404);
+    }
+  });
+
+  it('answers 503 with Retry-After while NATS is down, never 2xx, and recovers without a restart', async () => {
+    const acked: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await post(gw.url, standardWebhook({ type: 'outage.before', i }, { id: `msg_before_${i}` }));
+      expect(res.status).toBe(202);
+      acked.push(res.body.seq);
+    }
+    await nats.kill('SIGKILL');
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, { message: '/readyz 503' });
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      const res = await post(gw.url, standardWebhook({ type: 'outage.during', i }, { id: `msg_during_${i}` }));
+      expect(res.status).toBe(503);
+      expect(res.body.error).toBe('unavailable');
+      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(Date.now() - started).toBeLessThan(6000);
+    }
+    await nats.restart();
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, { timeoutMs: 20_000, message: 'ready again' });
+    let recovered: { status: number; body: any } | undefined;
+    await waitFor(
+      async () => {
+        recovered = await post(gw.url, standardWebhook({ type: 'outage.after' }, { id: 'msg_after_outage' }));
+        return recovered.status === 202;
+      },
+      { timeoutMs: 20_000, message: 'ingest accepted again' },
+    );
+    expect(recovered?.status).toBe(202);
+    const reopened = await StreamInspector.open(nats.url, stream);
+    try {
+      for (const seq of acked) expect((await reopened.get(seq))?.envelope.type).toBe('outage.before');
+    } finally {
+      await reopened.close();
+    }
+  });
+});
