@@ -113,8 +113,9 @@ export interface ClosingMessage {
 /** What one socket received, in arrival order, per kind. Attach before subscribing. */
 export class SocketCollector {
   /** Every `event` and `gap` in arrival order (to check that a gap notice comes first). */
-  readonly log: ({ kind: 'event'; msg: SocketDelivery } | { kind: 'gap'; msg: GapNotice & { subscription: string } })[] =
-    [];
+  readonly log: (
+    { kind: 'event'; msg: SocketDelivery } | { kind: 'gap'; msg: GapNotice & { subscription: string } }
+  )[] = [];
   readonly closings: ClosingMessage[] = [];
   /** `closing` and `disconnect` in arrival order (the hint must come first). */
   readonly timeline: string[] = [];
@@ -389,7 +390,10 @@ export interface SseOpenOptions {
 }
 
 /** Builds `/v1/stream?subject=…&subject=…&cursor=…` (undefined values are left out). */
-export function streamUrl(base: string, params: { subject?: string | string[]; [k: string]: string | string[] | undefined }): string {
+export function streamUrl(
+  base: string,
+  params: { subject?: string | string[]; [k: string]: string | string[] | undefined },
+): string {
   const u = new URL('/v1/stream', base);
   for (const [k, v] of Object.entries(params)) {
     if (v === undefined) continue;
@@ -478,7 +482,8 @@ export class SseReader {
   /** Frames of the default type (deliveries), parsed. */
   deliveries(): Delivery[] {
     const out: Delivery[] = [];
-    for (const f of this.frames) if (f.event === undefined && f.data !== undefined) out.push(JSON.parse(f.data) as Delivery);
+    for (const f of this.frames)
+      if (f.event === undefined && f.data !== undefined) out.push(JSON.parse(f.data) as Delivery);
     return out;
   }
 
@@ -551,7 +556,10 @@ export class BrowserStream {
       const target = (opts.route ?? ((u: string) => u))(String(input instanceof Request ? input.url : input));
       const headers = new Headers(init?.headers);
       if (opts.token !== undefined) headers.set('Authorization', `Bearer ${opts.token}`);
-      const entry: (typeof this.requests)[number] = { url: target, lastEventId: headers.get('Last-Event-ID') ?? undefined };
+      const entry: (typeof this.requests)[number] = {
+        url: target,
+        lastEventId: headers.get('Last-Event-ID') ?? undefined,
+      };
       this.requests.push(entry);
       const res = await fetch(target, { ...init, headers });
       entry.status = res.status;
@@ -581,7 +589,9 @@ export class BrowserStream {
       this.messages.push({ data: JSON.parse(e.data) as Delivery, lastEventId: e.lastEventId }),
     );
     this.es.addEventListener('gap', (e: MessageEvent<string>) => this.gaps.push(JSON.parse(e.data) as GapNotice));
-    this.es.addEventListener('closing', (e: MessageEvent<string>) => this.closings.push(JSON.parse(e.data) as { reason: string }));
+    this.es.addEventListener('closing', (e: MessageEvent<string>) =>
+      this.closings.push(JSON.parse(e.data) as { reason: string }),
+    );
     this.es.addEventListener('ready', (e: MessageEvent<string>) =>
       this.readies.push({ cursor: (JSON.parse(e.data) as { cursor: string }).cursor, lastEventId: e.lastEventId }),
     );

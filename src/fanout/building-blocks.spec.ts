@@ -1,0 +1,108 @@
+import { describe, expect, it } from '@jest/globals';
+import { Semaphore, SharedCall } from './async-tools.js';
+import type { Delivery } from './fanout.types.js';
+import { RingBuffer } from './ring-buffer.js';
+
+const d = (seq: number): Delivery => ({ cursor: `e_${seq}`, seq, subject: 'events.a', event: {} });
+
+describe('RingBuffer', () => {
+  it('keeps the newest events and finds them by seq', () => {
+    const ring = new RingBuffer(3);
+    expect(ring.covers(0)).toBe(false);
+    for (let s = 5; s <= 9; s++) ring.push(d(s));
+    expect(ring.size).toBe(3);
+    expect(ring.minSeq).toBe(7);
+    expect([6, 7, 8, 9, 10].map((s) => ring.get(s)?.seq)).toEqual([undefined, 7, 8, 9, undefined]);
+    expect(ring.covers(6)).toBe(true);
+    expect(ring.covers(5)).toBe(false);
+  });
+
+  it('refuses a seq that does not follow the newest (the hub clears it on a jump)', () => {
+    const ring = new RingBuffer(3);
+    ring.push(d(1));
+    expect(() => ring.push(d(3))).toThrow(/contiguous/);
+    ring.clear();
+    ring.push(d(3));
+    expect(ring.minSeq).toBe(3);
+  });
+
+  it('prepends older events from a warm-up read, keeping the newest', () => {
+    const ring = new RingBuffer(4);
+    ring.push(d(10));
+    ring.push(d(11));
+    ring.prependOlder([d(6), d(7), d(8), d(9)]);
+    expect(ring.minSeq).toBe(8);
+    expect([8, 9, 10, 11].map((s) => ring.get(s)?.seq)).toEqual([8, 9, 10, 11]);
+    ring.push(d(12));
+    expect(ring.minSeq).toBe(9);
+    expect(() => ring.prependOlder([d(3)])).toThrow();
+  });
+
+  it('a zero-capacity ring holds nothing', () => {
+    const ring = new RingBuffer(0);
+    ring.push(d(1));
+    expect(ring.size).toBe(0);
+    expect(ring.covers(1)).toBe(false);
+  });
+});
+
+describe('Semaphore', () => {
+  it('grants at most its limit and hands slots to waiters in order; aborted waiters leave the queue', async () => {
+    const sem = new Semaphore(1);
+    const a = await sem.acquire(new AbortController().signal);
+    const gone = new AbortController();
+    const order: string[] = [];
+    const b = sem.acquire(gone.signal).then((r) => order.push(r ? 'b' : 'b-aborted'));
+    const c = sem.acquire(new AbortController().signal).then((r) => {
+      order.push('c');
+      return r;
+    });
+    expect(sem.waiting).toBe(2);
+    gone.abort();
+    await b;
+    expect(sem.waiting).toBe(1);
+    a?.();
+    const releaseC = await c;
+    expect(order).toEqual(['b-aborted', 'c']);
+    expect(sem.inUse).toBe(1);
+    releaseC?.();
+    releaseC?.();
+    expect(sem.inUse).toBe(0);
+  });
+});
+
+describe('SharedCall', () => {
+  it('joins callers to the next call issued after they asked, never to one already in flight', async () => {
+    let value = 0;
+    const pending: (() => void)[] = [];
+    const shared = new SharedCall(
+      () =>
+        new Promise<number>((resolve) => {
+          const v = ++value;
+          pending.push(() => resolve(v));
+        }),
+    );
+    const first = shared.get();
+    const second = shared.get(); // asked while call 1 is in flight: waits for call 2
+    const third = shared.get();
+    expect(pending).toHaveLength(1);
+    pending[0]();
+    expect(await first).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(pending).toHaveLength(2);
+    pending[1]();
+    expect([await second, await third]).toEqual([2, 2]);
+  });
+
+  it('passes a failure to every caller of that call, and the next call is fresh', async () => {
+    let fail = true;
+    const shared = new SharedCall(async () => {
+      if (fail) throw new Error('down');
+      return 'up';
+    });
+    const results = await Promise.allSettled([shared.get(), shared.get()]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    fail = false;
+    expect(await shared.get()).toBe('up');
+  });
+});

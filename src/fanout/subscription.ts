@@ -1,0 +1,426 @@
+/**
+ * One subscription's state machine (nats-nest-notes.md §3c): catch up from the start position (ring or store
+ * pages) while live events are buffered, then flush the buffer and flip to live with no await in between.
+ * A slow sink drops the subscription back to catching up, so per-client memory stays bounded and nothing is lost.
+ *
+ * Positions: `lastSent` is the seq of the last delivery (the client's cursor; deliveries at or below it are
+ * dropped as duplicates). `scanned` ≥ lastSent is how far this subscription has examined the stream: every
+ * event ≤ scanned was delivered or does not match. While live, everything up to the hub's head is scanned.
+ */
+import { encodeCursor } from '../events/cursor.js';
+import { matchesSubject } from '../events/pattern.js';
+import type { EventReader, EventStore, StoredEvent, StreamState } from '../store/event-store.port.js';
+import { delay, type Semaphore, waitDrained } from './async-tools.js';
+import type { Delivery, DeliverySink, FanoutLogger, FanoutMetrics, GapNotice } from './fanout.types.js';
+import type { RingBuffer } from './ring-buffer.js';
+
+export interface Subscription {
+  /** Unique per process, e.g. `s12`. */
+  readonly id: string;
+  /** The position the subscription starts AFTER (for the ack). */
+  readonly startCursor: string;
+  /** Phase 2: emits the gap notice if any, then catch-up, then live. */
+  begin(): void;
+  /** Unregisters; aborts any catch-up in flight (its reader closed). Idempotent. */
+  close(): void;
+  /** Cursor of the last delivery sent (or startCursor). */
+  readonly cursor: string;
+}
+
+export type SubscriptionMode = 'pending' | 'catchup' | 'live' | 'closed';
+
+/** Introspection for tests and metrics. */
+export interface SubscriptionDebug {
+  mode: SubscriptionMode;
+  /** True while catching up because the sink fell behind (or the live tap jumped). */
+  lagging: boolean;
+  /** Live events held in the hand-off buffer (never more than clientBufferEvents). */
+  buffered: number;
+  lastSent: number;
+  scanned: number;
+  readerOpen: boolean;
+}
+
+/** What a subscription needs from its hub. */
+export interface HubCore {
+  readonly store: EventStore;
+  /** Seq of the last event the live tap dispatched (H). */
+  head(): number;
+  /** store.state(), shared with concurrent callers (issued after this call, so never older than it). */
+  state(): Promise<StreamState>;
+  readonly ring: RingBuffer;
+  readonly replays: Semaphore;
+  readonly bufferBound: number;
+  readonly pageSize: number;
+  readonly retryDelayMs: number;
+  readonly drainHoldMs: number;
+  readonly metrics: FanoutMetrics;
+  readonly log: FanoutLogger;
+  /** A Delivery for a stored event of the current epoch (the ring's object when it holds that seq). */
+  toDelivery(ev: StoredEvent): Delivery;
+  /** Checks a fresh state against the hub's epoch; adopts a new epoch (resetting every subscription) if needed. */
+  observeState(st: StreamState): 'current' | 'switched' | 'stale';
+  unregister(sub: FanoutSubscription): void;
+}
+
+const MAX_RETRY_DELAY_MS = 5_000;
+
+export class FanoutSubscription implements Subscription {
+  readonly startCursor: string;
+  private epoch: string;
+  private lastSent: number;
+  private scanned: number;
+  private mode: SubscriptionMode = 'pending';
+  private lagging = false;
+  /** Live events with seq > bufferFrom, held while catching up; dropped (buffering=false) past the bound. */
+  private buffer: Delivery[] = [];
+  private buffering = true;
+  private bufferFrom: number;
+  /** Run token: bumped whenever a catch-up run is superseded (close, new epoch, tail jump). */
+  private gen = 0;
+  private abort: AbortController | null = null;
+  private reader: EventReader | null = null;
+  private pendingGap: GapNotice | null;
+
+  constructor(
+    private readonly core: HubCore,
+    readonly id: string,
+    readonly patterns: readonly string[],
+    /** The one store-side filter covering all patterns (may be wider: pages are matched exactly here). */
+    private readonly filter: string,
+    private readonly sink: DeliverySink,
+    start: { epoch: string; lastSent: number; gap: GapNotice | null },
+  ) {
+    this.epoch = start.epoch;
+    this.lastSent = start.lastSent;
+    this.scanned = start.lastSent;
+    this.pendingGap = start.gap;
+    // Registered now: every live event after the current head reaches us (buffer or sink).
+    this.bufferFrom = core.head();
+    this.startCursor = encodeCursor({ epoch: this.epoch, seq: this.lastSent });
+  }
+
+  get cursor(): string {
+    return encodeCursor({ epoch: this.epoch, seq: this.lastSent });
+  }
+
+  inspect(): SubscriptionDebug {
+    return {
+      mode: this.mode,
+      lagging: this.lagging,
+      buffered: this.buffer.length,
+      lastSent: this.lastSent,
+      scanned: this.scanned,
+      readerOpen: this.reader !== null,
+    };
+  }
+
+  begin(): void {
+    if (this.mode !== 'pending') return;
+    this.mode = 'catchup';
+    if (this.pendingGap) {
+      const notice = this.pendingGap;
+      this.pendingGap = null;
+      this.emitGap(notice);
+    }
+    this.startRun();
+  }
+
+  close(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'closed';
+    this.stopRun();
+    this.buffer = [];
+    this.buffering = false;
+    this.core.unregister(this);
+  }
+
+  /** Hub → one live event whose subject matches one of our patterns. Returns 1 if it was sent. */
+  onLive(d: Delivery): number {
+    switch (this.mode) {
+      case 'live':
+        if (d.seq <= this.lastSent) return 0;
+        if (this.sink.backlog() >= this.core.bufferBound) {
+          // Slow consumer: stop taking live events; catch up from here once the sink drains.
+          this.lagging = true;
+          this.mode = 'catchup';
+          this.buffering = false;
+          this.scanned = Math.max(this.scanned, d.seq - 1);
+          this.core.metrics.slowConsumer?.();
+          this.startRun();
+          return 0;
+        }
+        return this.deliver(d) ? 1 : 0;
+      case 'pending':
+      case 'catchup': {
+        if (!this.buffering || d.seq <= this.lastSent) return 0;
+        if (this.buffer.length >= this.core.bufferBound) {
+          // Overflow: forget the buffer; the catch-up extends to the head instead (see runCatchup).
+          this.buffer = [];
+          this.buffering = false;
+          return 0;
+        }
+        this.buffer.push(d);
+        return 0;
+      }
+      default:
+        return 0;
+    }
+  }
+
+  /**
+   * The live tap skipped sequences (prevHead + 1 … next - 1 never arrived): the buffer and the live view can
+   * no longer be trusted, so catch up through the store, whose gap check announces what is really gone.
+   */
+  onTapJump(prevHead: number): void {
+    if (this.mode === 'closed') return;
+    this.buffer = [];
+    this.buffering = false;
+    if (this.mode === 'live') {
+      this.scanned = Math.max(this.scanned, prevHead);
+      this.lagging = true;
+      this.mode = 'catchup';
+      this.startRun();
+    }
+  }
+
+  /** The stream was recreated: announce a gap from where we are and continue from the new stream's start. */
+  onNewEpoch(epoch: string, firstSeq: number): void {
+    if (this.mode === 'closed') return;
+    const resume = firstSeq - 1;
+    const notice: GapNotice = {
+      from: this.pendingGap?.from ?? this.cursor,
+      resumeCursor: encodeCursor({ epoch, seq: resume }),
+    };
+    this.stopRun();
+    this.epoch = epoch;
+    this.lastSent = resume;
+    this.scanned = resume;
+    this.buffer = [];
+    this.buffering = false;
+    if (this.mode === 'pending') {
+      this.pendingGap = notice;
+      return;
+    }
+    this.mode = 'catchup';
+    this.emitGap(notice);
+    this.startRun();
+  }
+
+  private emitGap(notice: GapNotice): void {
+    this.sink.gap(notice);
+    this.core.metrics.gap?.();
+  }
+
+  /** The only place deliveries are sent: drops duplicates and only moves lastSent forward. */
+  private deliver(d: Delivery): boolean {
+    if (d.seq <= this.lastSent) return false;
+    this.sink.send(d);
+    this.lastSent = d.seq;
+    if (d.seq > this.scanned) this.scanned = d.seq;
+    return true;
+  }
+
+  private startRun(): void {
+    this.stopRun();
+    const gen = this.gen;
+    const abort = new AbortController();
+    this.abort = abort;
+    this.runCatchup(gen, abort.signal).catch((err: unknown) => {
+      this.core.log.error({ err, subscription: this.id }, 'catch-up loop failed');
+    });
+  }
+
+  private stopRun(): void {
+    this.gen++;
+    this.abort?.abort();
+    this.abort = null;
+    const reader = this.reader;
+    this.reader = null;
+    if (reader) this.closeReader(reader);
+  }
+
+  private closeReader(reader: EventReader): void {
+    reader.close().catch((err: unknown) => this.core.log.warn({ err, subscription: this.id }, 'reader close failed'));
+  }
+
+  private stale(gen: number): boolean {
+    return gen !== this.gen;
+  }
+
+  private async runCatchup(gen: number, signal: AbortSignal): Promise<void> {
+    const { core } = this;
+    let retryDelay = core.retryDelayMs;
+    while (!this.stale(gen)) {
+      if (this.sink.backlog() >= core.bufferBound) {
+        await waitDrained(this.sink, signal);
+        continue;
+      }
+      if (!this.buffering) {
+        // (Re)start buffering at the current head: the catch-up must now reach it.
+        this.buffer = [];
+        this.buffering = true;
+        this.bufferFrom = core.head();
+      }
+      const target = this.bufferFrom;
+      if (this.scanned >= target) {
+        this.flip();
+        return;
+      }
+      if (core.ring.covers(this.scanned) && this.replayFromRing(target)) continue;
+      try {
+        await this.readFromStore(gen, signal, target);
+        retryDelay = core.retryDelayMs;
+      } catch (err) {
+        if (this.stale(gen)) return;
+        core.log.warn({ err, subscription: this.id, after: this.scanned }, 'catch-up read failed; retrying');
+        await delay(retryDelay, signal);
+        retryDelay = Math.min(retryDelay * 2, MAX_RETRY_DELAY_MS);
+      }
+    }
+  }
+
+  /** Flush the buffer and go live, synchronously (pitfall 8). */
+  private flip(): void {
+    const buffered = this.buffer;
+    this.buffer = [];
+    this.buffering = false;
+    let n = 0;
+    for (const d of buffered) if (this.deliver(d)) n++;
+    this.mode = 'live';
+    this.lagging = false;
+    this.abort = null;
+    if (n > 0) this.core.metrics.delivered?.(n);
+  }
+
+  private matches(subject: string): boolean {
+    for (const p of this.patterns) if (matchesSubject(p, subject)) return true;
+    return false;
+  }
+
+  /**
+   * Synchronous replay of (scanned, target] from the ring, stopping early when the sink's backlog reaches the
+   * bound. False if the ring turned out not to hold what was needed (then the store is read instead).
+   */
+  private replayFromRing(target: number): boolean {
+    const { ring, bufferBound } = this.core;
+    let n = 0;
+    let ok = true;
+    while (this.scanned < target) {
+      const d = ring.get(this.scanned + 1);
+      if (!d) {
+        ok = false;
+        break;
+      }
+      if (this.matches(d.subject)) {
+        if (this.sink.backlog() >= bufferBound) break;
+        if (this.deliver(d)) n++;
+      }
+      this.scanned = d.seq;
+    }
+    this.countReplayed(n);
+    return ok;
+  }
+
+  private countReplayed(n: number): void {
+    if (n === 0) return;
+    this.core.metrics.delivered?.(n);
+    this.core.metrics.replayed?.(n);
+  }
+
+  /** Sends a gap notice from our cursor and moves past the events that are gone (up to and including resume). */
+  private announceGap(resume: number): void {
+    this.emitGap({ from: this.cursor, resumeCursor: encodeCursor({ epoch: this.epoch, seq: resume }) });
+    if (resume > this.lastSent) this.lastSent = resume;
+    if (resume > this.scanned) this.scanned = resume;
+  }
+
+  /** The store's state, if it is still of our epoch and this run is current; null otherwise (we were reset). */
+  private async freshState(gen: number): Promise<StreamState | null> {
+    const st = await this.core.state();
+    if (this.stale(gen)) return null;
+    const verdict = this.core.observeState(st);
+    if (verdict === 'switched') return null; // onNewEpoch restarted us
+    if (verdict === 'stale') throw new Error('store answered with a retired epoch');
+    return st;
+  }
+
+  /**
+   * One store read of (scanned, target] under the replay semaphore; the reader is always closed.
+   *
+   * Gap check: seqs a page skips are either filtered out or gone (retention, purge: before the read or while
+   * it runs). Only then is the stream's state read; when its oldest event is past such a hole, the hole is
+   * announced as a gap (conservatively: the lost events may not have matched), never jumped over silently.
+   * Events gone right after our position thus show up as a hole at the start of the first page.
+   */
+  private async readFromStore(gen: number, signal: AbortSignal, target: number): Promise<void> {
+    const { core } = this;
+    const release = await core.replays.acquire(signal);
+    if (!release) return;
+    let reader: EventReader | null = null;
+    let handedOver = false;
+    try {
+      if (this.stale(gen)) return;
+      reader = await core.store.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: target });
+      if (this.stale(gen)) return;
+      this.reader = reader;
+      handedOver = true;
+      for (;;) {
+        if (this.sink.backlog() >= core.bufferBound) {
+          // Keep the reader briefly for a client that is just behind; give the slot back to one that stalls.
+          const drained = await waitDrained(this.sink, signal, core.drainHoldMs);
+          if (this.stale(gen) || !drained) return;
+        }
+        const page = await reader.next(core.pageSize);
+        if (this.stale(gen)) return;
+        let firstSeq = 0;
+        if (hasHole(page, this.scanned, target)) {
+          const now = await this.freshState(gen);
+          if (!now || this.stale(gen)) return;
+          firstSeq = now.firstSeq;
+        }
+        if (page.length === 0) {
+          // The read ended (end of stream, which is at or past the target).
+          if (this.scanned + 1 < firstSeq) this.announceGap(Math.min(firstSeq - 1, target));
+          if (this.scanned < target) this.scanned = target;
+          return;
+        }
+        let n = 0;
+        let done = false;
+        for (const ev of page) {
+          if (ev.seq <= this.scanned) continue;
+          if (ev.seq > this.scanned + 1 && this.scanned + 1 < firstSeq)
+            this.announceGap(Math.min(ev.seq, firstSeq) - 1);
+          if (this.matches(ev.subject) && this.deliver(core.toDelivery(ev))) n++;
+          this.scanned = ev.seq;
+          if (ev.seq >= target) {
+            done = true;
+            break;
+          }
+        }
+        this.countReplayed(n);
+        if (done) return;
+      }
+    } finally {
+      // A reader handed over to this.reader and since taken by stopRun() was closed there already.
+      if (reader && (!handedOver || this.reader === reader)) {
+        if (this.reader === reader) this.reader = null;
+        this.closeReader(reader);
+      }
+      release();
+    }
+  }
+}
+
+/** Whether a page skips seqs after `after` (an empty page ending the read short of the target counts). */
+function hasHole(page: readonly StoredEvent[], after: number, target: number): boolean {
+  if (page.length === 0) return after < target;
+  let prev = after;
+  for (const ev of page) {
+    if (ev.seq <= prev) continue;
+    if (ev.seq !== prev + 1) return true;
+    prev = ev.seq;
+    if (ev.seq >= target) return false;
+  }
+  return false;
+}
