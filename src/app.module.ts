@@ -14,6 +14,8 @@ import { EVENT_STORE, type EventStore } from './store/event-store.port.js';
 import { ConnectionRegistry } from './transports/connection-registry.js';
 import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
+import { StaticController } from './transports/static.controller.js';
+import { ConsoleController } from './console/console.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -26,7 +28,15 @@ export class AppModule {
   static forRoot({ config, logger, store }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
-      controllers: [WebhooksController, EventsController, SseController, HealthController, MetricsController],
+      controllers: [
+        WebhooksController,
+        EventsController,
+        SseController,
+        HealthController,
+        MetricsController,
+        StaticController,
+        ConsoleController,
+      ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: APP_LOGGER, useValue: logger },

@@ -81,6 +81,13 @@ export interface AppConfig {
     ringEvents: number;
     /** Catch-up reads from the store running at once per process. */
     concurrentReplays: number;
+    /** Socket.IO messages one connection may send per second, sustained (a token bucket refilled at this rate). */
+    messagesPerSecond: number;
+    /**
+     * The bucket's size: messages one connection may send at once. Past it, messages are refused with
+     * `limit_exceeded`; a further full burst while refused closes the connection with reason `rate_limited`.
+     */
+    messageBurst: number;
   };
   sources: Map<string, SourceConfig>;
   auth: {
@@ -89,6 +96,8 @@ export interface AppConfig {
     anonymous: { subscribe: string[] };
   };
   socketio: { polling: boolean };
+  /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
+  console: { demoSource?: string };
 }
 
 export class ConfigError extends Error {
@@ -187,6 +196,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
 
+  const demoSource = dto.console?.demoSource;
+  if (demoSource !== undefined && !sources.has(demoSource)) {
+    problems.push(`console.demoSource: "${demoSource}" is not a configured source`);
+  }
+
   const jwtDto = dto.auth?.jwt;
   let jwt: JwtConfig | undefined;
   if (jwtDto) {
@@ -216,9 +230,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checkPatterns(`auth.apiKeys[${i}].subscribe`, k.subscribe);
   }
   checkPatterns('auth.anonymous.subscribe', dto.auth?.anonymous?.subscribe ?? []);
+  const limits = dto.limits ?? {};
+  const subscriptionsPerConnection = limits.subscriptionsPerConnection ?? 100;
+  // A reconnecting client resubscribes everything at once: the burst must hold that.
+  const messageBurst = limits.messageBurst ?? Math.max(200, 2 * subscriptionsPerConnection);
+  if (messageBurst < subscriptionsPerConnection) {
+    problems.push('limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)');
+  }
   if (problems.length) throw new ConfigError(problems);
 
-  const limits = dto.limits ?? {};
   const ingest = dto.ingest ?? {};
   return {
     port: envDto.PORT ?? 3000,
@@ -244,16 +264,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       publishTimeoutMs: dur(ingest.publishTimeout, 3_000),
     },
     limits: {
-      subscriptionsPerConnection: limits.subscriptionsPerConnection ?? 100,
+      subscriptionsPerConnection,
       patternsPerSubscription: limits.patternsPerSubscription ?? 32,
       connectionsPerProcess: limits.connectionsPerProcess ?? 50_000,
       clientBufferEvents: limits.clientBufferEvents ?? 1024,
       ringEvents: limits.ringEvents ?? 10_000,
       concurrentReplays: limits.concurrentReplays ?? 8,
+      messagesPerSecond: limits.messagesPerSecond ?? 50,
+      messageBurst,
     },
     sources,
     auth: { jwt, apiKeys, anonymous: { subscribe: dto.auth?.anonymous?.subscribe ?? [] } },
     socketio: { polling: dto.socketio?.polling ?? false },
+    console: { demoSource },
   };
 }
 

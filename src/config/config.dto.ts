@@ -70,6 +70,8 @@ export class LimitsDto {
   @IsOptional() @IsInt() @Min(16) clientBufferEvents?: number;
   @IsOptional() @IsInt() @Min(0) ringEvents?: number;
   @IsOptional() @IsInt() @Min(1) concurrentReplays?: number;
+  @IsOptional() @IsInt() @Min(1) messagesPerSecond?: number;
+  @IsOptional() @IsInt() @Min(1) messageBurst?: number;
 }
 
 export class SourceDto {
@@ -117,6 +119,13 @@ export class SocketIoDto {
   @IsOptional() @IsIn([true, false]) polling?: boolean;
 }
 
+export class ConsoleDto {
+  @IsOptional()
+  @IsString()
+  @Matches(TOKEN, { message: 'console.demoSource must be the name of a configured source' })
+  demoSource?: string;
+}
+
 export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => StreamDto) stream?: StreamDto;
   @IsOptional() @ValidateNested() @Type(() => IdempotencyDto) idempotency?: IdempotencyDto;
@@ -125,6 +134,7 @@ export class FileConfigDto {
   @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => SourceDto) sources?: SourceDto[];
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
+  @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
 }
 
 export class EnvDto {

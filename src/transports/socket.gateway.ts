@@ -13,9 +13,11 @@ import type { Subscription } from '../fanout/fanout-hub.js';
 import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
 import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
+import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
 
-export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unauthorized';
+/** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
+export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unauthorized' | 'rate_limited';
 
 /** Messages the server sends, by name (one delivery shape for every transport). */
 export interface ServerToClientEvents {
@@ -34,6 +36,12 @@ export interface ClientToServerEvents {
 interface SocketData {
   principal: Principal;
   release: () => void;
+}
+
+/** The payload and the ack of a client message; `emit('subscribe', ack)` sends the ack as the only argument. */
+function payloadAndAck(payload: unknown, ack: unknown): [unknown, Ack] {
+  if (ack === undefined && typeof payload === 'function') return [undefined, payload as Ack];
+  return [payload, typeof ack === 'function' ? (ack as Ack) : () => undefined];
 }
 
 /** Packets engine.io holds for this client because its transport has not flushed the previous batch. */
@@ -82,9 +90,15 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
   handleConnection(socket: HsSocket): void {
     const { principal } = socket.data;
     const subs = new Map<string, Subscription>();
+    // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
+    // subscribes sent before the first ack would all pass the check.
+    let pending = 0;
     let expiry: NodeJS.Timeout | undefined;
+    let closed = false;
 
     const close = (reason: CloseReason) => {
+      if (closed) return;
+      closed = true;
       const only = subs.size === 1 ? [...subs.values()][0].cursor : undefined;
       socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
       socket.disconnect(true);
@@ -99,11 +113,23 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       arm();
     }
 
-    socket.on('subscribe', (payload, ack) => {
-      const reply: Ack = typeof ack === 'function' ? ack : () => undefined;
+    // Every incoming message spends from the connection's budget before any handler runs (unknown events too).
+    const limiter = new MessageRateLimiter(this.config.limits.messagesPerSecond, this.config.limits.messageBurst);
+    socket.use((packet, next) => {
+      const verdict = limiter.take();
+      if (verdict === 'allow') return next();
+      if (verdict === 'disconnect') return close('rate_limited');
+      const ack: unknown = packet[packet.length - 1];
+      if (typeof ack === 'function') (ack as Ack)({ ok: false, error: 'limit_exceeded' });
+    });
+
+    socket.on('subscribe', (...args) => {
+      const [payload, reply] = payloadAndAck(...args);
       const req = parseSocketSubscribe(payload);
       if (!req) return reply({ ok: false, error: 'invalid_request' });
-      if (subs.size >= this.config.limits.subscriptionsPerConnection) return reply({ ok: false, error: 'limit_exceeded' });
+      if (subs.size + pending >= this.config.limits.subscriptionsPerConnection) {
+        return reply({ ok: false, error: 'limit_exceeded' });
+      }
       const refused = checkSubscribeRequest(principal, req, this.config.limits);
       if (refused) return reply({ ok: false, error: refused });
       let id: string | undefined;
@@ -116,8 +142,10 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
           else socket.conn.once('drain', cb);
         },
       };
+      pending++;
       this.hub.subscribe(req, sink).then(
         (sub) => {
+          pending--;
           if (!socket.connected) return sub.close();
           id = sub.id;
           subs.set(sub.id, sub);
@@ -125,6 +153,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
           sub.begin();
         },
         (err: unknown) => {
+          pending--;
           if (err instanceof SubscribeError) return reply({ ok: false, error: err.code });
           this.log.error({ err }, 'subscribe failed');
           reply({ ok: false, error: 'unavailable' });
@@ -132,8 +161,8 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       );
     });
 
-    socket.on('unsubscribe', (payload, ack) => {
-      const reply: Ack = typeof ack === 'function' ? ack : () => undefined;
+    socket.on('unsubscribe', (...args) => {
+      const [payload, reply] = payloadAndAck(...args);
       const id = (payload as { id?: unknown } | null)?.id;
       if (typeof id !== 'string') return reply({ ok: false, error: 'invalid_request' });
       subs.get(id)?.close();

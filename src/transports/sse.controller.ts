@@ -12,6 +12,7 @@ import { SubscribeError, type DeliverySink } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import type { CloseReason } from './socket.gateway.js';
+import { sseFrame } from './sse-frame.js';
 import { checkSubscribeRequest } from './subscribe-request.js';
 
 const KEEPALIVE_MS = 15_000;
@@ -77,8 +78,8 @@ export class SseController {
       res.write(frame, flushed);
     };
     const sink: DeliverySink = {
-      send: (d) => write(`id: ${d.cursor}\ndata: ${JSON.stringify(d)}\n\n`),
-      gap: (n) => write(`event: gap\ndata: ${JSON.stringify(n)}\n\n`),
+      send: (d) => write(sseFrame({ id: d.cursor, data: JSON.stringify(d) })),
+      gap: (n) => write(sseFrame({ event: 'gap', data: JSON.stringify(n) })),
       backlog: () => queued,
       onceDrained: (cb) => (queued === 0 ? setImmediate(cb) : drainWaiters.push(cb)),
     };
@@ -97,16 +98,18 @@ export class SseController {
       'Cache-Control': 'no-cache, no-transform',
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
+      // Browsers' EventSource on another origin: credentials travel as access_token, never as cookies.
+      'Access-Control-Allow-Origin': '*',
     });
     res.socket?.setNoDelay(true);
-    write(`retry: 2000\n\n`);
-    write(`event: ready\nid: ${sub.startCursor}\ndata: ${JSON.stringify({ cursor: sub.startCursor })}\n\n`);
+    write(sseFrame({ retry: 2000 }));
+    write(sseFrame({ event: 'ready', id: sub.startCursor, data: JSON.stringify({ cursor: sub.startCursor }) }));
     sub.begin();
 
-    const keepalive = setInterval(() => write(': keep-alive\n\n'), KEEPALIVE_MS);
+    const keepalive = setInterval(() => write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
     let expiry: NodeJS.Timeout | undefined;
     const close = (reason: CloseReason) => {
-      write(`event: closing\ndata: ${JSON.stringify({ reason })}\n\n`);
+      write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
       res.end();
     };
     if (principal.expiresAtMs !== undefined) {

@@ -1,0 +1,150 @@
+/**
+ * Public shapes of the Hookstream client SDK. The wire shapes are copied from DESIGN.md §5 rather than
+ * imported from the server, so the SDK bundle carries no server code.
+ */
+
+/** A CloudEvents 1.0 JSON envelope as stored by the gateway (DESIGN.md §4). */
+export interface CloudEvent<T = unknown> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  time?: string;
+  datacontenttype?: string;
+  /** The provider's JSON body, when it was JSON. */
+  data?: T;
+  /** A body that was not JSON, byte-exact. */
+  data_base64?: string;
+  /** Extension attributes (lower-case letters and digits). */
+  [extension: string]: unknown;
+}
+
+/** One event as delivered on every transport. */
+export interface Delivery<T = unknown> {
+  /** Opaque position: resume after this event by subscribing with `cursor`. */
+  cursor: string;
+  /** The stream sequence; strictly increasing within one epoch of the stream. */
+  seq: number;
+  subject: string;
+  event: CloudEvent<T>;
+}
+
+/** Sent before a subscription continues past events it can no longer read (retention, purge, new stream). */
+export interface GapNotice {
+  /** The cursor the subscription asked for. */
+  from: string;
+  /** Where it continues from: just before the oldest event still stored. */
+  resumeCursor: string;
+}
+
+export type ClientStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
+
+export type Transport = 'websocket' | 'sse';
+
+/** The subset of the Web Storage API the SDK uses (localStorage, sessionStorage or your own). */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** What the SDK needs of an EventSource (the browser's, or the `eventsource` package's in Node). */
+export interface EventSourceLike {
+  addEventListener(type: string, listener: (event: MessageEvent<string>) => void): void;
+  close(): void;
+}
+export type EventSourceConstructor = new (url: string) => EventSourceLike;
+
+export interface ReconnectOptions {
+  /** First retry delay; each failed attempt doubles it. Default 250 ms. */
+  minDelayMs?: number;
+  /** Largest retry delay. Default 10 s. */
+  maxDelayMs?: number;
+}
+
+export interface ClientOptions {
+  /** The gateway's origin, e.g. `https://events.example.com`. */
+  url: string;
+  /** A JWT or API key; none means the gateway's anonymous grant. */
+  token?: string;
+  /**
+   * Returns a fresh token. Called before the first connection when `token` is absent, and again whenever the
+   * gateway refuses or expires the current one.
+   */
+  getToken?: () => string | Promise<string>;
+  /** Default `websocket` (Socket.IO); `sse` opens one EventSource per subscription. */
+  transport?: Transport;
+  /** EventSource implementation for the `sse` transport; default `globalThis.EventSource`. */
+  EventSource?: EventSourceConstructor;
+  /** Where `persistKey` cursors are kept; default `globalThis.localStorage` when available, `null` for none. */
+  storage?: StorageLike | null;
+  reconnect?: ReconnectOptions;
+}
+
+export type ErrorCode =
+  | 'unauthorized'
+  | 'token_expired'
+  | 'forbidden'
+  | 'invalid_subject'
+  | 'invalid_cursor'
+  | 'invalid_request'
+  | 'limit_exceeded'
+  | 'unavailable'
+  | 'token_refresh_failed'
+  | 'callback_failed'
+  | 'unsupported';
+
+/** An error the SDK reports through `client.on('error')` and `SubscribeOptions.onError`. */
+export class HookstreamError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The patterns of the subscription concerned, when there is one. */
+    readonly patterns?: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HookstreamError';
+  }
+}
+
+export interface SubscribeOptions {
+  /** Start after this cursor (wins over `persistKey` and `from`). */
+  cursor?: string;
+  /** `earliest`, `latest` (the gateway's default) or an RFC 3339 time, used when no cursor is known. */
+  from?: string;
+  /** Called when the gateway reports events lost before the subscription's position. */
+  onGap?: (notice: GapNotice) => void;
+  /** Keep the cursor in `storage` under this key, so a reload resumes where the page left off. */
+  persistKey?: string;
+  /** Called when the gateway refuses this subscription for good (forbidden, invalid_subject, ...). */
+  onError?: (error: HookstreamError) => void;
+}
+
+export interface Subscription {
+  readonly patterns: readonly string[];
+  /** The position reached: the last delivery's cursor, else the start position the gateway acknowledged. */
+  readonly cursor: string | undefined;
+  /** Resolves when the gateway first accepts the subscription; rejects if it refuses it for good. */
+  readonly ready: Promise<void>;
+  unsubscribe(): void;
+}
+
+export interface ClientEvents {
+  status: (status: ClientStatus) => void;
+  error: (error: HookstreamError) => void;
+}
+
+export interface HookstreamClient {
+  readonly status: ClientStatus;
+  subscribe<T = unknown>(
+    patterns: string | readonly string[],
+    onDelivery: (delivery: Delivery<T>) => void,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /** Adds a listener; returns a function that removes it. */
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
+  off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
+  /** Closes every connection; status becomes `closed`. */
+  close(): void;
+}
