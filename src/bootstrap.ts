@@ -3,6 +3,7 @@
  * own config and listen on port 0.
  */
 import 'reflect-metadata';
+import { join, relative } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
@@ -62,8 +63,35 @@ export async function bootstrap(env: Record<string, string | undefined> = proces
   const app = await createApp(config, { logger });
   await app.listen(config.port, config.host);
   logger.info(
-    { port: config.port, host: config.host, store: config.natsUrl ? 'jetstream' : 'embedded', sources: [...config.sources.keys()] },
+    {
+      port: config.port,
+      host: config.host,
+      store: config.natsUrl ? 'jetstream' : 'embedded',
+      sources: [...config.sources.keys()],
+    },
     'hookstream listening',
   );
+  logDemoSource(config, logger);
   return app;
+}
+
+/** With `console.demoSource` set (config/demo.yaml), says once how to send that source a signed test webhook. */
+function logDemoSource(config: AppConfig, logger: AppLogger): void {
+  const name = config.console.demoSource;
+  const source = name === undefined ? undefined : config.sources.get(name);
+  if (name === undefined || !source) return;
+  const send = ['npm run send --', '--source', name];
+  // scripts/send-webhook.mjs defaults to port 3000 and config/demo.yaml; name anything else explicitly.
+  if (config.port !== 3000) send.push('--url', `http://127.0.0.1:${config.port}`);
+  const file = config.configFile ? relative(process.cwd(), config.configFile) : undefined;
+  if (file && file !== join('config', 'demo.yaml')) send.push('--config', file);
+  logger.info(
+    {
+      demoSource: name,
+      secret: source.secrets[0],
+      console: `http://localhost:${config.port}/console`,
+      try: send.join(' '),
+    },
+    'demo source enabled: the command in "try" sends it a signed test webhook (never set console.demoSource in production)',
+  );
 }

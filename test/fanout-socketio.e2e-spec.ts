@@ -1,14 +1,15 @@
 /**
  * Issue "Fan-out over Socket.IO and SSE with gap-free replay", the Socket.IO side: delivery shape and order,
- * resume by cursor, hand-off under load (compared with the stream read through the NATS API), refusals, token
- * expiry and gap notices after a purge. Real nats-server, real socket.io-client, webhooks signed by the
+ * resume by cursor, hand-off under load (compared with what is stored, read past the gateway), refusals, token
+ * expiry, and gap notices after a purge, after retention and for a cursor of another epoch. Run on both event
+ * stores (a real nats-server, and the embedded log), with a real socket.io-client and webhooks signed by the
  * provider's own library.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { UnsecuredJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
+import { describeEachStore, type StoreInspector } from './support/backends.js';
 import {
   LoadGenerator,
   PUBLISH_KEY,
@@ -26,7 +27,7 @@ import {
   type PublishItem,
   type PublishResult,
 } from './support/clients.js';
-import { testConfig, uniqueStreamName } from './support/config.js';
+import { uniqueStreamName } from './support/config.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { StreamInspector } from './support/nats-inspect.js';
 import { E2E_SOURCES, post, standardWebhook } from './support/signers.js';
@@ -41,10 +42,9 @@ interface Accepted {
 // The project-level testTimeout does not reach tests in ESM mode; set it here.
 jest.setTimeout(60_000);
 
-describeWithNats('fan-out over Socket.IO', () => {
-  let nats: NatsServerProcess;
+describeEachStore('fan-out over Socket.IO', (backend) => {
   let gw: RunningGateway;
-  let inspect: StreamInspector;
+  let inspect: StoreInspector;
   let stream: string;
   const sockets: Socket[] = [];
   const gateways: RunningGateway[] = [];
@@ -77,12 +77,12 @@ describeWithNats('fan-out over Socket.IO', () => {
   }
 
   beforeAll(async () => {
-    nats = await NatsServerProcess.start();
+    await backend.setup();
     stream = uniqueStreamName('FANIO');
-    gw = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig(stream) }));
+    gw = await startGateway(backend.configFor(fileConfig(stream)));
     gateways.push(gw);
     await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, { message: 'gateway ready' });
-    inspect = await StreamInspector.open(nats.url, stream);
+    inspect = await backend.inspector(gw, stream);
   }, 30_000);
 
   afterEach(() => {
@@ -93,7 +93,7 @@ describeWithNats('fan-out over Socket.IO', () => {
     for (const s of sockets.splice(0)) s.close();
     await inspect?.close();
     for (const g of gateways) await g.close();
-    await nats?.stop();
+    await backend.teardown();
   }, 30_000);
 
   describe('delivery and resume', () => {
@@ -234,7 +234,9 @@ describeWithNats('fan-out over Socket.IO', () => {
           )),
         );
       }
-      const consumersBefore = await inspect.consumerCount();
+      // JetStream-only: catch-up reads are short-lived consumers on the stream, counted through the NATS API.
+      const js = inspect instanceof StreamInspector ? inspect : undefined;
+      const consumersBefore = await js?.consumerCount();
 
       const offset = 2400;
       const load = new LoadGenerator({
@@ -273,10 +275,12 @@ describeWithNats('fan-out over Socket.IO', () => {
         expect(col.events(part.id).every((d) => d.subject === 'events.load.a.tick')).toBe(true);
         expect(load.failures).toBe(0);
         // Catch-up consumers are deleted when done, not left for JetStream's inactivity timeout.
-        await waitFor(async () => (await inspect.consumerCount()) <= consumersBefore, {
-          timeoutMs: 10_000,
-          message: `replay consumers deleted (before: ${consumersBefore})`,
-        });
+        if (js && consumersBefore !== undefined) {
+          await waitFor(async () => (await js.consumerCount()) <= consumersBefore, {
+            timeoutMs: 10_000,
+            message: `replay consumers deleted (before: ${consumersBefore})`,
+          });
+        }
       } finally {
         await load.stop();
       }
@@ -424,22 +428,23 @@ describeWithNats('fan-out over Socket.IO', () => {
   });
 
   describe('gap notices', () => {
-    // A nats-server of its own: two streams on one server cannot both hold `events.>`.
-    let gapNats: NatsServerProcess;
+    // A store of its own (JetStream: a nats-server of its own, as two streams on one server cannot both hold
+    // `events.>`).
+    const gapBackend = backend.sibling();
     let gapStream: string;
     let gapGw: RunningGateway;
-    let gapInspect: StreamInspector;
+    let gapInspect: StoreInspector;
     let before: PublishResult[];
     let after: PublishResult[];
     let token: string;
 
     beforeAll(async () => {
-      gapNats = await NatsServerProcess.start();
+      await gapBackend.setup();
       gapStream = uniqueStreamName('FANGAP');
-      gapGw = await startGateway(testConfig({ natsUrl: gapNats.url, file: fileConfig(gapStream) }));
+      gapGw = await startGateway(gapBackend.configFor(fileConfig(gapStream)));
       gateways.push(gapGw);
       await waitFor(async () => (await fetch(`${gapGw.url}/readyz`)).status === 200, { message: 'gap gateway ready' });
-      gapInspect = await StreamInspector.open(gapNats.url, gapStream);
+      gapInspect = await gapBackend.inspector(gapGw, gapStream);
       token = await subscriberToken(['events.gap.>']);
       // The gateway sees these live (they sit in its ring), then the stream loses them.
       const watcher = await open(gapGw.url, token);
@@ -450,7 +455,7 @@ describeWithNats('fan-out over Socket.IO', () => {
         Array.from({ length: 5 }, (_, i) => ({ subject: 'events.gap.x', data: { i } })),
       );
       await col.waitForEvents(w.id, 5);
-      await gapInspect.purge();
+      await gapBackend.purge(gapGw, gapStream);
       after = await publishBatch(
         gapGw.url,
         Array.from({ length: 3 }, (_, i) => ({ subject: 'events.gap.x', data: { i: 5 + i } })),
@@ -461,8 +466,9 @@ describeWithNats('fan-out over Socket.IO', () => {
 
     afterAll(async () => {
       await gapInspect?.close();
-      for (const g of gateways.splice(1)) await g.close();
-      await gapNats?.stop();
+      // Newest first: an embedded peer borrows the store of the gateway started before it.
+      for (const g of gateways.splice(1).reverse()) await g.close();
+      await gapBackend.teardown();
     }, 30_000);
 
     const expectGapThenRetained = async (url: string, subjects: string[], cursor: string) => {
@@ -480,14 +486,22 @@ describeWithNats('fan-out over Socket.IO', () => {
     };
 
     it('sends a gap notice first on the gateway that saw the purged events, then the oldest stored event onward', async () => {
-      expect((await gapInspect.info()).state.first_seq).toBe(after[0].seq);
+      expect(await gapInspect.firstSeq()).toBe(after[0].seq);
       await expectGapThenRetained(gapGw.url, ['events.gap.>'], before[1].cursor);
     });
 
     it('sends the same gap notice on a fresh gateway (the cursor predates what is stored)', async () => {
-      const fresh = await startGateway(testConfig({ natsUrl: gapNats.url, file: fileConfig(gapStream) }));
+      const fresh = await gapBackend.startPeer(gapGw, fileConfig(gapStream));
       gateways.push(fresh);
       await expectGapThenRetained(fresh.url, ['events.gap.>'], before[1].cursor);
+    });
+
+    it('sends a gap notice for a cursor of another epoch (a recreated stream), whatever its seq', async () => {
+      const epoch = before[0].cursor.slice(0, before[0].cursor.lastIndexOf('_'));
+      for (const foreign of ['zzzzzzzzzzzzzzzz_2', `zzzzzzzzzzzzzzzz_${after[after.length - 1].seq + 1000}`]) {
+        expect(foreign.startsWith(`${epoch}_`)).toBe(false);
+        await expectGapThenRetained(gapGw.url, ['events.gap.>'], foreign);
+      }
     });
 
     it('announces the gap even when the lost events would not have matched the filter', async () => {
@@ -512,6 +526,57 @@ describeWithNats('fan-out over Socket.IO', () => {
       expect(col.gaps()).toEqual([]);
       expect(col.seqs(resumed.id)).toEqual([...after.map((r) => r.seq), sentinel.seq]);
       expect(col.seqs(earliest.id)).toEqual([...after.map((r) => r.seq), sentinel.seq]);
+    });
+  });
+
+  describe('gap after retention', () => {
+    // A store of its own whose events expire after 2 s (stream.maxAge): JetStream's max_age, the embedded
+    // log's retention timer.
+    const retBackend = backend.sibling();
+    let retGw: RunningGateway;
+    let retInspect: StoreInspector;
+
+    beforeAll(async () => {
+      await retBackend.setup();
+      const retStream = uniqueStreamName('FANRET');
+      retGw = await startGateway(
+        retBackend.configFor({
+          ...fileConfig(retStream),
+          stream: { name: retStream, maxAge: '2s', duplicateWindow: '1s' },
+        }),
+      );
+      await waitFor(async () => (await fetch(`${retGw.url}/readyz`)).status === 200, { message: 'gateway ready' });
+      retInspect = await retBackend.inspector(retGw, retStream);
+    }, 30_000);
+
+    afterAll(async () => {
+      await retInspect?.close();
+      await retGw?.close();
+      await retBackend.teardown();
+    }, 30_000);
+
+    it('announces events removed by stream.maxAge with a gap notice first, then goes on live', async () => {
+      const token = await subscriberToken(['events.gap.>']);
+      const before = await publishBatch(
+        retGw.url,
+        Array.from({ length: 5 }, (_, i) => ({ subject: 'events.gap.old', data: { i } })),
+      );
+      await waitFor(async () => (await retInspect.firstSeq()) > before[4].seq, {
+        timeoutMs: 20_000,
+        message: 'the store to expire the first five events',
+      });
+      expect(await retInspect.count()).toBe(0);
+
+      const s = await open(retGw.url, token);
+      const col = new SocketCollector(s);
+      const { id } = await mustSubscribe(s, { subjects: ['events.gap.>'], cursor: before[1].cursor });
+      await waitFor(() => col.gaps(id).length === 1, { message: 'gap notice' });
+      const [live] = await publishBatch(retGw.url, [{ subject: 'events.gap.new', data: {} }]);
+      await col.waitForEvents(id, 1);
+      expect(col.log).toEqual([
+        { kind: 'gap', msg: { subscription: id, from: before[1].cursor, resumeCursor: before[4].cursor } },
+        { kind: 'event', msg: expect.objectContaining({ subscription: id, seq: live.seq, cursor: live.cursor }) },
+      ]);
     });
   });
 });

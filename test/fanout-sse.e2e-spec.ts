@@ -1,11 +1,12 @@
 /**
  * Issue "Fan-out over Socket.IO and SSE with gap-free replay", the SSE side: headers and exact frames (raw
  * reader), resume by Last-Event-ID and cursor= with the `eventsource` package as a browser uses it, refusals,
- * token expiry, gap notices, keep-alives, and a client that stops reading while 50,000 events flow.
+ * token expiry, gap notices (purge, a cursor of another epoch), keep-alives, and a client that stops reading
+ * while 50,000 events flow. Run on both event stores (a real nats-server, and the embedded log).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
+import { describeEachStore, type StoreInspector } from './support/backends.js';
 import {
   BrowserStream,
   SseReader,
@@ -21,9 +22,8 @@ import {
   type PublishResult,
   type SseFrame,
 } from './support/clients.js';
-import { testConfig, uniqueStreamName } from './support/config.js';
+import { uniqueStreamName } from './support/config.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
-import { StreamInspector } from './support/nats-inspect.js';
 import { E2E_SOURCES, post, standardWebhook } from './support/signers.js';
 
 // The project-level testTimeout does not reach tests in ESM mode; set it here.
@@ -64,8 +64,7 @@ async function metric(url: string, name: string): Promise<number> {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
 }
 
-describeWithNats('fan-out over SSE', () => {
-  let nats: NatsServerProcess;
+describeEachStore('fan-out over SSE', (backend) => {
   let gw: RunningGateway;
   let stream: string;
   let token: string;
@@ -85,9 +84,9 @@ describeWithNats('fan-out over SSE', () => {
   };
 
   beforeAll(async () => {
-    nats = await NatsServerProcess.start();
+    await backend.setup();
     stream = uniqueStreamName('FANSSE');
-    gw = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig(stream) }));
+    gw = await startGateway(backend.configFor(fileConfig(stream)));
     await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, { message: 'gateway ready' });
     token = await subscriberToken(['events.acme.>']);
     // Left open for the whole suite: its keep-alive comment is checked at the end.
@@ -104,7 +103,7 @@ describeWithNats('fan-out over SSE', () => {
   afterAll(async () => {
     idle?.close();
     await gw?.close();
-    await nats?.stop();
+    await backend.teardown();
   }, 30_000);
 
   describe('frames and resume', () => {
@@ -383,21 +382,22 @@ describeWithNats('fan-out over SSE', () => {
   });
 
   describe('gap notices', () => {
-    // A nats-server of its own: two streams on one server cannot both hold `events.>`.
-    let gapNats: NatsServerProcess;
+    // A store of its own (JetStream: a nats-server of its own, as two streams on one server cannot both hold
+    // `events.>`).
+    const gapBackend = backend.sibling();
     let gapGw: RunningGateway;
     let fresh: RunningGateway;
-    let gapInspect: StreamInspector;
+    let gapInspect: StoreInspector;
     let before: PublishResult[];
     let after: PublishResult[];
     let gapToken: string;
 
     beforeAll(async () => {
-      gapNats = await NatsServerProcess.start();
+      await gapBackend.setup();
       const gapStream = uniqueStreamName('SSEGAP');
-      gapGw = await startGateway(testConfig({ natsUrl: gapNats.url, file: fileConfig(gapStream) }));
+      gapGw = await startGateway(gapBackend.configFor(fileConfig(gapStream)));
       await waitFor(async () => (await fetch(`${gapGw.url}/readyz`)).status === 200, { message: 'gap gateway ready' });
-      gapInspect = await StreamInspector.open(gapNats.url, gapStream);
+      gapInspect = await gapBackend.inspector(gapGw, gapStream);
       gapToken = await subscriberToken(['events.gap.>']);
       const watcher = await SseReader.open(streamUrl(gapGw.url, { subject: 'events.gap.>' }), { token: gapToken });
       try {
@@ -407,7 +407,8 @@ describeWithNats('fan-out over SSE', () => {
           Array.from({ length: 5 }, (_, i) => ({ subject: 'events.gap.x', data: { i } })),
         );
         await watcher.waitForDeliveries(5);
-        await gapInspect.purge();
+        await gapBackend.purge(gapGw, gapStream);
+        expect(await gapInspect.count()).toBe(0);
         after = await publishBatch(
           gapGw.url,
           Array.from({ length: 3 }, (_, i) => ({ subject: 'events.gap.x', data: { i: 5 + i } })),
@@ -417,7 +418,7 @@ describeWithNats('fan-out over SSE', () => {
         watcher.close();
       }
       // A gateway that never held the purged events in memory.
-      fresh = await startGateway(testConfig({ natsUrl: gapNats.url, file: fileConfig(gapStream) }));
+      fresh = await gapBackend.startPeer(gapGw, fileConfig(gapStream));
       await waitFor(async () => (await fetch(`${fresh.url}/readyz`)).status === 200, {
         message: 'fresh gateway ready',
       });
@@ -427,7 +428,7 @@ describeWithNats('fan-out over SSE', () => {
       await gapInspect?.close();
       await fresh?.close();
       await gapGw?.close();
-      await gapNats?.stop();
+      await gapBackend.teardown();
     }, 30_000);
 
     it.each<[string, () => string]>([
@@ -444,6 +445,21 @@ describeWithNats('fan-out over SSE', () => {
         from: before[1].cursor,
         resumeCursor: before[4].cursor,
       });
+      expect(r.named('gap')).toHaveLength(1);
+      expect(r.deliveries().map((d) => d.seq)).toEqual(after.map((a) => a.seq));
+    });
+
+    it('sends `event: gap` first for a Last-Event-ID of another epoch (a recreated stream)', async () => {
+      const foreign = 'zzzzzzzzzzzzzzzz_3';
+      expect(foreign.slice(0, foreign.indexOf('_'))).not.toBe(before[0].cursor.slice(0, before[0].cursor.indexOf('_')));
+      const r = await openReader(streamUrl(gapGw.url, { subject: 'events.gap.>' }), {
+        token: gapToken,
+        lastEventId: foreign,
+      });
+      await r.waitForDeliveries(after.length);
+      const afterReady = r.frames.slice(r.frames.findIndex((f) => f.event === 'ready') + 1);
+      expect(afterReady[0].event).toBe('gap');
+      expect(JSON.parse(afterReady[0].data as string)).toEqual({ from: foreign, resumeCursor: before[4].cursor });
       expect(r.named('gap')).toHaveLength(1);
       expect(r.deliveries().map((d) => d.seq)).toEqual(after.map((a) => a.seq));
     });
@@ -470,22 +486,21 @@ describeWithNats('fan-out over SSE', () => {
   });
 
   describe('a client that stops reading', () => {
-    let slowNats: NatsServerProcess;
+    const slowBackend = backend.sibling();
     let slowGw: RunningGateway;
     const TOTAL = 50_000;
     const BATCH = 1000;
 
     beforeAll(async () => {
-      slowNats = await NatsServerProcess.start();
+      await slowBackend.setup();
       slowGw = await startGateway(
-        testConfig({
-          natsUrl: slowNats.url,
-          file: fileConfig(
+        slowBackend.configFor(
+          fileConfig(
             uniqueStreamName('SSESLOW'),
             { ingest: { maxBodyBytes: '4MB' } },
             { ringEvents: 1000, clientBufferEvents: 256 },
           ),
-        }),
+        ),
       );
       await waitFor(async () => (await fetch(`${slowGw.url}/readyz`)).status === 200, {
         message: 'slow gateway ready',
@@ -494,7 +509,7 @@ describeWithNats('fan-out over SSE', () => {
 
     afterAll(async () => {
       await slowGw?.close();
-      await slowNats?.stop();
+      await slowBackend.teardown();
     }, 30_000);
 
     it('does not grow the heap past its bound while 50,000 events flow, and then still gets every event once, in order', async () => {

@@ -1,20 +1,21 @@
 /**
- * Issue "Verified webhook ingest": every acceptance point against a real nats-server, with
- * signatures made by the providers' own libraries and the stream read back through the NATS API.
+ * Issue "Verified webhook ingest": every acceptance point, on both event stores (JetStream on a real nats-server,
+ * and the embedded log), with signatures made by the providers' own libraries and what is stored read back past
+ * the gateway (the NATS API, or the embedded store itself). NATS outages and JetStream's duplicate window are
+ * JetStream-only cases.
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
-import { testConfig, uniqueStreamName } from './support/config.js';
+import { describeEachStore, itFor, type StoreInspector } from './support/backends.js';
+import { uniqueStreamName } from './support/config.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { StreamInspector } from './support/nats-inspect.js';
 import { E2E_SOURCES, RAW_SECRET, githubWebhook, post, standardWebhook, stripeWebhook } from './support/signers.js';
 
-describeWithNats('ingest over JetStream', () => {
-  let nats: NatsServerProcess;
+describeEachStore('ingest', (backend) => {
   let gw: RunningGateway;
-  let inspect: StreamInspector;
+  let inspect: StoreInspector;
   let stream: string;
   const fileConfig = (extra: Record<string, unknown> = {}) => ({
     stream: { name: stream, duplicateWindow: '1s' },
@@ -24,17 +25,17 @@ describeWithNats('ingest over JetStream', () => {
   });
 
   beforeAll(async () => {
-    nats = await NatsServerProcess.start();
+    await backend.setup();
     stream = uniqueStreamName('INGEST');
-    gw = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig() }));
+    gw = await startGateway(backend.configFor(fileConfig()));
     await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, { message: 'gateway ready' });
-    inspect = await StreamInspector.open(nats.url, stream);
+    inspect = await backend.inspector(gw, stream);
   });
 
   afterAll(async () => {
     await inspect?.close();
     await gw?.close();
-    await nats?.stop();
+    await backend.teardown();
   });
 
   describe('accepted deliveries', () => {
@@ -65,10 +66,19 @@ describeWithNats('ingest over JetStream', () => {
     });
 
     it('stores a Stripe delivery signed by stripe.webhooks.generateTestHeaderString', async () => {
-      const event = { id: 'evt_e2e_1', object: 'event', type: 'invoice.payment_succeeded', data: { object: { id: 'in_1' } } };
+      const event = {
+        id: 'evt_e2e_1',
+        object: 'event',
+        type: 'invoice.payment_succeeded',
+        data: { object: { id: 'in_1' } },
+      };
       const res = await post(gw.url, stripeWebhook(event));
       expect(res.status).toBe(202);
-      expect(res.body).toMatchObject({ status: 'accepted', id: 'evt_e2e_1', subject: 'events.stripe.invoice.payment_succeeded' });
+      expect(res.body).toMatchObject({
+        status: 'accepted',
+        id: 'evt_e2e_1',
+        subject: 'events.stripe.invoice.payment_succeeded',
+      });
       const stored = await inspect.get(res.body.seq);
       expect(stored?.msgId).toBe('stripe:evt_e2e_1');
       expect(stored?.envelope.type).toBe('invoice.payment_succeeded');
@@ -77,10 +87,16 @@ describeWithNats('ingest over JetStream', () => {
 
     it('stores a GitHub delivery signed by @octokit/webhooks-methods, typed by event and action', async () => {
       const payload = { action: 'opened', issue: { number: 7, title: 'Hello' } };
-      const req = await githubWebhook('issues', payload, { hookId: '123', delivery: '72d3162e-cc78-11e3-81ab-4c9367dc0958' });
+      const req = await githubWebhook('issues', payload, {
+        hookId: '123',
+        delivery: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      });
       const res = await post(gw.url, req);
       expect(res.status).toBe(202);
-      expect(res.body).toMatchObject({ id: '123:72d3162e-cc78-11e3-81ab-4c9367dc0958', subject: 'events.github.issues.opened' });
+      expect(res.body).toMatchObject({
+        id: '123:72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        subject: 'events.github.issues.opened',
+      });
       const stored = await inspect.get(res.body.seq);
       expect(stored?.msgId).toBe('github:123:72d3162e-cc78-11e3-81ab-4c9367dc0958');
       expect(stored?.envelope.data).toEqual(payload);
@@ -175,9 +191,24 @@ describeWithNats('ingest over JetStream', () => {
         401,
         'missing_signature',
       ],
-      ['an unknown source', () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/nope' }), 404, 'unknown_source'],
-      ['a nested path', () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/acme/extra' }), 404, 'unknown_source'],
-      ['an encoded slash', () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/ac%2Fme' }), 404, 'unknown_source'],
+      [
+        'an unknown source',
+        () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/nope' }),
+        404,
+        'unknown_source',
+      ],
+      [
+        'a nested path',
+        () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/acme/extra' }),
+        404,
+        'unknown_source',
+      ],
+      [
+        'an encoded slash',
+        () => post(gw.url, { ...standardWebhook({ type: 'x' }), path: '/webhooks/ac%2Fme' }),
+        404,
+        'unknown_source',
+      ],
       [
         'an oversized body',
         () => post(gw.url, standardWebhook({ type: 'x', blob: 'a'.repeat(70 * 1024) })),
@@ -185,7 +216,12 @@ describeWithNats('ingest over JetStream', () => {
         'payload_too_large',
       ],
       ['malformed JSON, validly signed', () => post(gw.url, standardWebhook('{"type": "x", ')), 400, 'invalid_payload'],
-      ['JSON nested deeper than maxJsonDepth', () => post(gw.url, standardWebhook('['.repeat(101) + ']'.repeat(101))), 400, 'invalid_payload'],
+      [
+        'JSON nested deeper than maxJsonDepth',
+        () => post(gw.url, standardWebhook('['.repeat(101) + ']'.repeat(101))),
+        400,
+        'invalid_payload',
+      ],
     ];
 
     it.each(refusals)('%s', async (_name, send, status, code) => {
@@ -202,43 +238,90 @@ describeWithNats('ingest over JetStream', () => {
       const first = await post(gw.url, standardWebhook({ type: 'order.created', n: 1 }, { id: 'msg_dup_1' }));
       expect(first.status).toBe(202);
       const later = new Date(Date.now() + 2000);
-      const again = await post(gw.url, standardWebhook({ type: 'order.created', n: 1 }, { id: 'msg_dup_1', date: later }));
+      const again = await post(
+        gw.url,
+        standardWebhook({ type: 'order.created', n: 1 }, { id: 'msg_dup_1', date: later }),
+      );
       expect(again.status).toBe(200);
       expect(again.body).toEqual({ status: 'duplicate', id: 'msg_dup_1', seq: first.body.seq });
-      expect((await inspect.all()).filter((m) => m.msgId === 'acme:msg_dup_1')).toHaveLength(1);
+      const all = await inspect.all();
+      expect(all.filter((m) => m.msgId === 'acme:msg_dup_1')).toHaveLength(1);
+      expect(all.filter((m) => m.id === 'msg_dup_1')).toHaveLength(1);
     });
 
-    it('still recognises it after the duplicate window, on a second gateway and after a restart', async () => {
-      const first = await post(gw.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
-      expect(first.status).toBe(202);
-      // The behaviour under test is "after JetStream's 1 s duplicate window has passed".
-      await new Promise((r) => setTimeout(r, 1500));
-      const second = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig() }));
+    // JetStream-only: its own duplicate window, and a second gateway on the same stream.
+    itFor(
+      backend,
+      ['jetstream'],
+      'still recognises it after the duplicate window, on a second gateway and after a restart',
+      async () => {
+        const first = await post(gw.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
+        expect(first.status).toBe(202);
+        // The behaviour under test is "after JetStream's 1 s duplicate window has passed".
+        await new Promise((r) => setTimeout(r, 1500));
+        const second = await startGateway(backend.configFor(fileConfig()));
+        try {
+          const viaSecond = await post(second.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
+          expect(viaSecond.status).toBe(200);
+          expect(viaSecond.body).toMatchObject({ status: 'duplicate', seq: first.body.seq });
+        } finally {
+          await second.close();
+        }
+        const restarted = await startGateway(backend.configFor(fileConfig()));
+        try {
+          const afterRestart = await post(restarted.url, stripeWebhook({ id: 'evt_never_seen', type: 'x' }));
+          expect(afterRestart.status).toBe(202);
+          const viaRestarted = await post(
+            restarted.url,
+            standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }),
+          );
+          expect(viaRestarted.status).toBe(200);
+          expect(viaRestarted.body).toMatchObject({ status: 'duplicate', seq: first.body.seq });
+        } finally {
+          await restarted.close();
+        }
+        const all = await inspect.all();
+        expect(all.filter((m) => m.msgId === 'acme:msg_dup_2')).toHaveLength(1);
+        expect(all.filter((m) => m.id === 'msg_dup_2')).toHaveLength(1);
+      },
+    );
+
+    // The embedded log has no duplicate window and one owner per DATA_DIR: a restart on the same directory.
+    itFor(backend, ['embedded'], 'still recognises it after the gateway restarts on the same DATA_DIR', async () => {
+      const config = backend.configFor(fileConfig());
+      const first = await startGateway(config);
+      let accepted: { status: number; body: any };
       try {
-        const viaSecond = await post(second.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
-        expect(viaSecond.status).toBe(200);
-        expect(viaSecond.body).toMatchObject({ status: 'duplicate', seq: first.body.seq });
+        accepted = await post(first.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_3' }));
+        expect(accepted.status).toBe(202);
       } finally {
-        await second.close();
+        await first.close();
       }
-      const restarted = await startGateway(testConfig({ natsUrl: nats.url, file: fileConfig() }));
+      const restarted = await startGateway(backend.configFor(fileConfig(), config));
       try {
-        const afterRestart = await post(restarted.url, stripeWebhook({ id: 'evt_never_seen', type: 'x' }));
-        expect(afterRestart.status).toBe(202);
-        const viaRestarted = await post(restarted.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_2' }));
-        expect(viaRestarted.status).toBe(200);
-        expect(viaRestarted.body).toMatchObject({ status: 'duplicate', seq: first.body.seq });
+        const fresh = await post(restarted.url, stripeWebhook({ id: 'evt_after_restart', type: 'x' }));
+        expect(fresh.status).toBe(202);
+        expect(fresh.body.seq).toBe(accepted.body.seq + 1);
+        const again = await post(restarted.url, standardWebhook({ type: 'order.created' }, { id: 'msg_dup_3' }));
+        expect(again.status).toBe(200);
+        expect(again.body).toEqual({ status: 'duplicate', id: 'msg_dup_3', seq: accepted.body.seq });
+        const stored = await (await backend.inspector(restarted, stream)).all();
+        expect(stored.map((m) => [m.seq, m.msgId, m.id])).toEqual([
+          [accepted.body.seq, 'acme:msg_dup_3', 'msg_dup_3'],
+          [fresh.body.seq, 'stripe:evt_after_restart', 'evt_after_restart'],
+        ]);
       } finally {
         await restarted.close();
       }
-      expect((await inspect.all()).filter((m) => m.msgId === 'acme:msg_dup_2')).toHaveLength(1);
     });
   });
 
   it('takes 200 concurrent distinct webhooks: 200 × 202, 200 messages, no duplicates', async () => {
     const before = await inspect.lastSeq();
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => post(gw.url, standardWebhook({ type: 'load.test', i }, { id: `msg_load_${i}` }))),
+      Array.from({ length: 200 }, (_, i) =>
+        post(gw.url, standardWebhook({ type: 'load.test', i }, { id: `msg_load_${i}` })),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(200).fill(202));
     const seqs = new Set(results.map((r) => r.body.seq));
@@ -260,45 +343,61 @@ describeWithNats('ingest over JetStream', () => {
       for (const t of tokens) expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
       expect((await inspect.get(res.body.seq))?.subject).toBe(subject);
     }
-    for (const path of ['/webhooks/..', '/webhooks/%2e%2e', '/webhooks/*', '/webhooks/%3E', '/webhooks/acme%2F..', '/webhooks/%C3%BC']) {
+    for (const path of [
+      '/webhooks/..',
+      '/webhooks/%2e%2e',
+      '/webhooks/*',
+      '/webhooks/%3E',
+      '/webhooks/acme%2F..',
+      '/webhooks/%C3%BC',
+    ]) {
       const res = await post(gw.url, { ...standardWebhook({ type: 'x' }), path });
       expect(res.status).toBe(404);
     }
   });
 
-  it('answers 503 with Retry-After while NATS is down, never 2xx, and recovers without a restart', async () => {
-    const acked: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const res = await post(gw.url, standardWebhook({ type: 'outage.before', i }, { id: `msg_before_${i}` }));
-      expect(res.status).toBe(202);
-      acked.push(res.body.seq);
-    }
-    await nats.kill('SIGKILL');
-    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, { message: '/readyz 503' });
-    for (let i = 0; i < 3; i++) {
-      const started = Date.now();
-      const res = await post(gw.url, standardWebhook({ type: 'outage.during', i }, { id: `msg_during_${i}` }));
-      expect(res.status).toBe(503);
-      expect(res.body.error).toBe('unavailable');
-      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(Date.now() - started).toBeLessThan(6000);
-    }
-    await nats.restart();
-    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, { timeoutMs: 20_000, message: 'ready again' });
-    let recovered: { status: number; body: any } | undefined;
-    await waitFor(
-      async () => {
-        recovered = await post(gw.url, standardWebhook({ type: 'outage.after' }, { id: 'msg_after_outage' }));
-        return recovered.status === 202;
-      },
-      { timeoutMs: 20_000, message: 'ingest accepted again' },
-    );
-    expect(recovered?.status).toBe(202);
-    const reopened = await StreamInspector.open(nats.url, stream);
-    try {
-      for (const seq of acked) expect((await reopened.get(seq))?.envelope.type).toBe('outage.before');
-    } finally {
-      await reopened.close();
-    }
-  });
+  itFor(
+    backend,
+    ['jetstream'],
+    'answers 503 with Retry-After while NATS is down, never 2xx, and recovers without a restart',
+    async () => {
+      const nats = backend.nats;
+      const acked: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await post(gw.url, standardWebhook({ type: 'outage.before', i }, { id: `msg_before_${i}` }));
+        expect(res.status).toBe(202);
+        acked.push(res.body.seq);
+      }
+      await nats.kill('SIGKILL');
+      await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, { message: '/readyz 503' });
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        const res = await post(gw.url, standardWebhook({ type: 'outage.during', i }, { id: `msg_during_${i}` }));
+        expect(res.status).toBe(503);
+        expect(res.body.error).toBe('unavailable');
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(Date.now() - started).toBeLessThan(6000);
+      }
+      await nats.restart();
+      await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 200, {
+        timeoutMs: 20_000,
+        message: 'ready again',
+      });
+      let recovered: { status: number; body: any } | undefined;
+      await waitFor(
+        async () => {
+          recovered = await post(gw.url, standardWebhook({ type: 'outage.after' }, { id: 'msg_after_outage' }));
+          return recovered.status === 202;
+        },
+        { timeoutMs: 20_000, message: 'ingest accepted again' },
+      );
+      expect(recovered?.status).toBe(202);
+      const reopened = await StreamInspector.open(nats.url, stream);
+      try {
+        for (const seq of acked) expect((await reopened.get(seq))?.envelope.type).toBe('outage.before');
+      } finally {
+        await reopened.close();
+      }
+    },
+  );
 });

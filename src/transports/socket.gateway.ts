@@ -178,10 +178,20 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     });
   }
 
-  private closeAll(reason: CloseReason): void {
+  /**
+   * Says why, disconnects, and waits (bounded) until each connection has flushed and closed, so the
+   * `closing` message and the disconnect packet reach clients before the process goes away.
+   */
+  private async closeAll(reason: CloseReason, flushMs = 2_000): Promise<void> {
+    const closed: Promise<void>[] = [];
     for (const socket of this.server?.sockets.sockets.values() ?? []) {
+      closed.push(new Promise<void>((resolve) => socket.conn.once('close', () => resolve())));
       socket.emit('closing', { reason });
       socket.disconnect(true);
     }
+    if (closed.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise((r) => (timer = setTimeout(r, flushMs)))]);
+    clearTimeout(timer);
   }
 }

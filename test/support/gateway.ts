@@ -48,6 +48,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The gateway process ended before it was serving: its exit code and everything it printed. */
+export class GatewayExitError extends Error {
+  constructor(
+    readonly code: number | null,
+    readonly output: string,
+  ) {
+    super(`gateway exited with ${code}:\n${output}`);
+    this.name = 'GatewayExitError';
+  }
+}
+
 /** A gateway as a separate OS process, running the built `dist/main.js` (built by test/global-setup.mjs). */
 export class GatewayProcess {
   private child?: ChildProcess;
@@ -69,8 +80,17 @@ export class GatewayProcess {
     const configFile = join(dir, 'hookstream.json');
     writeFileSync(configFile, JSON.stringify(file));
     const port = await freePort();
-    const gw = new GatewayProcess(port, { HOOKSTREAM_CONFIG: configFile, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env }, dir);
-    await gw.spawn();
+    const gw = new GatewayProcess(
+      port,
+      { HOOKSTREAM_CONFIG: configFile, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+      dir,
+    );
+    try {
+      await gw.spawn();
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return gw;
   }
 
@@ -83,9 +103,14 @@ export class GatewayProcess {
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close' comes after the pipes are drained: the output is complete then.
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${this.output}`);
+      if (child.exitCode !== null) {
+        await closed;
+        throw new GatewayExitError(child.exitCode, this.output);
+      }
       try {
         const res = await fetch(`${this.url}/healthz`);
         if (res.ok) return;
@@ -107,7 +132,8 @@ export class GatewayProcess {
 
   /** Sends `sig` and waits for the exit code. */
   async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return this.child?.exitCode ?? null;
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null)
+      return this.child?.exitCode ?? null;
     this.child.kill(sig);
     return this.exited ?? null;
   }

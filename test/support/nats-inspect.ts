@@ -26,20 +26,27 @@ export class StreamInspector {
     return (await this.info()).state.last_seq;
   }
 
+  /** Oldest stored sequence; `lastSeq + 1` when the stream is empty. */
+  async firstSeq(): Promise<number> {
+    return (await this.info()).state.first_seq;
+  }
+
   /** The envelope at `seq`, parsed, with its subject and Nats-Msg-Id. */
-  async get(seq: number): Promise<{ subject: string; msgId: string | undefined; envelope: Record<string, unknown> } | null> {
+  async get(
+    seq: number,
+  ): Promise<{ subject: string; msgId: string | undefined; envelope: Record<string, unknown> } | null> {
     const m = await this.jsm.streams.getMessage(this.stream, { seq });
     if (!m) return null;
     return { subject: m.subject, msgId: m.header?.get('Nats-Msg-Id'), envelope: m.json<Record<string, unknown>>() };
   }
 
-  /** Every stored message in order: seq and subject (and msgId). */
-  async all(): Promise<{ seq: number; subject: string; msgId: string | undefined }[]> {
+  /** Every stored message in order: seq, subject, msgId and the envelope's id. */
+  async all(): Promise<{ seq: number; subject: string; msgId: string | undefined; id: unknown }[]> {
     const info = await this.info();
-    const out: { seq: number; subject: string; msgId: string | undefined }[] = [];
+    const out: { seq: number; subject: string; msgId: string | undefined; id: unknown }[] = [];
     for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
       const m = await this.jsm.streams.getMessage(this.stream, { seq });
-      if (m) out.push({ seq, subject: m.subject, msgId: m.header?.get('Nats-Msg-Id') });
+      if (m) out.push({ seq, subject: m.subject, msgId: m.header?.get('Nats-Msg-Id'), id: envelopeId(m.data) });
     }
     return out;
   }
@@ -54,5 +61,14 @@ export class StreamInspector {
 
   async close(): Promise<void> {
     await this.nc.close();
+  }
+}
+
+/** The CloudEvent `id` of stored envelope bytes (undefined when they are not a JSON object). */
+export function envelopeId(data: Uint8Array): unknown {
+  try {
+    return (JSON.parse(new TextDecoder().decode(data)) as { id?: unknown }).id;
+  } catch {
+    return undefined;
   }
 }
