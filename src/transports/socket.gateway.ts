@@ -15,6 +15,7 @@ import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
+import { armTokenExpiry } from './token-expiry.js';
 
 /** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
 export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unauthorized' | 'rate_limited';
@@ -93,7 +94,6 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
     // subscribes sent before the first ack would all pass the check.
     let pending = 0;
-    let expiry: NodeJS.Timeout | undefined;
     let closed = false;
 
     const close = (reason: CloseReason) => {
@@ -103,15 +103,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
       socket.disconnect(true);
     };
-    if (principal.expiresAtMs !== undefined) {
-      // setTimeout's delay is a 32-bit int: re-check long expiries in steps.
-      const arm = () => {
-        const left = (principal.expiresAtMs as number) - Date.now();
-        if (left <= 0) close('token_expired');
-        else expiry = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-      };
-      arm();
-    }
+    const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
 
     // Every incoming message spends from the connection's budget before any handler runs (unknown events too).
     const limiter = new MessageRateLimiter(this.config.limits.messagesPerSecond, this.config.limits.messageBurst);
@@ -171,7 +163,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     });
 
     socket.once('disconnect', () => {
-      clearTimeout(expiry);
+      cancelExpiry();
       for (const sub of subs.values()) sub.close();
       subs.clear();
       socket.data.release();

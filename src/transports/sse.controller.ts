@@ -14,6 +14,7 @@ import { ConnectionRegistry } from './connection-registry.js';
 import type { CloseReason } from './socket.gateway.js';
 import { sseFrame } from './sse-frame.js';
 import { checkSubscribeRequest } from './subscribe-request.js';
+import { armTokenExpiry } from './token-expiry.js';
 
 const KEEPALIVE_MS = 15_000;
 const STATUS: Record<string, number> = {
@@ -107,23 +108,15 @@ export class SseController {
     sub.begin();
 
     const keepalive = setInterval(() => write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
-    let expiry: NodeJS.Timeout | undefined;
     const close = (reason: CloseReason) => {
       write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
       res.end();
     };
-    if (principal.expiresAtMs !== undefined) {
-      const arm = () => {
-        const left = (principal.expiresAtMs as number) - Date.now();
-        if (left <= 0) close('token_expired');
-        else expiry = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-      };
-      arm();
-    }
+    const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
     const unregister = this.lifecycle.onShutdown(() => close('shutdown'));
     res.once('close', () => {
       clearInterval(keepalive);
-      clearTimeout(expiry);
+      cancelExpiry();
       unregister();
       sub.close();
       release();

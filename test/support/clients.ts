@@ -632,19 +632,9 @@ export class BrowserStream {
 // ---------------------------------------------------------------------------------------------------------
 // Publishing
 
-export interface PublishItem {
-  subject: string;
-  id?: string;
-  type?: string;
-  data: unknown;
-}
-
-export interface PublishResult {
-  id: string;
-  seq: number;
-  cursor: string;
-  duplicate: boolean;
-}
+// The wire shapes of POST /v1/events are the service's own.
+export type { PublishItem, PublishResult } from '../../src/ingest/ingest.service.js';
+import type { PublishItem, PublishResult } from '../../src/ingest/ingest.service.js';
 
 /** POST /v1/events with an API key; throws unless 202. */
 export async function publishBatch(baseUrl: string, items: PublishItem[], key = PUBLISH_KEY): Promise<PublishResult[]> {
