@@ -202,11 +202,15 @@ describe('EmbeddedEventStore: one process per DATA_DIR', () => {
   beforeAll(() => {
     // The child runs the adapter itself, transpiled from src (no build step, no dist/). It must live inside the
     // project so that `better-sqlite3` resolves from node_modules.
-    build = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'hookstream-embedded-test-'));
+    const cache = join(ROOT, 'node_modules', '.cache'); // absent after a fresh `npm ci`
+    mkdirSync(cache, { recursive: true });
+    build = mkdtempSync(join(cache, 'hookstream-embedded-test-'));
     adapterPath = transpileGraph(join(ROOT, 'src/store/embedded/embedded-event-store.adapter.ts'), build);
   });
 
-  afterAll(() => rmSync(build, { recursive: true, force: true }));
+  afterAll(() => {
+    if (build) rmSync(build, { recursive: true, force: true });
+  });
 
   // The child needs only plain fields (dataDir, stream, idempotency); the Map of sources does not survive JSON.
   const childConfig = (dataDir: string): string => JSON.stringify({ ...testConfig({ dataDir }), sources: [] });
