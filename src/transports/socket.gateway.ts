@@ -15,6 +15,7 @@ import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
+import { socketEventPacket } from './delivery-encoding.js';
 import { armTokenExpiry } from './token-expiry.js';
 
 /** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
@@ -126,7 +127,8 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       if (refused) return reply({ ok: false, error: refused });
       let id: string | undefined;
       const sink: DeliverySink = {
-        send: (d) => socket.emit('event', { subscription: id as string, ...d }),
+        // Pre-encoded once per event (delivery-encoding.ts); written on the same engine.io queue as emit().
+        send: (d) => socket.conn.write(socketEventPacket(id as string, d)),
         gap: (n) => socket.emit('gap', { subscription: id as string, ...n }),
         backlog: () => engineBacklog(socket),
         onceDrained: (cb) => {

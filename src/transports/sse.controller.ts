@@ -12,6 +12,7 @@ import { SubscribeError, type DeliverySink } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import type { CloseReason } from './socket.gateway.js';
+import { sseDeliveryFrame } from './delivery-encoding.js';
 import { sseFrame } from './sse-frame.js';
 import { checkSubscribeRequest } from './subscribe-request.js';
 import { armTokenExpiry } from './token-expiry.js';
@@ -79,7 +80,7 @@ export class SseController {
       res.write(frame, flushed);
     };
     const sink: DeliverySink = {
-      send: (d) => write(sseFrame({ id: d.cursor, data: JSON.stringify(d) })),
+      send: (d) => write(sseDeliveryFrame(d)),
       gap: (n) => write(sseFrame({ event: 'gap', data: JSON.stringify(n) })),
       backlog: () => queued,
       onceDrained: (cb) => (queued === 0 ? setImmediate(cb) : drainWaiters.push(cb)),
