@@ -6,6 +6,8 @@
  * nats-server restart (R1 in-memory consumers do not survive it) 3.3.1 recreates it with a stale pull
  * budget and only resumes when heartbeats are missed (~7 s measured). Around it this class adds:
  * - recreate() on every reconnect, from lastSeq + 1, so the feed resumes at once;
+ * - recreate() when the library reports missed heartbeats or recreates the consumer itself (the node holding
+ *   the consumer died while our connection to another node stayed up; see logNotifications);
  * - a seq guard, so no seq reaches the handler twice whatever the library does;
  * - recreation from lastSeq + 1, with backoff, when the consume loop ends or throws;
  * - a stall watchdog (pitfall 27): messages pending on the consumer but none delivered for two checks
@@ -38,6 +40,17 @@ export interface TailDeps {
 }
 
 const DELETE_TIMEOUT_MS = 2_000;
+/** Library notices worth a log line (not the per-pull `next`, `heartbeat` or pull-expiry `discard`/`debug`). */
+const NOTABLE = new Set([
+  'heartbeats_missed',
+  'reset',
+  'ordered_consumer_recreated',
+  'consumer_not_found',
+  'consumer_deleted',
+  'stream_not_found',
+  'no_responders',
+  'exceeded_limits',
+]);
 
 export class JetStreamTail implements Tail {
   private lastSeq: number;
@@ -196,11 +209,21 @@ export class JetStreamTail implements Tail {
     }
   }
 
+  /**
+   * Logs the library's notices and takes its recovery over. In a cluster the node holding this R1 consumer
+   * can die while our connection (to another node) stays up, so no reconnect tells us. The library notices
+   * missed heartbeats and recreates the consumer itself, but 3.3.1 keeps the old pull's unspent budget
+   * (`reset()` does not clear `pending`), pulls for what is left of `max_messages` (as little as one message)
+   * and then stalls until two more heartbeats are missed: ~14 s without live events, measured by the chaos
+   * run. Recreating from lastSeq + 1 at the first sign (seq guard: nothing twice) gives a fresh budget.
+   */
   private async logNotifications(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const n of messages.status()) {
-        if (n.type === 'ordered_consumer_recreated' || n.type === 'reset' || n.type === 'heartbeats_missed') {
-          this.deps.logger.warn({ stream: this.deps.stream, notification: n }, 'JetStream tail consumer notice');
+        if (!NOTABLE.has(n.type)) continue;
+        this.deps.logger.warn({ stream: this.deps.stream, notification: n }, 'JetStream tail consumer notice');
+        if (n.type === 'heartbeats_missed' || n.type === 'ordered_consumer_recreated') {
+          if (this.messages === messages && this.deps.connected()) this.recreate(n.type);
         }
       }
     } catch {
