@@ -168,3 +168,15 @@ describe('IngestService.publish', () => {
     expect(await refusal(ingest.publish(key, big))).toMatchObject({ code: 'invalid_payload' });
   });
 });
+
+describe('IngestService cursor epoch', () => {
+  it('answers 503, not 500, when the event is stored but no epoch can be read yet', async () => {
+    const store = new MemoryEventStore({ epoch: 'e1' });
+    const noState = Object.assign(Object.create(store) as MemoryEventStore, {
+      state: () => Promise.reject(new Error('stream info timed out')),
+    });
+    const { ingest } = setup(noState);
+    expect(await refusal(ingest.ingestWebhook(rawRequest('{}', 'e-1')))).toMatchObject({ status: 503, code: 'unavailable' });
+    expect(store.stored()).toHaveLength(1);
+  });
+});

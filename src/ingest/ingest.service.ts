@@ -231,10 +231,11 @@ export class IngestService {
       const { epoch } = await this.store.state();
       this.epoch = { value: epoch, at: this.clock() };
       return epoch;
-    } catch (err) {
-      // The event is stored; a slightly old epoch only costs a resuming client a gap notice.
+    } catch {
+      // The event is stored; a slightly old epoch only costs a resuming client a gap notice. With none known
+      // yet, 503: the provider's retry is answered as a duplicate once the store answers again.
       if (cached) return cached.value;
-      throw err;
+      throw unavailable('the event is stored, but the stream cannot be read to name its cursor; retry');
     }
   }
 }
