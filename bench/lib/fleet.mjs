@@ -1,0 +1,130 @@
+// Client generator processes (bench/workers/clients.mjs), at most PER_PROCESS clients each (file-descriptor
+// limit per process), with their answers summed.
+import { join } from 'node:path';
+import { ROOT } from './gateway.mjs';
+import { Worker } from './procs.mjs';
+import { Histogram } from './util.mjs';
+
+export const PER_PROCESS = 2_500;
+const SCRIPT = join(ROOT, 'bench', 'workers', 'clients.mjs');
+
+const SUM_KEYS = [
+  'clients',
+  'connected',
+  'received',
+  'dups',
+  'gaps',
+  'missing',
+  'gapNotices',
+  'closings',
+  'errors',
+  'live',
+  'reached',
+  'drops',
+  'behind',
+];
+
+export class Fleet {
+  constructor(processes) {
+    this.workers = Array.from({ length: processes }, () => new Worker(SCRIPT));
+    this.counts = this.workers.map(() => 0);
+  }
+
+  get pids() {
+    return this.workers.map((w) => w.pid);
+  }
+
+  /**
+   * Opens `count` clients, spread so every process stays under PER_PROCESS and the load is even.
+   * Returns {opened, errors, cursors}.
+   */
+  async open(count, opts) {
+    const shares = this.workers.map(() => 0);
+    for (let i = 0; i < count; i++) {
+      // next client to the least loaded process
+      let best = 0;
+      for (let w = 1; w < this.workers.length; w++) {
+        if (this.counts[w] + shares[w] < this.counts[best] + shares[best]) best = w;
+      }
+      if (this.counts[best] + shares[best] >= PER_PROCESS)
+        throw new Error(`more than ${PER_PROCESS * this.workers.length} clients`);
+      shares[best]++;
+    }
+    const answers = await Promise.all(
+      this.workers.map((w, i) => (shares[i] ? w.call('open', { ...opts, count: shares[i] }) : null)),
+    );
+    shares.forEach((s, i) => (this.counts[i] += s));
+    const out = { opened: 0, errors: [], cursors: [] };
+    for (const a of answers) {
+      if (!a) continue;
+      out.opened += a.opened;
+      out.errors.push(...a.errors);
+      out.cursors.push(...a.cursors);
+    }
+    return out;
+  }
+
+  async each(cmd, args) {
+    return Promise.all(this.workers.map((w) => w.call(cmd, args)));
+  }
+
+  async record() {
+    await this.each('record');
+  }
+
+  /** Summed counters; `targets` ({lastSeq, lastByTopic}) counts clients still `behind` them. */
+  async stats(full = false, targets) {
+    const parts = await this.each('stats', { full, targets });
+    const out = Object.fromEntries(SUM_KEYS.map((k) => [k, 0]));
+    out.minLast = Infinity;
+    out.firstAt = Infinity;
+    out.lastAt = 0;
+    const hist = new Histogram();
+    const timings = [];
+    for (const p of parts) {
+      for (const k of SUM_KEYS) out[k] += p[k];
+      if (p.clients) out.minLast = Math.min(out.minLast, p.minLast);
+      if (p.firstAt) out.firstAt = Math.min(out.firstAt, p.firstAt);
+      out.lastAt = Math.max(out.lastAt, p.lastAt);
+      if (full) {
+        hist.merge(p.hist);
+        timings.push(...p.timings);
+      }
+    }
+    if (out.minLast === Infinity) out.minLast = 0;
+    if (out.firstAt === Infinity) out.firstAt = 0;
+    if (full) {
+      out.hist = hist;
+      out.timings = timings;
+    }
+    return out;
+  }
+
+  /** Final check against what was stored: {lastSeq, seqsByTopic}. */
+  async verify(stored) {
+    const parts = await this.each('verify', stored);
+    const out = { clients: 0, incomplete: 0, missingAtEnd: 0, dups: 0, gaps: 0, missing: 0, unexpected: 0 };
+    for (const p of parts) for (const k of Object.keys(out)) out[k] += p[k];
+    return out;
+  }
+
+  /** Waits until no client is behind `targets` ({lastSeq, lastByTopic}), or the timeout; returns the last stats. */
+  async drained(targets, timeoutMs, onTick) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.stats(false, targets);
+      onTick?.(s);
+      if (s.behind === 0 || Date.now() > deadline) return s;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async closeAll() {
+    await this.each('closeAll');
+    this.counts = this.workers.map(() => 0);
+  }
+
+  async stop() {
+    await Promise.all(this.workers.map((w) => w.stop()));
+  }
+}

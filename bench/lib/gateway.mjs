@@ -1,0 +1,167 @@
+// Runs Hookstream the way users run it — `node dist/main.js` with a config file — on 127.0.0.1, either on a
+// private nats-server (NATS_URL) or on the embedded log (DATA_DIR in a temp dir). Also runs the bare
+// reference servers (bench/refs/*.mjs) as separate processes with the same readiness check.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnTracked, stopChild } from './procs.mjs';
+import { BENCH_SECRET, freePort, sleep } from './util.mjs';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const API_KEY = 'bench_publisher_key_0123456789abcdef';
+const PROF_EXIT = join(ROOT, 'bench', 'lib', 'prof-exit.mjs');
+let mainJs = 'dist/main.js';
+
+/** Runs another build of the gateway (e.g. a patched copy of dist/ under bench/results/tmp/, for an A/B). */
+export function useGatewayDist(dir) {
+  mainJs = join(dir, 'main.js');
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (!entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** `npm run build` when dist/main.js is missing or older than anything in src/. Returns what it did. */
+export function ensureBuilt({ log = () => undefined } = {}) {
+  let built = 0;
+  try {
+    built = statSync(join(ROOT, 'dist', 'main.js')).mtimeMs;
+  } catch {
+    // missing
+  }
+  const src = newestMtime(join(ROOT, 'src'));
+  if (built && built >= src) return 'dist is up to date';
+  log(built ? 'dist is older than src: npm run build' : 'dist is missing: npm run build');
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  return 'built';
+}
+
+/** The config file every bench gateway runs with. */
+export function benchConfig(extra = {}) {
+  return {
+    stream: { name: 'EVENTS', subjectPrefix: 'events', maxAge: '1h', maxBytes: '8GB', ...(extra.stream ?? {}) },
+    idempotency: { ttl: '1h' },
+    sources: [{ name: 'bench', verifier: 'standard-webhooks', secrets: [BENCH_SECRET], tolerance: '5m' }],
+    auth: {
+      apiKeys: [{ id: 'bench', key: API_KEY, publish: ['events.>'], subscribe: ['events.>'] }],
+      anonymous: { subscribe: ['events.>'] },
+    },
+    limits: { ...(extra.limits ?? {}) },
+  };
+}
+
+async function waitHttp(url, child, output, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output()}`);
+    }
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
+    await sleep(50);
+  }
+}
+
+function capture(child) {
+  let out = '';
+  const on = (d) => (out = (out + d.toString()).slice(-32_768));
+  child.stdout?.on('data', on);
+  child.stderr?.on('data', on);
+  return () => out;
+}
+
+/**
+ * Starts `node dist/main.js`. `store`: 'jetstream' (needs natsUrl) or 'embedded'. `profileDir`: run under
+ * `--cpu-prof` (the profile is written when stop() ends the process).
+ */
+export async function startGateway({ store, natsUrl, profileDir, config = {} }) {
+  const dir = mkdtempSync(join(tmpdir(), 'hookstream-bench-gw-'));
+  const configFile = join(dir, 'hookstream.json');
+  writeFileSync(configFile, JSON.stringify(benchConfig(config)));
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOOKSTREAM_CONFIG: configFile,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+  };
+  if (store === 'jetstream') env.NATS_URL = natsUrl;
+  else env.DATA_DIR = join(dir, 'data');
+  const execArgv = [];
+  if (profileDir) {
+    mkdirSync(profileDir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', PROF_EXIT);
+  }
+  const child = spawnTracked(process.execPath, [...execArgv, mainJs], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = capture(child);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/readyz`, child, output);
+  return {
+    kind: 'hookstream',
+    url,
+    port,
+    pid: child.pid,
+    dataDir: env.DATA_DIR,
+    output,
+    /** `keepData`: leave the temp dir (the embedded log) for a bare read afterwards; call cleanup() then. */
+    async stop({ keepData = false } = {}) {
+      // Under the profiler, SIGUSR2 makes the process exit normally so the .cpuprofile is written.
+      await stopChild(child, profileDir ? 'SIGUSR2' : 'SIGTERM', 15_000);
+      if (!keepData) rmSync(dir, { recursive: true, force: true });
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts a bare reference server `bench/refs/<name>.mjs` with `args`; it prints nothing until asked. */
+export async function startRef(name, { natsUrl, store, extraArgs = [], profileDir } = {}) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `hookstream-bench-${name}-`));
+  const args = ['--port', String(port), '--store', store, '--data', dir, ...extraArgs];
+  if (natsUrl) args.push('--nats', natsUrl);
+  const execArgv = [];
+  if (profileDir) {
+    mkdirSync(profileDir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', PROF_EXIT);
+  }
+  const child = spawnTracked(process.execPath, [...execArgv, join(ROOT, 'bench', 'refs', `${name}.mjs`), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = capture(child);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/healthz`, child, output);
+  return {
+    kind: 'bare',
+    url,
+    port,
+    pid: child.pid,
+    dataDir: dir,
+    output,
+    async stop() {
+      await stopChild(child, profileDir ? 'SIGUSR2' : 'SIGTERM', 10_000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// One measured phase: a fresh nats-server (JetStream) or temp dir (embedded), a fresh Hookstream gateway or
+// bare reference on it, the body of the phase, and everything stopped afterwards. Plus meters.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, startGateway, startRef } from './gateway.mjs';
+import { startNats } from './nats.mjs';
+import { newestProfile, summariseProfile } from './profile.mjs';
+import { cpuOf, nowMs, rssOf, sleep } from './util.mjs';
+
+export const PROFILE_ROOT = join(ROOT, 'bench', 'results', 'tmp', 'profiles');
+
+/**
+ * Runs fn(target) against a fresh server. `kind`: 'hookstream' | 'bare'; `ref`: the bare reference script
+ * ('ref-ingest' | 'ref-fanout'); `profile`: a name to run Hookstream under --cpu-prof (summary returned).
+ */
+export async function withTarget({ store, kind, ref, config, profile }, fn) {
+  const nats = store === 'jetstream' ? await startNats() : null;
+  let server;
+  const profileDir = profile ? join(PROFILE_ROOT, profile) : undefined;
+  let readyUs = 0;
+  if (profileDir && kind === 'hookstream') rmSync(profileDir, { recursive: true, force: true });
+  try {
+    server =
+      kind === 'hookstream'
+        ? await startGateway({ store, natsUrl: nats?.url, profileDir, config })
+        : await startRef(ref, { store, natsUrl: nats?.url });
+    readyUs = Number(process.hrtime.bigint() / 1000n);
+    const target = {
+      kind,
+      store,
+      url: server.url,
+      pid: server.pid,
+      natsUrl: nats?.url,
+      natsPid: nats?.pid,
+      server,
+    };
+    const result = await fn(target);
+    return result;
+  } finally {
+    await server?.stop().catch(() => undefined);
+    await nats?.stop().catch(() => undefined);
+    if (profileDir && kind === 'hookstream') {
+      const file = newestProfile(profileDir);
+      if (file) withTarget.lastProfile = summariseProfile(file, { fromUs: readyUs });
+    }
+  }
+}
+
+/** CPU seconds used by pids between start() and the returned end(); `cores` = CPU s per wall s. */
+export function cpuMeter(pids) {
+  const t0 = nowMs();
+  const c0 = pids.map((p) => (p ? cpuOf(p) : null));
+  return () => {
+    const elapsed = (nowMs() - t0) / 1000;
+    return pids.map((p, i) => {
+      if (!p || c0[i] === null) return null;
+      const used = (cpuOf(p) ?? c0[i]) - c0[i];
+      return { cpuS: used, cores: used / elapsed };
+    });
+  };
+}
+
+/** Median of a few RSS samples `everyMs` apart (bytes). */
+export async function settledRss(pid, samples = 5, everyMs = 300) {
+  const values = [];
+  for (let i = 0; i < samples; i++) {
+    values.push(rssOf(pid));
+    if (i < samples - 1) await sleep(everyMs);
+  }
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)];
+}
+
+/** Prometheus text → {name: summed value} (labels summed). */
+export async function scrapeMetrics(url) {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const out = {};
+    for (const line of text.split('\n')) {
+      if (!line || line.startsWith('#')) continue;
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+      if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[3]);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}

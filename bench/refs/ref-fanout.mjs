@@ -1,0 +1,138 @@
+// Bare fan-out reference: the fastest honest live fan-out one could write without Hookstream, speaking the
+// same wire shapes so the same clients measure both.
+// - Feed (jetstream): ONE ordered consumer on the stream (deliver new). Feed (embedded): POST /v1/events
+//   appends to SQLite (group commit, WAL, synchronous=FULL) and broadcasts after the commit.
+// - Socket.IO: a plain server (websocket only, no compression); `subscribe` joins one room and acks
+//   `{ok, id, cursor}`; each event is ONE room broadcast (encoded once) of `{subscription, cursor, seq, subject, event}`.
+// - SSE: `GET /v1/stream` writes `retry`, `event: ready`, then one frame per event, serialised once for everyone.
+// No cursors, no resume, no auth, no slow-consumer handling: just live delivery.
+//   node bench/refs/ref-fanout.mjs --port N --store jetstream|embedded [--nats URL] [--data DIR]
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const require = createRequire(import.meta.url);
+const { Server } = require('socket.io');
+
+const { values: args } = parseArgs({
+  options: { port: { type: 'string' }, store: { type: 'string' }, nats: { type: 'string' }, data: { type: 'string' } },
+});
+
+const EPOCH = 'ref';
+let head = 0;
+let ready = false;
+const sse = new Set();
+const decoder = new TextDecoder();
+
+const http = createServer();
+const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+io.on('connection', (socket) => {
+  socket.on('subscribe', (_req, ack) => {
+    socket.join('live');
+    if (typeof ack === 'function') ack({ ok: true, id: 'ref', cursor: `${EPOCH}_${head}` });
+  });
+});
+
+/** One stored event → every client, encoded once per transport. */
+function broadcast(seq, subject, text) {
+  head = seq;
+  const cursor = `${EPOCH}_${seq}`;
+  io.to('live').emit('event', { subscription: 'ref', cursor, seq, subject, event: JSON.parse(text) });
+  if (sse.size) {
+    const frame = `id: ${cursor}\ndata: {"cursor":"${cursor}","seq":${seq},"subject":"${subject}","event":${text}}\n\n`;
+    for (const res of sse) res.write(frame);
+  }
+}
+
+function reply(res, status, obj) {
+  const text = JSON.stringify(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+let publish; // embedded feed only: (items) => Promise<seq[]>
+
+http.on('request', (req, res) => {
+  if (req.url.startsWith('/socket.io')) return; // socket.io's own handler
+  if (req.method === 'GET' && req.url === '/healthz') return reply(res, ready ? 200 : 503, { ok: ready });
+  if (req.method === 'GET' && req.url.startsWith('/v1/stream')) {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.socket?.setNoDelay(true);
+    const cursor = `${EPOCH}_${head}`;
+    res.write(`retry: 2000\n\nevent: ready\nid: ${cursor}\ndata: {"cursor":"${cursor}"}\n\n`);
+    sse.add(res);
+    res.once('close', () => sse.delete(res));
+    return;
+  }
+  if (req.method === 'POST' && req.url === '/v1/events' && publish) {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      let items;
+      try {
+        const parsed = JSON.parse(Buffer.concat(chunks));
+        items = Array.isArray(parsed) ? parsed : [parsed];
+      } catch {
+        return reply(res, 400, { error: 'invalid_payload' });
+      }
+      const seqs = await publish(items);
+      reply(res, 202, { results: seqs.map((seq) => ({ seq, cursor: `${EPOCH}_${seq}`, duplicate: false })) });
+    });
+    return;
+  }
+  reply(res, 404, { error: 'not_found' });
+});
+
+if (args.store === 'jetstream') {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream, jetstreamManager, DeliverPolicy } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: args.nats });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'EVENTS', subjects: ['events.>'] }).catch(() => undefined);
+  head = (await jsm.streams.info('EVENTS')).state.last_seq;
+  const consumer = await jetstream(nc).consumers.get('EVENTS', {
+    filter_subjects: 'events.>',
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: head + 1,
+  });
+  const messages = await consumer.consume({ max_messages: 1024 });
+  void (async () => {
+    for await (const m of messages) broadcast(m.seq, m.subject, decoder.decode(m.data));
+  })();
+} else {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(join(args.data, 'ref.db'));
+  for (const p of ['journal_mode = WAL', 'synchronous = FULL']) db.pragma(p);
+  db.exec('CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, subject TEXT, time INTEGER, data BLOB)');
+  const insert = db.prepare('INSERT INTO events (subject, time, data) VALUES (?, ?, ?)');
+  const commit = db.transaction((rows) =>
+    rows.map((r) => Number(insert.run(r.subject, r.time, r.data).lastInsertRowid)),
+  );
+  publish = async (items) => {
+    const now = Date.now();
+    const rows = items.map((item) => {
+      const text = JSON.stringify({
+        specversion: '1.0',
+        id: item.id ?? String(now),
+        source: '/v1/events',
+        type: item.type ?? item.subject.slice('events.'.length),
+        time: new Date(now).toISOString(),
+        datacontenttype: 'application/json',
+        data: item.data,
+      });
+      return { subject: item.subject, time: now, text, data: Buffer.from(text) };
+    });
+    const seqs = commit(rows);
+    rows.forEach((r, i) => broadcast(seqs[i], r.subject, r.text));
+    return seqs;
+  };
+}
+
+http.listen(Number(args.port), '127.0.0.1', () => (ready = true));
+process.on('SIGTERM', () => process.exit(0));

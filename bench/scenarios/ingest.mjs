@@ -1,0 +1,106 @@
+// Scenario 1 — ingest: Standard-Webhooks-signed 512-byte webhooks, N concurrent keep-alive connections, a
+// new webhook id each time. Hookstream vs the bare ingest reference (node:http + crypto + durable append).
+// Both servers run side by side (each on its own nats-server or data dir) and take the load in alternating
+// rounds, so a slow spell of the machine hits both rather than one.
+import { join } from 'node:path';
+import { ROOT } from '../lib/gateway.mjs';
+import { cpuMeter, withTarget } from '../lib/phase.mjs';
+import { Worker } from '../lib/procs.mjs';
+import { Histogram } from '../lib/util.mjs';
+
+const LOAD = join(ROOT, 'bench', 'workers', 'ingest-load.mjs');
+
+function emptyTotals() {
+  return {
+    measured: 0,
+    seconds: 0,
+    hist: new Histogram(),
+    non2xx: 0,
+    requests: 0,
+    accepted: 0,
+    statuses: {},
+    duplicateSeqs: 0,
+    duplicateAnswers: 0,
+    serverCpuS: 0,
+    natsCpuS: 0,
+    genCpuS: 0,
+    wallS: 0,
+  };
+}
+
+export async function ingest(ctx, store) {
+  const P = ctx.P.ingest;
+  const out = { scenario: 'ingest', store, params: P, checks: [] };
+  const totals = { hookstream: emptyTotals(), bare: emptyTotals() };
+  await withTarget({ store, kind: 'hookstream', profile: ctx.profileName('ingest', store, 'hookstream') }, (hs) =>
+    withTarget({ store, kind: 'bare', ref: 'ref-ingest' }, async (bare) => {
+      const targets = { hookstream: hs, bare };
+      for (let round = 0; round < P.rounds; round++) {
+        const order = round % 2 === 0 ? ['hookstream', 'bare'] : ['bare', 'hookstream'];
+        for (const kind of order) {
+          const t = targets[kind];
+          const tot = totals[kind];
+          ctx.progress(`ingest · ${store} · round ${round + 1}/${P.rounds} · ${kind}: ${P.connections} connections`);
+          const load = new Worker(LOAD);
+          try {
+            const started = Date.now();
+            const meter = cpuMeter([t.pid, t.natsPid, load.pid]);
+            const r = await load.call('run', {
+              url: t.url,
+              connections: P.connections,
+              warmupMs: round === 0 ? P.warmupMs : 0, // each server's first round warms it up
+              durationMs: P.roundMs,
+            });
+            const [server, nats, gen] = meter();
+            tot.wallS += (Date.now() - started) / 1000;
+            tot.measured += r.measured;
+            tot.seconds += P.roundMs / 1000;
+            tot.hist.merge(r.hist);
+            tot.non2xx += r.non2xx;
+            tot.requests += r.total;
+            tot.accepted += r.accepted;
+            tot.duplicateSeqs += r.duplicateSeqs;
+            tot.duplicateAnswers += r.duplicateAnswers;
+            for (const [k, v] of Object.entries(r.statuses)) tot.statuses[k] = (tot.statuses[k] ?? 0) + v;
+            tot.serverCpuS += server?.cpuS ?? 0;
+            tot.natsCpuS += nats?.cpuS ?? 0;
+            tot.genCpuS += gen?.cpuS ?? 0;
+          } finally {
+            await load.stop();
+          }
+        }
+      }
+    }),
+  );
+  for (const kind of ['hookstream', 'bare']) {
+    const t = totals[kind];
+    out[kind] = {
+      rps: t.measured / t.seconds,
+      p50: t.hist.quantile(0.5),
+      p99: t.hist.quantile(0.99),
+      non2xx: t.non2xx,
+      requests: t.requests,
+      accepted: t.accepted,
+      statuses: t.statuses,
+      duplicateSeqs: t.duplicateSeqs,
+      duplicateAnswers: t.duplicateAnswers,
+      serverCores: t.serverCpuS / t.wallS,
+      natsCores: t.natsCpuS / t.wallS,
+      generatorCores: t.genCpuS / t.wallS,
+      serverCpuUsPerRequest: (t.serverCpuS * 1e6) / t.requests,
+    };
+    const r = out[kind];
+    out.checks.push({
+      who: kind,
+      what: 'every acknowledged webhook got its own seq; no new id answered as a duplicate',
+      ok: r.duplicateSeqs === 0 && r.duplicateAnswers === 0,
+      detail: `${r.accepted} accepted, ${r.duplicateSeqs} seqs acknowledged twice, ${r.duplicateAnswers} duplicate answers, ${r.non2xx} non-2xx`,
+    });
+  }
+  out.ratios = {
+    rps: out.hookstream.rps / out.bare.rps,
+    p99: out.hookstream.p99 / out.bare.p99,
+    cpuPerRequest: out.hookstream.serverCpuUsPerRequest / out.bare.serverCpuUsPerRequest,
+  };
+  return out;
+}
