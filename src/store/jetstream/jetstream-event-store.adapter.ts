@@ -187,6 +187,9 @@ export class JetStreamEventStore implements EventStore {
           pingInterval: 15_000,
           maxPingOut: 2,
           timeout: 5_000,
+          // The client otherwise builds two Error objects (stack traces) per request "for context": the
+          // ingest profile showed 22 % of the gateway's CPU in RequestError/TimeoutError constructors.
+          noAsyncTraces: true,
         });
         if (this.stopping) {
           await nc.close();
