@@ -113,7 +113,13 @@ export async function startGateway({ store, natsUrl, profileDir, config = {} }) 
   });
   const output = capture(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/readyz`, child, output);
+  try {
+    await waitHttp(`${url}/readyz`, child, output);
+  } catch (err) {
+    await stopChild(child, 'SIGKILL', 1_000);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     kind: 'hookstream',
     url,
@@ -151,7 +157,13 @@ export async function startRef(name, { natsUrl, store, extraArgs = [], profileDi
   });
   const output = capture(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/healthz`, child, output);
+  try {
+    await waitHttp(`${url}/healthz`, child, output);
+  } catch (err) {
+    await stopChild(child, 'SIGKILL', 1_000);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     kind: 'bare',
     url,

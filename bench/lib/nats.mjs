@@ -32,10 +32,10 @@ export async function startNats() {
   child.stderr.on('data', onData);
   const deadline = Date.now() + 20_000;
   while (!(log.includes('Server is ready') && (await canConnect(port)))) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited early:\n${log}`);
-    if (Date.now() > deadline) {
+    if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`nats-server not ready in time:\n${log}`);
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`nats-server ${child.exitCode !== null ? 'exited early' : 'not ready in time'}:\n${log}`);
     }
     await sleep(20);
   }
