@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 
@@ -196,4 +197,29 @@ export function cursorSeq(cursor) {
 export function fmtNum(n, digits = 0) {
   if (n === null || n === undefined || Number.isNaN(n)) return '–';
   return Number(n).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** POSTs `body` on a keep-alive agent; resolves `{status, json}` (status 0 on a network error), never rejects. */
+export function postJson(agent, url, headers, body) {
+  return new Promise((resolve) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          let json = null;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString());
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode, json });
+        });
+      },
+    );
+    req.on('error', (err) => resolve({ status: 0, json: { error: err.message } }));
+    req.end(body);
+  });
 }

@@ -2,34 +2,11 @@
 // Standard-Webhooks-signed 512-byte webhook (a new id every time) as soon as the previous one is answered.
 // Correctness as it measures: every answer must be 2xx "accepted" (never "duplicate": each id is new), and
 // every acknowledged seq must be distinct (a seq acknowledged twice would be two events stored as one).
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { serve } from '../lib/procs.mjs';
-import { Histogram, nowMs, signStandardWebhook, webhookBody } from '../lib/util.mjs';
+import { Histogram, nowMs, postJson, signStandardWebhook, webhookBody } from '../lib/util.mjs';
 
-function post(agent, url, headers, body) {
-  return new Promise((resolve) => {
-    const req = request(
-      url,
-      { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          let json = null;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString());
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode, json });
-        });
-      },
-    );
-    req.on('error', (err) => resolve({ status: 0, json: { error: err.message } }));
-    req.end(body);
-  });
-}
 
 serve({
   async run({ url, connections = 64, warmupMs = 2_000, durationMs = 10_000, size = 512 }) {
@@ -53,7 +30,7 @@ serve({
         const id = `msg_${randomUUID()}`;
         const body = webhookBody(n++, nowMs(), size);
         const started = nowMs();
-        const r = await post(agent, target, signStandardWebhook(id, body), body);
+        const r = await postJson(agent, target, signStandardWebhook(id, body), body);
         const done = nowMs();
         total++;
         statuses[r.status] = (statuses[r.status] ?? 0) + 1;

@@ -5,13 +5,15 @@
 // /v1/events with the API key: the embedded store's only way in), `webhook` (Standard-Webhooks-signed POST
 // /webhooks/bench: end-to-end). Subjects: `events.bench.tick`, or with `topics` T > 0 event n goes to
 // `events.bench.t<n mod T>.tick`; the seqs stored per topic are kept so clients can be checked exactly.
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { serve } from '../lib/procs.mjs';
-import { Histogram, nowMs, signStandardWebhook, sleep, webhookBody } from '../lib/util.mjs';
+import { Histogram, nowMs, postJson, signStandardWebhook, sleep, webhookBody } from '../lib/util.mjs';
 
 const SUBJECT = 'events.bench.tick';
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+/** POST `path` on the gateway at `url` with the worker's keep-alive agent. */
+const post = (url, path, headers, body) => postJson(agent, new URL(path, url), headers, body);
 let js = null;
 let nc = null;
 
@@ -47,29 +49,6 @@ const topicOf = (n) => (state.topics > 0 ? n % state.topics : -1);
 const subjectOf = (n) => (state.topics > 0 ? `events.bench.t${topicOf(n)}.tick` : SUBJECT);
 const typeOf = (n) => (state.topics > 0 ? `t${topicOf(n)}.tick` : 'bench.tick');
 
-function post(url, path, headers, body) {
-  return new Promise((resolve) => {
-    const req = request(
-      new URL(path, url),
-      { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          let json = null;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString());
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode, json });
-        });
-      },
-    );
-    req.on('error', (err) => resolve({ status: 0, json: { error: err.message } }));
-    req.end(body);
-  });
-}
 
 function envelopeFor(n, t, size) {
   return JSON.stringify({
