@@ -60,6 +60,32 @@ const tick =
     data: { i },
   });
 
+/** A Socket.IO client told why before it was dropped: `closing` {reason: 'shutdown'}, then the server's disconnect. */
+async function expectClosedForShutdown(col: SocketCollector): Promise<void> {
+  expect(await col.waitForDisconnect(15_000)).toBe('io server disconnect');
+  expect(col.closings.map((c) => c.reason)).toEqual(['shutdown']);
+  expect(col.timeline).toEqual(['closing', 'disconnect']);
+}
+
+/** Both resuming clients got the shutdown hint once and are live again on a second session. */
+async function expectResumedAfterShutdown(
+  io: ResumingSocketSubscriber,
+  sse: BrowserStream,
+  where: string,
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(() => io.closings.length === 1 && io.sessions.length === 2 && io.connected, {
+    timeoutMs,
+    message: `socket client resumed on ${where}`,
+  });
+  expect(io.closings[0].reason).toBe('shutdown');
+  await waitFor(() => sse.closings.length === 1 && sse.readies.length === 2, {
+    timeoutMs,
+    message: `SSE client resumed on ${where}`,
+  });
+  expect(sse.closings[0]).toEqual({ reason: 'shutdown' });
+}
+
 function alive(pid: number | undefined): boolean {
   if (pid === undefined) return false;
   try {
@@ -300,19 +326,8 @@ describeEachStore('fan-out across replicas and outages', (backend) => {
         const pid = p1.pid;
         p1.signal('SIGTERM');
 
-        expect(await rawCol.waitForDisconnect(15_000)).toBe('io server disconnect');
-        expect(rawCol.closings.map((c) => c.reason)).toEqual(['shutdown']);
-        expect(rawCol.timeline).toEqual(['closing', 'disconnect']);
-        await waitFor(() => io.closings.length === 1 && io.sessions.length === 2 && io.connected, {
-          timeoutMs: 15_000,
-          message: 'socket client resumed on p2',
-        });
-        expect(io.closings[0].reason).toBe('shutdown');
-        await waitFor(() => sse.closings.length === 1 && sse.readies.length === 2, {
-          timeoutMs: 15_000,
-          message: 'SSE client resumed on p2',
-        });
-        expect(sse.closings[0]).toEqual({ reason: 'shutdown' });
+        await expectClosedForShutdown(rawCol);
+        await expectResumedAfterShutdown(io, sse, 'p2', 15_000);
         await waitFor(() => !alive(pid), { timeoutMs: 20_000, message: 'p1 exited' });
 
         const afterSwitch = load.accepted;
@@ -463,22 +478,11 @@ describeEachStore('fan-out across replicas and outages', (backend) => {
         const pid = p.pid;
         p.signal('SIGTERM');
         // The contract is `closing` first, then the server's own disconnect: shutdown waits for both to flush.
-        expect(await rawCol.waitForDisconnect(15_000)).toBe('io server disconnect');
-        expect(rawCol.closings.map((c) => c.reason)).toEqual(['shutdown']);
-        expect(rawCol.timeline).toEqual(['closing', 'disconnect']);
+        await expectClosedForShutdown(rawCol);
         await waitFor(() => !alive(pid), { timeoutMs: 20_000, message: 'the process exited' });
         await p.restart(); // same port, same DATA_DIR
 
-        await waitFor(() => io.closings.length === 1 && io.sessions.length === 2 && io.connected, {
-          timeoutMs: 20_000,
-          message: 'socket client resumed on the restarted process',
-        });
-        expect(io.closings[0].reason).toBe('shutdown');
-        await waitFor(() => sse.closings.length === 1 && sse.readies.length === 2, {
-          timeoutMs: 20_000,
-          message: 'SSE client resumed on the restarted process',
-        });
-        expect(sse.closings[0]).toEqual({ reason: 'shutdown' });
+        await expectResumedAfterShutdown(io, sse, 'the restarted process', 20_000);
         const afterRestart = load.accepted;
         await waitFor(() => load.accepted >= afterRestart + 150, {
           timeoutMs: 20_000,
