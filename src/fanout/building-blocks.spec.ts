@@ -3,7 +3,7 @@ import { Semaphore, SharedCall } from './async-tools.js';
 import type { Delivery } from './fanout.types.js';
 import { RingBuffer } from './ring-buffer.js';
 
-const d = (seq: number): Delivery => ({ cursor: `e_${seq}`, seq, subject: 'events.a', event: {} });
+const d = (seq: number): Delivery => ({ cursor: `e_${seq}`, seq, subject: 'events.a', event: {}, json: '{}' });
 
 describe('RingBuffer', () => {
   it('keeps the newest events and finds them by seq', () => {

@@ -104,7 +104,9 @@ describe('FanoutHub: start positions', () => {
         type: first.subject,
         data: expect.any(Object),
       },
+      json: new TextDecoder().decode(store.stored()[first.seq - 1].data),
     });
+    expect(JSON.parse(first.json)).toEqual(first.event);
     expect(sub.cursor).toBe(`e1_${sink.seqs().at(-1)}`);
   });
 

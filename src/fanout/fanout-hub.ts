@@ -474,20 +474,22 @@ export class FanoutHub {
 
   /** Parses the stored envelope once; the Delivery object is shared by every subscription. */
   private toDelivery(ev: StoredEvent): Delivery {
-    const text = this.decoder.decode(ev.data);
+    let json = this.decoder.decode(ev.data);
     let event: unknown;
     try {
-      event = JSON.parse(text);
+      event = JSON.parse(json);
     } catch (err) {
       // Never skip an event: hand over the text as is.
       this.log.error({ err, seq: ev.seq }, 'stored envelope is not JSON');
-      event = text;
+      event = json;
+      json = JSON.stringify(json);
     }
     return {
       cursor: encodeCursor({ epoch: this.epoch as string, seq: ev.seq }),
       seq: ev.seq,
       subject: ev.subject,
       event,
+      json,
     };
   }
 

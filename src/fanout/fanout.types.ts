@@ -3,14 +3,22 @@
  * sink a transport implements. Pure: no Nest, NATS or socket import.
  */
 
-/** One event as sent to a client. The transport adds its own `subscription` id. */
+/** One event as sent to a client (`WireDelivery`), plus its envelope's JSON text. The transport adds its own `subscription` id. */
 export interface Delivery {
   cursor: string;
   seq: number;
   subject: string;
   /** The parsed CloudEvent JSON envelope. */
   event: unknown;
+  /**
+   * `event` as JSON text (the stored bytes, already checked to parse): transports splice it into their frames
+   * instead of serialising `event` again. Not part of the wire shape.
+   */
+  json: string;
 }
+
+/** What a client receives for one event (DESIGN.md §5), before the transport adds `subscription`. */
+export type WireDelivery = Omit<Delivery, 'json'>;
 
 /** Sent first when the events right after the requested position are gone (retention, purge, new epoch). */
 export interface GapNotice {

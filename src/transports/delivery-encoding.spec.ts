@@ -1,13 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { Decoder, Encoder, type Packet, PacketType } from 'socket.io-parser';
 import type { Delivery } from '../fanout/fanout.types.js';
+import * as ws from 'ws';
 import { socketEventPacket, sseDeliveryFrame } from './delivery-encoding.js';
 
-const delivery: Delivery = {
-  cursor: 'abc_7',
-  seq: 7,
-  subject: 'events.acme.x',
-  event: { specversion: '1.0', id: 'e"\n\u2028', data: { nested: [1, 'two', null], text: 'line\r\nbreak' } },
+const event = { specversion: '1.0', id: 'e"\n\u2028', data: { nested: [1, 'two', null], text: 'line\r\nbreak' } };
+const delivery: Delivery = { cursor: 'abc_7', seq: 7, subject: 'events.acme.x', event, json: JSON.stringify(event) };
+const { json: _json, ...wire } = delivery;
+// ws exports its Receiver (the ESM wrapper does); @types/ws does not declare it.
+const { Receiver } = ws as unknown as {
+  Receiver: new (o: object) => { on(e: string, cb: (data: Buffer, isBinary: boolean) => void): void; write(b: Buffer): void };
 };
 
 describe('socketEventPacket', () => {
@@ -15,9 +17,9 @@ describe('socketEventPacket', () => {
     const [expected] = new Encoder().encode({
       type: PacketType.EVENT,
       nsp: '/',
-      data: ['event', { subscription: 's"1', ...delivery }],
+      data: ['event', { subscription: 's"1', ...wire }],
     });
-    expect(socketEventPacket('s"1', delivery)).toBe(expected);
+    expect(socketEventPacket('s"1', delivery).packet).toBe(expected);
   });
 
   it('decodes on the client side to the same message', () => {
@@ -26,33 +28,57 @@ describe('socketEventPacket', () => {
     decoder.on('decoded', (p: Packet) => {
       packet = p;
     });
-    decoder.add(socketEventPacket('s12', delivery));
+    decoder.add(socketEventPacket('s12', delivery).packet);
     expect(packet?.type).toBe(PacketType.EVENT);
-    expect(packet?.data).toEqual(['event', { subscription: 's12', ...delivery }]);
+    expect(packet?.data).toEqual(['event', { subscription: 's12', ...wire }]);
   });
 
-  it('serialises a delivery once, whatever the number of clients', () => {
-    const d = { ...delivery };
-    const spy = JSON.stringify;
-    let calls = 0;
-    JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => {
-      if (args[0] === d) calls++;
-      return spy(...args);
-    }) as typeof JSON.stringify;
-    try {
-      for (let i = 0; i < 100; i++) socketEventPacket(`s${i}`, d);
-      for (let i = 0; i < 100; i++) sseDeliveryFrame(d);
-    } finally {
-      JSON.stringify = spy;
+  it('frames the engine.io message as one unmasked WebSocket text frame that a ws client reads back', async () => {
+    const { frame, packet } = socketEventPacket('s1', { ...delivery, seq: 8 });
+    const receiver = new Receiver({ isServer: false });
+    const message = new Promise<{ text: string; isBinary: boolean }>((resolve) =>
+      receiver.on('message', (data: Buffer, isBinary: boolean) => resolve({ text: data.toString(), isBinary })),
+    );
+    receiver.write(Buffer.concat(frame as Buffer[]));
+    expect(await message).toEqual({ text: `4${packet}`, isBinary: false });
+  });
+
+  it('keeps the envelope text as stored: a stored envelope with line breaks stays one SSE data value', () => {
+    const pretty = { ...delivery, json: JSON.stringify(event, null, 2) };
+    const frame = sseDeliveryFrame(pretty);
+    const data = frame
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6))
+      .join('\n');
+    expect(JSON.parse(data)).toEqual({ ...wire, event });
+  });
+
+  it('encodes a delivery once per subscription id, whatever the number of clients', () => {
+    const d = { ...delivery, seq: 9 };
+    const first = [socketEventPacket('s1', d), socketEventPacket('s2', d)];
+    for (let i = 0; i < 100; i++) {
+      expect(socketEventPacket('s1', d)).toBe(first[0]);
+      expect(socketEventPacket('s2', d)).toBe(first[1]);
     }
-    expect(calls).toBe(2);
+    expect(first[0].frame).toBe(first[0].frame);
+    const next = { ...d, seq: 10 };
+    expect(socketEventPacket('s1', next)).not.toBe(first[0]);
+    const sse = sseDeliveryFrame(d);
+    for (let i = 0; i < 100; i++) expect(sseDeliveryFrame(d)).toBe(sse);
+  });
+
+  it('never serialises the envelope again: the stored text goes out as it is', () => {
+    const d = { ...delivery, json: '{"stored" : "as is"}' };
+    expect(socketEventPacket('s1', d).packet).toContain(',"event":{"stored" : "as is"}}]');
+    expect(sseDeliveryFrame(d)).toContain(',"event":{"stored" : "as is"}}\n');
   });
 });
 
 describe('sseDeliveryFrame', () => {
   it('is one id line and one data line holding the delivery JSON', () => {
     const frame = sseDeliveryFrame(delivery);
-    expect(frame).toBe(`id: abc_7\ndata: ${JSON.stringify(delivery)}\n\n`);
+    expect(frame).toBe(`id: abc_7\ndata: ${JSON.stringify(wire)}\n\n`);
     expect(frame.split('\n')).toHaveLength(4);
   });
 });

@@ -8,14 +8,14 @@ import type { Server, Socket } from 'socket.io';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
 import { FanoutHub } from '../fanout/fanout-hub.js';
-import { SubscribeError, type Delivery, type DeliverySink, type GapNotice } from '../fanout/fanout.types.js';
+import { SubscribeError, type DeliverySink, type GapNotice, type WireDelivery } from '../fanout/fanout.types.js';
 import type { Subscription } from '../fanout/fanout-hub.js';
 import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
 import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
-import { socketEventPacket } from './delivery-encoding.js';
+import { SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
 import { armTokenExpiry } from './token-expiry.js';
 
 /** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
@@ -23,7 +23,7 @@ export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unau
 
 /** Messages the server sends, by name (one delivery shape for every transport). */
 export interface ServerToClientEvents {
-  event: (msg: Delivery & { subscription: string }) => void;
+  event: (msg: WireDelivery & { subscription: string }) => void;
   gap: (msg: GapNotice & { subscription: string }) => void;
   closing: (msg: { reason: CloseReason; cursor?: string }) => void;
 }
@@ -49,6 +49,15 @@ function payloadAndAck(payload: unknown, ack: unknown): [unknown, Ack] {
 /** Packets engine.io holds for this client because its transport has not flushed the previous batch. */
 function engineBacklog(socket: Socket): number {
   return (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+}
+
+/**
+ * Writes a pre-encoded `event` packet on the same engine.io queue as emit(). Over WebSocket the frame built
+ * once for every client with this subscription id goes out as is (what Socket.IO's own broadcasts do).
+ */
+function writeEvent(socket: Socket, p: SocketEventPacket): void {
+  if (socket.conn.transport.name === 'websocket') socket.conn.write(p.packet, { wsPreEncodedFrame: p.frame } as object);
+  else socket.conn.write(p.packet);
 }
 
 type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -91,7 +100,9 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
 
   handleConnection(socket: HsSocket): void {
     const { principal } = socket.data;
+    // Ids count per connection (s1, s2, …): clients that subscribed alike get byte-identical packets.
     const subs = new Map<string, Subscription>();
+    let lastId = 0;
     // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
     // subscribes sent before the first ack would all pass the check.
     let pending = 0;
@@ -125,11 +136,11 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       }
       const refused = checkSubscribeRequest(principal, req, this.config.limits);
       if (refused) return reply({ ok: false, error: refused });
-      let id: string | undefined;
+      const id = `s${++lastId}`;
       const sink: DeliverySink = {
-        // Pre-encoded once per event (delivery-encoding.ts); written on the same engine.io queue as emit().
-        send: (d) => socket.conn.write(socketEventPacket(id as string, d)),
-        gap: (n) => socket.emit('gap', { subscription: id as string, ...n }),
+        // Encoded once per event and subscription id (delivery-encoding.ts).
+        send: (d) => writeEvent(socket, socketEventPacket(id, d)),
+        gap: (n) => socket.emit('gap', { subscription: id, ...n }),
         backlog: () => engineBacklog(socket),
         onceDrained: (cb) => {
           if (engineBacklog(socket) === 0) setImmediate(cb);
@@ -141,9 +152,8 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
         (sub) => {
           pending--;
           if (!socket.connected) return sub.close();
-          id = sub.id;
-          subs.set(sub.id, sub);
-          reply({ ok: true, id: sub.id, cursor: sub.startCursor });
+          subs.set(id, sub);
+          reply({ ok: true, id, cursor: sub.startCursor });
           sub.begin();
         },
         (err: unknown) => {
