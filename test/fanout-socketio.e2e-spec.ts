@@ -287,6 +287,53 @@ describeEachStore('fan-out over Socket.IO', (backend) => {
     }, 90_000);
   });
 
+  describe('catch-up batches on every transport', () => {
+    // A catch-up page goes out as one WebSocket write holding every frame; a client still on long-polling (or
+    // upgrading to WebSocket in the middle of a catch-up) must get the same events, each once, in order.
+    it('with socketio.polling on, a polling client and one that upgrades mid catch-up each get 1,500 events in order', async () => {
+      // A second gateway on the same store, with long-polling allowed and a small per-client bound.
+      const pgw = await backend.startPeer(gw, {
+        ...fileConfig(stream, { clientBufferEvents: 64 }),
+        socketio: { polling: true },
+      });
+      gateways.unshift(pgw); // closed before its owner
+      const results: PublishResult[] = [];
+      for (let i = 0; i < 1500; i += 500) {
+        const items = Array.from({ length: 500 }, (_, k) => ({
+          subject: `events.poll.n${(i + k) % 7}`,
+          data: { i: i + k },
+        }));
+        results.push(...(await publishBatch(pgw.url, items)));
+      }
+      const want = results.map((r) => r.seq);
+      const token = await subscriberToken(['events.poll.>']);
+      const connect = (transports: ('polling' | 'websocket')[]) =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = io(pgw.url, { transports, upgrade: true, auth: { token }, reconnection: false, forceNew: true });
+          sockets.push(s);
+          s.once('connect', () => resolve(s));
+          s.once('connect_error', reject);
+        });
+      const polling = await connect(['polling']);
+      const upgrading = await connect(['polling', 'websocket']);
+      expect(polling.io.engine.transport.name).toBe('polling');
+      const cols = [new SocketCollector(polling), new SocketCollector(upgrading)];
+      const subs = [
+        await mustSubscribe(polling, { subjects: ['events.poll.>'], from: 'earliest' }),
+        await mustSubscribe(upgrading, { subjects: ['events.poll.>'], from: 'earliest' }),
+      ];
+      for (const [k, col] of cols.entries()) {
+        await col.waitForEvents(subs[k].id, want.length, 30_000);
+        expect(col.seqs(subs[k].id)).toEqual(want);
+        expect(col.events(subs[k].id).map((d) => (d.event as { data: { i: number } }).data.i)).toEqual(
+          want.map((_, i) => i),
+        );
+      }
+      expect(polling.io.engine.transport.name).toBe('polling');
+      expect(upgrading.io.engine.transport.name).toBe('websocket');
+    }, 60_000);
+  });
+
   describe('refusals', () => {
     let socket: Socket;
     beforeAll(async () => {

@@ -32,6 +32,7 @@ import {
   type GapNotice,
 } from './fanout.types.js';
 import { RingBuffer } from './ring-buffer.js';
+import { storedDelivery } from './stored-delivery.js';
 import { FanoutSubscription, type HubCore, type Subscription, type SubscriptionDebug } from './subscription.js';
 
 export type { Subscription, SubscriptionDebug } from './subscription.js';
@@ -472,25 +473,14 @@ export class FanoutHub {
     }
   }
 
-  /** Parses the stored envelope once; the Delivery object is shared by every subscription. */
+  /** One Delivery per stored event, shared by every subscription (see stored-delivery.ts). */
   private toDelivery(ev: StoredEvent): Delivery {
-    let json = this.decoder.decode(ev.data);
-    let event: unknown;
-    try {
-      event = JSON.parse(json);
-    } catch (err) {
-      // Never skip an event: hand over the text as is.
-      this.log.error({ err, seq: ev.seq }, 'stored envelope is not JSON');
-      event = json;
-      json = JSON.stringify(json);
-    }
-    return {
-      cursor: encodeCursor({ epoch: this.epoch as string, seq: ev.seq }),
-      seq: ev.seq,
-      subject: ev.subject,
-      event,
-      json,
-    };
+    return storedDelivery(ev, encodeCursor({ epoch: this.epoch as string, seq: ev.seq }), this.decoder, (text) =>
+      this.log.error(
+        { seq: ev.seq, bytes: text.length },
+        'stored envelope is not a JSON object; sent as a JSON string',
+      ),
+    );
   }
 
   /** Calls fn for every subscription (over a copy: fn may close some); one failing sink does not stop the rest. */

@@ -8,13 +8,13 @@ export interface Delivery {
   cursor: string;
   seq: number;
   subject: string;
-  /** The parsed CloudEvent JSON envelope. */
-  event: unknown;
+  /** The CloudEvent envelope (parsed from `json` when read: nothing on the hot paths reads it). */
+  readonly event: unknown;
   /**
-   * `event` as JSON text (the stored bytes, already checked to parse): transports splice it into their frames
-   * instead of serialising `event` again. Not part of the wire shape.
+   * The envelope as JSON text, as stored: transports splice it into their frames, so an envelope is never
+   * parsed and serialised again on its way to a client. Not part of the wire shape.
    */
-  json: string;
+  readonly json: string;
 }
 
 /** What a client receives for one event (DESIGN.md §5), before the transport adds `subscription`. */
@@ -36,8 +36,14 @@ export interface DeliverySink {
   /** Writes one delivery to the client (non-blocking). */
   send(delivery: Delivery): void;
   gap(notice: GapNotice): void;
-  /** Deliveries written but not yet flushed to the client's socket (transport's own queue). */
+  /** Deliveries written but not yet flushed to the client's socket (transport's own queue, corked ones included). */
   backlog(): number;
+  /**
+   * Optional: hold the sends that follow until `uncork()`, then write them as one batch (a catch-up page).
+   * Calls nest; only the outermost uncork writes. The hub uncorks in the same tick it corked.
+   */
+  cork?(): void;
+  uncork?(): void;
   /**
    * Registers a one-shot callback for when the backlog is (nearly) flushed. Must also fire (soon, not
    * synchronously) when the backlog is already low at registration time.

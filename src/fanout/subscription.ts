@@ -286,7 +286,12 @@ export class FanoutSubscription implements Subscription {
     this.buffer = [];
     this.buffering = false;
     let n = 0;
-    for (const d of buffered) if (this.deliver(d)) n++;
+    this.sink.cork?.();
+    try {
+      for (const d of buffered) if (this.deliver(d)) n++;
+    } finally {
+      this.sink.uncork?.();
+    }
     this.mode = 'live';
     this.lagging = false;
     this.abort = null;
@@ -306,17 +311,22 @@ export class FanoutSubscription implements Subscription {
     const { ring, bufferBound } = this.core;
     let n = 0;
     let ok = true;
-    while (this.scanned < target) {
-      const d = ring.get(this.scanned + 1);
-      if (!d) {
-        ok = false;
-        break;
+    this.sink.cork?.();
+    try {
+      while (this.scanned < target) {
+        const d = ring.get(this.scanned + 1);
+        if (!d) {
+          ok = false;
+          break;
+        }
+        if (this.matches(d.subject)) {
+          if (this.sink.backlog() >= bufferBound) break;
+          if (this.deliver(d)) n++;
+        }
+        this.scanned = d.seq;
       }
-      if (this.matches(d.subject)) {
-        if (this.sink.backlog() >= bufferBound) break;
-        if (this.deliver(d)) n++;
-      }
-      this.scanned = d.seq;
+    } finally {
+      this.sink.uncork?.();
     }
     this.countReplayed(n);
     return ok;
@@ -387,16 +397,21 @@ export class FanoutSubscription implements Subscription {
         }
         let n = 0;
         let done = false;
-        for (const ev of page) {
-          if (ev.seq <= this.scanned) continue;
-          if (ev.seq > this.scanned + 1 && this.scanned + 1 < firstSeq)
-            this.announceGap(Math.min(ev.seq, firstSeq) - 1);
-          if (this.matches(ev.subject) && this.deliver(core.toDelivery(ev))) n++;
-          this.scanned = ev.seq;
-          if (ev.seq >= target) {
-            done = true;
-            break;
+        this.sink.cork?.();
+        try {
+          for (const ev of page) {
+            if (ev.seq <= this.scanned) continue;
+            if (ev.seq > this.scanned + 1 && this.scanned + 1 < firstSeq)
+              this.announceGap(Math.min(ev.seq, firstSeq) - 1);
+            if (this.matches(ev.subject) && this.deliver(core.toDelivery(ev))) n++;
+            this.scanned = ev.seq;
+            if (ev.seq >= target) {
+              done = true;
+              break;
+            }
           }
+        } finally {
+          this.sink.uncork?.();
         }
         this.countReplayed(n);
         if (done) return;

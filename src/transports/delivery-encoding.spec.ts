@@ -9,7 +9,10 @@ const delivery: Delivery = { cursor: 'abc_7', seq: 7, subject: 'events.acme.x', 
 const { json: _json, ...wire } = delivery;
 // ws exports its Receiver (the ESM wrapper does); @types/ws does not declare it.
 const { Receiver } = ws as unknown as {
-  Receiver: new (o: object) => { on(e: string, cb: (data: Buffer, isBinary: boolean) => void): void; write(b: Buffer): void };
+  Receiver: new (o: object) => {
+    on(e: string, cb: (data: Buffer, isBinary: boolean) => void): void;
+    write(b: Buffer): void;
+  };
 };
 
 describe('socketEventPacket', () => {

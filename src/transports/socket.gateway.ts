@@ -8,14 +8,14 @@ import type { Server, Socket } from 'socket.io';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
 import { FanoutHub } from '../fanout/fanout-hub.js';
-import { SubscribeError, type DeliverySink, type GapNotice, type WireDelivery } from '../fanout/fanout.types.js';
+import { SubscribeError, type GapNotice, type WireDelivery } from '../fanout/fanout.types.js';
 import type { Subscription } from '../fanout/fanout-hub.js';
 import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
 import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
-import { SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
+import { SocketOutbox } from './socket-outbox.js';
 import { armTokenExpiry } from './token-expiry.js';
 
 /** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
@@ -44,20 +44,6 @@ interface SocketData {
 function payloadAndAck(payload: unknown, ack: unknown): [unknown, Ack] {
   if (ack === undefined && typeof payload === 'function') return [undefined, payload as Ack];
   return [payload, typeof ack === 'function' ? (ack as Ack) : () => undefined];
-}
-
-/** Packets engine.io holds for this client because its transport has not flushed the previous batch. */
-function engineBacklog(socket: Socket): number {
-  return (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
-}
-
-/**
- * Writes a pre-encoded `event` packet on the same engine.io queue as emit(). Over WebSocket the frame built
- * once for every client with this subscription id goes out as is (what Socket.IO's own broadcasts do).
- */
-function writeEvent(socket: Socket, p: SocketEventPacket): void {
-  if (socket.conn.transport.name === 'websocket') socket.conn.write(p.packet, { wsPreEncodedFrame: p.frame } as object);
-  else socket.conn.write(p.packet);
 }
 
 type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -103,6 +89,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     // Ids count per connection (s1, s2, …): clients that subscribed alike get byte-identical packets.
     const subs = new Map<string, Subscription>();
     let lastId = 0;
+    const outbox = new SocketOutbox(socket);
     // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
     // subscribes sent before the first ack would all pass the check.
     let pending = 0;
@@ -137,16 +124,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       const refused = checkSubscribeRequest(principal, req, this.config.limits);
       if (refused) return reply({ ok: false, error: refused });
       const id = `s${++lastId}`;
-      const sink: DeliverySink = {
-        // Encoded once per event and subscription id (delivery-encoding.ts).
-        send: (d) => writeEvent(socket, socketEventPacket(id, d)),
-        gap: (n) => socket.emit('gap', { subscription: id, ...n }),
-        backlog: () => engineBacklog(socket),
-        onceDrained: (cb) => {
-          if (engineBacklog(socket) === 0) setImmediate(cb);
-          else socket.conn.once('drain', cb);
-        },
-      };
+      const sink = outbox.sink(id);
       pending++;
       this.hub.subscribe(req, sink).then(
         (sub) => {

@@ -67,23 +67,41 @@ export class SseController {
     const release = this.connections.acquire('sse');
     if (!release) throw refusal('limit_exceeded');
 
-    // Deliveries handed to the socket but not yet flushed: the backlog the hub bounds.
+    // Frames handed to the socket but not yet flushed: the backlog the hub bounds. A corked catch-up page is
+    // collected and written as one string (one write, one callback) instead of a write per event.
     let queued = 0;
+    let corked: string[] | null = null;
+    let depth = 0;
     const drainWaiters: (() => void)[] = [];
-    const flushed = () => {
-      queued--;
+    const flushed = (n: number) => {
+      queued -= n;
       if (queued === 0) for (const wake of drainWaiters.splice(0)) wake();
     };
+    const flushOne = () => flushed(1);
     const write = (frame: string) => {
+      if (corked) return void corked.push(frame);
       if (res.writableEnded || res.destroyed) return;
       queued++;
-      res.write(frame, flushed);
+      res.write(frame, flushOne);
     };
     const sink: DeliverySink = {
       send: (d) => write(sseDeliveryFrame(d)),
       gap: (n) => write(sseFrame({ event: 'gap', data: JSON.stringify(n) })),
-      backlog: () => queued,
+      backlog: () => queued + (corked?.length ?? 0),
       onceDrained: (cb) => (queued === 0 ? setImmediate(cb) : drainWaiters.push(cb)),
+      cork: () => {
+        depth++;
+        corked ??= [];
+      },
+      uncork: () => {
+        if (depth === 0 || --depth > 0) return;
+        const frames = corked ?? [];
+        corked = null;
+        if (frames.length === 0 || res.writableEnded || res.destroyed) return;
+        const n = frames.length;
+        queued += n;
+        res.write(frames.join(''), () => flushed(n));
+      },
     };
 
     let sub;
@@ -132,13 +150,18 @@ export class SseController {
       if (!m) throw new ApiError(401, 'unauthorized', 'the Authorization header must be "Bearer <token>"');
       token = m[1];
     } else if (req.query.access_token !== undefined) {
-      if (typeof req.query.access_token !== 'string') throw new ApiError(401, 'unauthorized', 'access_token must be one string');
+      if (typeof req.query.access_token !== 'string')
+        throw new ApiError(401, 'unauthorized', 'access_token must be one string');
       token = req.query.access_token;
     }
     try {
       const principal = await this.auth.authenticate(token);
       if (principal.kind === 'anonymous' && principal.subscribe.length === 0) {
-        throw new ApiError(401, 'unauthorized', 'credentials are required: Authorization: Bearer <token> or access_token=');
+        throw new ApiError(
+          401,
+          'unauthorized',
+          'credentials are required: Authorization: Bearer <token> or access_token=',
+        );
       }
       return principal;
     } catch (err) {
@@ -149,5 +172,10 @@ export class SseController {
 }
 
 function refusal(code: string): ApiError {
-  return new ApiError(STATUS[code] ?? 400, code, MESSAGES[code] ?? code, code === 'unavailable' ? { 'Retry-After': '2' } : {});
+  return new ApiError(
+    STATUS[code] ?? 400,
+    code,
+    MESSAGES[code] ?? code,
+    code === 'unavailable' ? { 'Retry-After': '2' } : {},
+  );
 }
