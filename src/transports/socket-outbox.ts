@@ -1,12 +1,16 @@
 /**
  * What the fan-out hub writes to one Socket.IO connection, shared by all of its subscriptions: pre-encoded
- * `event` packets (delivery-encoding.ts), gap notices in order with them, the backlog the hub bounds, and
- * catch-up batches. A corked page of a catch-up goes out as ONE engine.io write holding every page's
- * WebSocket frame back to back, so 512 events cost one socket write instead of 512 (each its own writev).
+ * `event` packets (delivery-encoding.ts), gap notices in order with them, and the backlog the hub bounds.
+ * Deliveries are queued and written once per event-loop turn (tick-batcher.ts), or when a corked catch-up
+ * page ends: over WebSocket, a queue of several events goes out as ONE engine.io write holding all their
+ * frames back to back, so 512 events cost one socket write instead of 512 (each its own writev).
+ *
+ * Anything else sent on the socket (acks, `closing`) must call flush() first, so it never overtakes events.
  */
 import type { Socket } from 'socket.io';
 import type { DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
+import { type Flushable, tickBatcher } from './tick-batcher.js';
 
 interface EngineTransport {
   name: string;
@@ -24,10 +28,13 @@ function sendsPreEncoded(socket: Socket): boolean {
   return t.name === 'websocket' && !t.perMessageDeflate && typeof t.socket?._sender?.sendFrame === 'function';
 }
 
-export class SocketOutbox {
+export class SocketOutbox implements Flushable {
   /** Events written in batches that the transport has not flushed yet. */
   private inFlight = 0;
-  private corked: SocketEventPacket[] | null = null;
+  /** Deliveries not yet handed to engine.io. */
+  private queued: SocketEventPacket[] = [];
+  /** Whether the tick batcher will flush us this turn. */
+  private marked = false;
   private depth = 0;
   private waiters: (() => void)[] = [];
 
@@ -42,53 +49,19 @@ export class SocketOutbox {
       gap: (n) => this.gap(id, n),
       backlog: () => this.backlog(),
       onceDrained: (cb) => this.onceDrained(cb),
-      cork: () => this.cork(),
-      uncork: () => this.uncork(),
+      cork: () => this.depth++,
+      uncork: () => {
+        if (this.depth > 0 && --this.depth === 0) this.flush();
+      },
     };
   }
 
-  private send(p: SocketEventPacket): void {
-    if (this.corked) this.corked.push(p);
-    else this.write(p);
-  }
-
-  private gap(id: string, notice: GapNotice): void {
-    // After everything corked before it: a gap notice must never overtake the events it follows.
-    this.flushCorked();
-    this.socket.emit('gap', { subscription: id, ...notice });
-  }
-
-  /** Packets engine.io still holds (its transport has not taken the previous batch) + batched events + corked ones. */
-  private backlog(): number {
-    const held = (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
-    return held + this.inFlight + (this.corked?.length ?? 0);
-  }
-
-  private onceDrained(cb: () => void): void {
-    if (this.backlog() === 0) setImmediate(cb);
-    else this.waiters.push(cb);
-  }
-
-  private wake(): void {
-    if (this.waiters.length === 0 || this.backlog() > 0) return;
-    for (const cb of this.waiters.splice(0)) cb();
-  }
-
-  private cork(): void {
-    this.depth++;
-    this.corked ??= [];
-  }
-
-  private uncork(): void {
-    if (this.depth === 0 || --this.depth > 0) return;
-    this.flushCorked();
-    this.corked = null;
-  }
-
-  private flushCorked(): void {
-    const packets = this.corked;
-    if (!packets || packets.length === 0) return;
-    this.corked = [];
+  /** Hands every queued delivery to engine.io now. */
+  flush(): void {
+    this.marked = false;
+    const packets = this.queued;
+    if (packets.length === 0) return;
+    this.queued = [];
     if (packets.length === 1 || !sendsPreEncoded(this.socket)) {
       for (const p of packets) this.write(p);
       return;
@@ -102,6 +75,36 @@ export class SocketOutbox {
       this.inFlight -= n;
       this.wake();
     });
+  }
+
+  private send(p: SocketEventPacket): void {
+    this.queued.push(p);
+    if (this.depth === 0 && !this.marked) {
+      this.marked = true;
+      tickBatcher.mark(this);
+    }
+  }
+
+  private gap(id: string, notice: GapNotice): void {
+    // After everything queued before it: a gap notice must never overtake the events it follows.
+    this.flush();
+    this.socket.emit('gap', { subscription: id, ...notice });
+  }
+
+  /** Packets engine.io still holds (its transport has not taken the previous batch) + batched + queued events. */
+  private backlog(): number {
+    const held = (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+    return held + this.inFlight + this.queued.length;
+  }
+
+  private onceDrained(cb: () => void): void {
+    if (this.backlog() === 0) setImmediate(cb);
+    else this.waiters.push(cb);
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0 || this.backlog() > 0) return;
+    for (const cb of this.waiters.splice(0)) cb();
   }
 
   /** One packet on the same engine.io queue as emit(); over WebSocket, its shared pre-built frame as is. */

@@ -38,12 +38,23 @@ export interface ClientToServerEvents {
 interface SocketData {
   principal: Principal;
   release: () => void;
+  outbox?: SocketOutbox;
 }
 
-/** The payload and the ack of a client message; `emit('subscribe', ack)` sends the ack as the only argument. */
-function payloadAndAck(payload: unknown, ack: unknown): [unknown, Ack] {
-  if (ack === undefined && typeof payload === 'function') return [undefined, payload as Ack];
-  return [payload, typeof ack === 'function' ? (ack as Ack) : () => undefined];
+/**
+ * The payload and the ack of a client message; `emit('subscribe', ack)` sends the ack as the only argument.
+ * The ack goes out after the deliveries queued before it (socket-outbox.ts).
+ */
+function payloadAndAck(outbox: SocketOutbox, payload: unknown, ack: unknown): [unknown, Ack] {
+  if (ack === undefined && typeof payload === 'function') [payload, ack] = [undefined, payload];
+  if (typeof ack !== 'function') return [payload, () => undefined];
+  return [
+    payload,
+    (answer) => {
+      outbox.flush();
+      (ack as Ack)(answer);
+    },
+  ];
 }
 
 type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -90,6 +101,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     const subs = new Map<string, Subscription>();
     let lastId = 0;
     const outbox = new SocketOutbox(socket);
+    socket.data.outbox = outbox;
     // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
     // subscribes sent before the first ack would all pass the check.
     let pending = 0;
@@ -99,6 +111,8 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       if (closed) return;
       closed = true;
       const only = subs.size === 1 ? [...subs.values()][0].cursor : undefined;
+      // The cursor counts every delivery handed to the outbox: they must reach the client before it closes.
+      outbox.flush();
       socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
       socket.disconnect(true);
     };
@@ -115,7 +129,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     });
 
     socket.on('subscribe', (...args) => {
-      const [payload, reply] = payloadAndAck(...args);
+      const [payload, reply] = payloadAndAck(outbox, ...args);
       const req = parseSocketSubscribe(payload);
       if (!req) return reply({ ok: false, error: 'invalid_request' });
       if (subs.size + pending >= this.config.limits.subscriptionsPerConnection) {
@@ -144,7 +158,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     });
 
     socket.on('unsubscribe', (...args) => {
-      const [payload, reply] = payloadAndAck(...args);
+      const [payload, reply] = payloadAndAck(outbox, ...args);
       const id = (payload as { id?: unknown } | null)?.id;
       if (typeof id !== 'string') return reply({ ok: false, error: 'invalid_request' });
       subs.get(id)?.close();
@@ -168,6 +182,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     const closed: Promise<void>[] = [];
     for (const socket of this.server?.sockets.sockets.values() ?? []) {
       closed.push(new Promise<void>((resolve) => socket.conn.once('close', () => resolve())));
+      socket.data.outbox?.flush();
       socket.emit('closing', { reason });
       socket.disconnect(true);
     }

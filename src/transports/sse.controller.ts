@@ -8,11 +8,11 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
 import { FanoutHub } from '../fanout/fanout-hub.js';
-import { SubscribeError, type DeliverySink } from '../fanout/fanout.types.js';
+import { SubscribeError } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import type { CloseReason } from './socket.gateway.js';
-import { sseDeliveryFrame } from './delivery-encoding.js';
+import { SseOutbox } from './sse-outbox.js';
 import { sseFrame } from './sse-frame.js';
 import { checkSubscribeRequest } from './subscribe-request.js';
 import { armTokenExpiry } from './token-expiry.js';
@@ -67,46 +67,12 @@ export class SseController {
     const release = this.connections.acquire('sse');
     if (!release) throw refusal('limit_exceeded');
 
-    // Frames handed to the socket but not yet flushed: the backlog the hub bounds. A corked catch-up page is
-    // collected and written as one string (one write, one callback) instead of a write per event.
-    let queued = 0;
-    let corked: string[] | null = null;
-    let depth = 0;
-    const drainWaiters: (() => void)[] = [];
-    const flushed = (n: number) => {
-      queued -= n;
-      if (queued === 0) for (const wake of drainWaiters.splice(0)) wake();
-    };
-    const flushOne = () => flushed(1);
-    const write = (frame: string) => {
-      if (corked) return void corked.push(frame);
-      if (res.writableEnded || res.destroyed) return;
-      queued++;
-      res.write(frame, flushOne);
-    };
-    const sink: DeliverySink = {
-      send: (d) => write(sseDeliveryFrame(d)),
-      gap: (n) => write(sseFrame({ event: 'gap', data: JSON.stringify(n) })),
-      backlog: () => queued + (corked?.length ?? 0),
-      onceDrained: (cb) => (queued === 0 ? setImmediate(cb) : drainWaiters.push(cb)),
-      cork: () => {
-        depth++;
-        corked ??= [];
-      },
-      uncork: () => {
-        if (depth === 0 || --depth > 0) return;
-        const frames = corked ?? [];
-        corked = null;
-        if (frames.length === 0 || res.writableEnded || res.destroyed) return;
-        const n = frames.length;
-        queued += n;
-        res.write(frames.join(''), () => flushed(n));
-      },
-    };
+    const outbox = new SseOutbox(res);
+    const write = (frame: string) => outbox.write(frame);
 
     let sub;
     try {
-      sub = await this.hub.subscribe({ patterns, cursor, from }, sink);
+      sub = await this.hub.subscribe({ patterns, cursor, from }, outbox);
     } catch (err) {
       release();
       if (err instanceof SubscribeError) throw refusal(err.code);
@@ -129,6 +95,7 @@ export class SseController {
     const keepalive = setInterval(() => write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
     const close = (reason: CloseReason) => {
       write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
+      outbox.flush();
       res.end();
     };
     const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));

@@ -1,0 +1,90 @@
+import { describe, expect, it } from '@jest/globals';
+import type { ServerResponse } from 'node:http';
+import type { Delivery } from '../fanout/fanout.types.js';
+import { SseOutbox } from './sse-outbox.js';
+
+/** The part of a ServerResponse the outbox uses; write callbacks run when the test says the socket flushed. */
+class FakeResponse {
+  writableEnded = false;
+  destroyed = false;
+  readonly writes: string[] = [];
+  private readonly callbacks: (() => void)[] = [];
+  write(chunk: string, cb: () => void): boolean {
+    this.writes.push(chunk);
+    this.callbacks.push(cb);
+    return true;
+  }
+  flushSocket(): void {
+    for (const cb of this.callbacks.splice(0)) cb();
+  }
+}
+
+const delivery = (seq: number): Delivery => ({
+  cursor: `e_${seq}`,
+  seq,
+  subject: 'events.a',
+  event: { n: seq },
+  json: `{"n":${seq}}`,
+});
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+function outbox(): [SseOutbox, FakeResponse] {
+  const res = new FakeResponse();
+  return [new SseOutbox(res as unknown as ServerResponse), res];
+}
+
+describe('SseOutbox', () => {
+  it('writes what one turn sent as one write, in order, at the end of the turn', async () => {
+    const [out, res] = outbox();
+    out.send(delivery(1));
+    out.gap({ from: 'e_1', resumeCursor: 'e_5' });
+    out.send(delivery(6));
+    expect(res.writes).toEqual([]);
+    expect(out.backlog()).toBe(3);
+    await turn();
+    expect(res.writes).toHaveLength(1);
+    const ids = [...res.writes[0].matchAll(/^(id|event): (.*)$/gm)].map((m) => m[2]);
+    expect(ids).toEqual(['e_1', 'gap', 'e_6']);
+    expect(out.backlog()).toBe(3);
+    res.flushSocket();
+    expect(out.backlog()).toBe(0);
+  });
+
+  it('writes a corked page when it is uncorked, without waiting for the turn to end', () => {
+    const [out, res] = outbox();
+    out.cork();
+    out.cork();
+    for (let i = 1; i <= 5; i++) out.send(delivery(i));
+    out.uncork();
+    expect(res.writes).toEqual([]);
+    out.uncork();
+    expect(res.writes).toHaveLength(1);
+    expect(res.writes[0].match(/^id: /gm)).toHaveLength(5);
+  });
+
+  it('calls onceDrained waiters only once every written frame has flushed', async () => {
+    const [out, res] = outbox();
+    let drained = 0;
+    out.send(delivery(1));
+    out.onceDrained(() => drained++);
+    await turn();
+    out.send(delivery(2));
+    await turn();
+    expect(res.writes).toHaveLength(2);
+    expect(drained).toBe(0);
+    res.flushSocket();
+    expect(drained).toBe(1);
+    out.onceDrained(() => drained++);
+    await turn();
+    expect(drained).toBe(2);
+  });
+
+  it('drops frames once the response has ended', async () => {
+    const [out, res] = outbox();
+    res.writableEnded = true;
+    out.send(delivery(1));
+    await turn();
+    expect(res.writes).toEqual([]);
+    expect(out.backlog()).toBe(0);
+  });
+});
