@@ -8,7 +8,7 @@
  * Anything else sent on the socket (acks, `closing`) must call flush() first, so it never overtakes events.
  */
 import type { Socket } from 'socket.io';
-import type { DeliverySink, GapNotice } from '../fanout/fanout.types.js';
+import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
 import { type Flushable, tickBatcher } from './tick-batcher.js';
 
@@ -28,6 +28,32 @@ function sendsPreEncoded(socket: Socket): boolean {
   return t.name === 'websocket' && !t.perMessageDeflate && typeof t.socket?._sender?.sendFrame === 'function';
 }
 
+/** One subscription's view of its connection's outbox. A class, not closures: idle connections are counted in bytes. */
+class OutboxSink implements DeliverySink {
+  constructor(
+    private readonly outbox: SocketOutbox,
+    private readonly id: string,
+  ) {}
+  send(d: Delivery): void {
+    this.outbox.send(socketEventPacket(this.id, d));
+  }
+  gap(n: GapNotice): void {
+    this.outbox.gap(this.id, n);
+  }
+  backlog(): number {
+    return this.outbox.backlog();
+  }
+  onceDrained(cb: () => void): void {
+    this.outbox.onceDrained(cb);
+  }
+  cork(): void {
+    this.outbox.cork();
+  }
+  uncork(): void {
+    this.outbox.uncork();
+  }
+}
+
 export class SocketOutbox implements Flushable {
   /** Events written in batches that the transport has not flushed yet. */
   private inFlight = 0;
@@ -36,24 +62,15 @@ export class SocketOutbox implements Flushable {
   /** Whether the tick batcher will flush us this turn. */
   private marked = false;
   private depth = 0;
-  private waiters: (() => void)[] = [];
+  /** onceDrained callbacks; a 'drain' listener is registered only while there are some. */
+  private waiters: (() => void)[] | null = null;
+  private listening = false;
 
-  constructor(private readonly socket: Socket) {
-    socket.conn.on('drain', () => this.wake());
-  }
+  constructor(private readonly socket: Socket) {}
 
   /** A DeliverySink for the subscription with this (per-connection) id. */
   sink(id: string): DeliverySink {
-    return {
-      send: (d) => this.send(socketEventPacket(id, d)),
-      gap: (n) => this.gap(id, n),
-      backlog: () => this.backlog(),
-      onceDrained: (cb) => this.onceDrained(cb),
-      cork: () => this.depth++,
-      uncork: () => {
-        if (this.depth > 0 && --this.depth === 0) this.flush();
-      },
-    };
+    return new OutboxSink(this, id);
   }
 
   /** Hands every queued delivery to engine.io now. */
@@ -77,7 +94,7 @@ export class SocketOutbox implements Flushable {
     });
   }
 
-  private send(p: SocketEventPacket): void {
+  send(p: SocketEventPacket): void {
     this.queued.push(p);
     if (this.depth === 0 && !this.marked) {
       this.marked = true;
@@ -85,26 +102,48 @@ export class SocketOutbox implements Flushable {
     }
   }
 
-  private gap(id: string, notice: GapNotice): void {
+  gap(id: string, notice: GapNotice): void {
     // After everything queued before it: a gap notice must never overtake the events it follows.
     this.flush();
     this.socket.emit('gap', { subscription: id, ...notice });
   }
 
   /** Packets engine.io still holds (its transport has not taken the previous batch) + batched + queued events. */
-  private backlog(): number {
+  backlog(): number {
     const held = (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
     return held + this.inFlight + this.queued.length;
   }
 
-  private onceDrained(cb: () => void): void {
-    if (this.backlog() === 0) setImmediate(cb);
-    else this.waiters.push(cb);
+  onceDrained(cb: () => void): void {
+    if (this.backlog() === 0) return void setImmediate(cb);
+    (this.waiters ??= []).push(cb);
+    this.listen();
+  }
+
+  cork(): void {
+    this.depth++;
+  }
+
+  uncork(): void {
+    if (this.depth > 0 && --this.depth === 0) this.flush();
+  }
+
+  /** engine.io emits 'drain' each time it hands its buffer to the transport; batches call wake() when flushed. */
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.socket.conn.once('drain', () => {
+      this.listening = false;
+      this.wake();
+    });
   }
 
   private wake(): void {
-    if (this.waiters.length === 0 || this.backlog() > 0) return;
-    for (const cb of this.waiters.splice(0)) cb();
+    const waiters = this.waiters;
+    if (!waiters) return;
+    if (this.backlog() > 0) return this.listen();
+    this.waiters = null;
+    for (const cb of waiters) cb();
   }
 
   /** One packet on the same engine.io queue as emit(); over WebSocket, its shared pre-built frame as is. */
