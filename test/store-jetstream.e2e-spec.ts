@@ -5,9 +5,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { AppConfig } from '../src/config/app-config.js';
 import { StoreUnavailableError, type EventStore, type StoredEvent } from '../src/store/event-store.port.js';
 import { JetStreamEventStore, type StoreLogger } from '../src/store/jetstream/jetstream-event-store.adapter.js';
+import { idempotencyKey } from '../src/store/jetstream/jetstream-util.js';
+import { JsRequester, JsRequestTimeout } from '../src/store/jetstream/js-requester.js';
 import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
 import { testConfig, uniqueStreamName } from './support/config.js';
@@ -186,6 +189,101 @@ describeWithNats('JetStreamEventStore', () => {
       const raw = await jetstream(admin).publish(`${PREFIX}.w.t`, 'x', { msgID: 'win-x' });
       expect(raw.duplicate).toBe(false);
       expect(raw.seq).toBe(y.seq + 1);
+    });
+
+    /** The seq an idempotency record holds for a msgId, or undefined (read from the bucket itself). */
+    async function recorded(bucket: KV, msgId: string): Promise<number | undefined> {
+      const e = await bucket.get(idempotencyKey(msgId));
+      return e?.operation === 'PUT' ? Number(e.string()) : undefined;
+    }
+
+    it('writes the idempotency record after the answer, also for a duplicate ack', async () => {
+      const name = uniqueStreamName('R');
+      const { store } = await freshStore(configFor(name));
+      const bucket = await new Kvm(admin).open(`${name}_idem`);
+      const a = await store.append({ subject: `${PREFIX}.r.t`, msgId: 'rec-a', data: enc.encode('a') });
+      await waitFor(async () => (await recorded(bucket, 'rec-a')) === a.seq, { message: 'the record of rec-a' });
+
+      // Stored behind the adapter's back (as by a replica that died before its KV write): the lookup misses,
+      // JetStream answers the msgId as a duplicate with the original seq, and that is recorded too.
+      const raw = await jetstream(admin).publish(`${PREFIX}.r.t`, 'b', { msgID: 'rec-b' });
+      expect(await recorded(bucket, 'rec-b')).toBeUndefined();
+      expect(await store.append({ subject: `${PREFIX}.r.t`, msgId: 'rec-b', data: enc.encode('b') })).toEqual({
+        seq: raw.seq,
+        duplicate: true,
+      });
+      await waitFor(async () => (await recorded(bucket, 'rec-b')) === raw.seq, { message: 'the record of rec-b' });
+      expect(store.idempotencyRecords()).toMatchObject({ pending: 0, written: 2, dropped: 0 });
+    });
+
+    it('stop() writes the records still queued before the connection closes', async () => {
+      const name = uniqueStreamName('F');
+      const config = configFor(name, { duplicateWindow: '1s' });
+      const store = new JetStreamEventStore(config, memoryLogger());
+      cleanups.push(() => dropStream(name));
+      await store.start();
+      const ids = Array.from({ length: 200 }, (_, i) => `flush-${i}`);
+      const acks = await Promise.all(
+        ids.map((id) => store.append({ subject: `${PREFIX}.f.t`, msgId: id, data: enc.encode(id) })),
+      );
+      // The answers are out; at least the last turn's records cannot have been written yet.
+      expect(store.idempotencyRecords().pending).toBeGreaterThan(0);
+      await store.stop();
+      expect(store.idempotencyRecords()).toEqual({ pending: 0, written: ids.length, dropped: 0 });
+
+      const bucket = await new Kvm(admin).open(`${name}_idem`);
+      for (const [i, id] of ids.entries()) expect(await recorded(bucket, id)).toBe(acks[i].seq);
+      // And they do their job past the msgId window, for a new instance.
+      await new Promise((resolve) => setTimeout(resolve, 1_200)); // JetStream forgets msgIds after 1 s
+      const { store: again } = await freshStore(config);
+      expect(await again.append({ subject: `${PREFIX}.f.t`, msgId: ids[199], data: enc.encode('x') })).toEqual({
+        seq: acks[199].seq,
+        duplicate: true,
+      });
+      expect((await again.state()).lastSeq).toBe(ids.length);
+    });
+
+    it("the append path's own request-reply reads PubAcks and KV entries as the client does", async () => {
+      const name = uniqueStreamName('Q');
+      await freshStore(configFor(name)); // the stream and its bucket
+      const conn = await connect({ servers: nats.url });
+      cleanups.push(() => conn.close());
+      const rq = new JsRequester(conn);
+      cleanups.push(async () => rq.close());
+
+      const first = await rq.publish(`${PREFIX}.q.t`, enc.encode('1'), 'q-1', 1_000);
+      expect(first).toEqual({ seq: 1, duplicate: false });
+      expect(await rq.publish(`${PREFIX}.q.t`, enc.encode('1'), 'q-1', 1_000)).toEqual({ seq: 1, duplicate: true });
+      expect(await rq.publish(`${PREFIX}.q.t`, enc.encode('2'), undefined, 1_000)).toEqual({
+        seq: 2,
+        duplicate: false,
+      });
+      // A subject no stream binds: no responders, said so (the adapter then re-ensures the stream).
+      await expect(rq.publish('nobody.listens', enc.encode('x'), undefined, 1_000)).rejects.toThrow(/no responders/);
+
+      const bucket = await new Kvm(admin).open(`${name}_idem`);
+      expect((await bucket.status()).streamInfo.config.allow_direct).toBe(true); // what the adapter relies on
+      await bucket.put('k1', '41');
+      await bucket.put('k2', '42');
+      await bucket.delete('k2');
+      expect(await rq.kvGet(`${name}_idem`, 'k1', 1_000)).toEqual({ operation: 'PUT', value: '41' });
+      expect(await rq.kvGet(`${name}_idem`, 'k2', 1_000)).toMatchObject({ operation: 'DEL' });
+      expect(await rq.kvGet(`${name}_idem`, 'never', 1_000)).toBeNull();
+      // A put through it is a KV put (what the idempotency recorder does).
+      await rq.publish(`$KV.${name}_idem.k3`, enc.encode('43'), undefined, 1_000);
+      expect((await bucket.get('k3'))?.string()).toBe('43');
+
+      // Someone who never answers: a timeout, after about the time asked for.
+      const silent = conn.subscribe('silent.service', { callback: () => undefined });
+      cleanups.push(async () => silent.unsubscribe());
+      const started = Date.now();
+      await expect(rq.publish('silent.service', enc.encode('x'), undefined, 300)).rejects.toBeInstanceOf(
+        JsRequestTimeout,
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      rq.close();
+      await expect(rq.kvGet(`${name}_idem`, 'k1', 1_000)).rejects.toThrow(/closed/);
     });
 
     it('leaves no consumer behind after reads, seqAtTime and tails', async () => {

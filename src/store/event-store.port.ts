@@ -23,6 +23,9 @@ export interface AppendRequest {
   /**
    * Idempotency key (`<source>:<delivery id>`; JetStream's Nats-Msg-Id). A second append with the
    * same key within `idempotency.ttl` stores nothing and answers `duplicate: true`.
+   * JetStream writes the record that holds beyond the stream's duplicate window just after answering
+   * (idempotency-recorder.ts): if the process dies in those few ms, a later re-send is recognised only
+   * inside the duplicate window. The embedded log commits the key with the event.
    */
   msgId: string;
   data: Uint8Array;

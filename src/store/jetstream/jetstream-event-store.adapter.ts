@@ -6,7 +6,10 @@
  * - The stream is created or updated on every (re)connect, so a server that lost its store gets it back
  *   (with a new epoch).
  * - Idempotency: Nats-Msg-Id covers concurrent retries inside the duplicate window; a KV bucket with the
- *   idempotency TTL, written after the PubAck, covers provider retries that come days later.
+ *   idempotency TTL, written after the PubAck, covers provider retries that come days later. The KV record
+ *   is written by a background recorder after the answer (see idempotency-recorder.ts for the trade-off).
+ * - Appends of one event-loop turn are issued together (KV lookups in one socket write, their publishes in
+ *   the next): the per-request socket writes to NATS were the largest single cost in the ingest profile.
  */
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -38,6 +41,12 @@ import {
   type Tail,
   type TailHandler,
 } from '../event-store.port.js';
+import {
+  IdempotencyRecorder,
+  type IdempotencyRecorderOptions,
+  type IdempotencyRecorderStats,
+} from './idempotency-recorder.js';
+import { JsRequester } from './js-requester.js';
 import { JetStreamReader } from './jetstream-reader.js';
 import { JetStreamTail } from './jetstream-tail.js';
 import {
@@ -58,6 +67,10 @@ export type { StoreLogger } from './jetstream-util.js';
 export interface JetStreamEventStoreOptions {
   /** How long start() waits for the first connection before resolving anyway; default 5 s. */
   startWaitMs?: number;
+  /** The background writer of idempotency records (bounds, backoff). */
+  recorder?: IdempotencyRecorderOptions;
+  /** How long stop() waits for unwritten idempotency records; default 5 s. */
+  recordDrainMs?: number;
 }
 
 const READY_TIMEOUT_MS = 1_000;
@@ -81,6 +94,12 @@ export function streamConfigFor(config: AppConfig): Partial<StreamConfig> & { na
   };
 }
 
+const encoder = new TextEncoder();
+
+function isNoResponders(err: unknown): boolean {
+  return err instanceof Error && /no responders|not enabled/i.test(err.message);
+}
+
 function isStreamNotFound(err: unknown): boolean {
   return (
     (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) ||
@@ -95,6 +114,10 @@ export class JetStreamEventStore implements EventStore {
   private js?: JetStreamClient;
   private jsm?: JetStreamManager;
   private kv?: KV;
+  /** Request–reply for the append path (js-requester.ts); one per connection. */
+  private requester?: JsRequester;
+  /** The bucket allows direct gets (buckets made by Kvm.create do); else lookups go through `kv.get`. */
+  private kvDirect = false;
   private connected = false;
   private streamEnsured = false;
   private stopping = false;
@@ -105,6 +128,12 @@ export class JetStreamEventStore implements EventStore {
   private connectSleep?: { cancel: () => void };
   private ensureSleep?: { cancel: () => void };
   private readonly tails = new Set<JetStreamTail>();
+  private readonly recorder: IdempotencyRecorder;
+  /** Appends between their start and their answer; stop() lets them finish before draining the recorder. */
+  private appending = 0;
+  private appendsIdle: (() => void)[] = [];
+  /** Resolves on the next check phase: appends started in one event-loop turn go out together. */
+  private turn?: Promise<void>;
   private readonly readers = new Set<EventReader>();
   private markFirstReady!: () => void;
   private readonly firstReady = new Promise<void>((resolve) => (this.markFirstReady = resolve));
@@ -113,7 +142,32 @@ export class JetStreamEventStore implements EventStore {
     private readonly config: AppConfig,
     private readonly logger: StoreLogger,
     private readonly options: JetStreamEventStoreOptions = {},
-  ) {}
+  ) {
+    const sink = {
+      put: (key: string, value: string) =>
+        this.requester!.publish(
+          `$KV.${this.bucketName}.${key}`,
+          encoder.encode(value),
+          undefined,
+          this.config.ingest.publishTimeoutMs,
+        ),
+    };
+    this.recorder = new IdempotencyRecorder(
+      () => (this.connected && this.kv && this.requester ? sink : undefined),
+      logger,
+      {
+        ...options.recorder,
+        onFailure: (err) => {
+          if (isNoResponders(err)) void this.ensure(); // e.g. the bucket was deleted
+        },
+      },
+    );
+  }
+
+  /** The idempotency recorder's counters (pending, written, dropped). */
+  idempotencyRecords(): IdempotencyRecorderStats {
+    return this.recorder.stats();
+  }
 
   private get streamName(): string {
     return this.config.stream.name;
@@ -154,6 +208,17 @@ export class JetStreamEventStore implements EventStore {
     await Promise.allSettled([...this.tails].map((t) => t.stop()));
     await Promise.allSettled([...this.readers].map((r) => r.close()));
     await this.connecting?.catch(() => undefined);
+    // Records are written after the answer: let appends in flight finish, then write what is queued, before
+    // the connection goes.
+    const drainMs = this.options.recordDrainMs ?? DRAIN_TIMEOUT_MS;
+    const drainStarted = Date.now();
+    if (this.appending > 0) {
+      const wait = cancellableDelay(drainMs);
+      await Promise.race([new Promise<void>((resolve) => this.appendsIdle.push(resolve)), wait.promise]);
+      wait.cancel();
+    }
+    await this.recorder.drain(Math.max(0, drainMs - (Date.now() - drainStarted)));
+    this.requester?.close();
     const nc = this.nc;
     if (!nc || nc.isClosed()) return;
     try {
@@ -212,6 +277,7 @@ export class JetStreamEventStore implements EventStore {
     this.nc = nc;
     this.connected = true;
     this.js = jetstream(nc, { timeout: this.config.ingest.publishTimeoutMs });
+    this.requester = new JsRequester(nc);
     this.logger.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS');
     void this.watchStatus(nc);
     void nc.closed().then((err) => {
@@ -325,6 +391,7 @@ export class JetStreamEventStore implements EventStore {
     }
     this.jsm = jsm;
     this.kv = kv;
+    this.kvDirect = status.streamInfo.config.allow_direct === true;
   }
 
   // ---- port --------------------------------------------------------------------------------------
@@ -346,15 +413,29 @@ export class JetStreamEventStore implements EventStore {
     if (!isStreamSubject(req.subject, this.config.stream.subjectPrefix)) {
       throw new RangeError(`not a subject of stream ${this.streamName}: ${JSON.stringify(req.subject)}`);
     }
-    const { js, kv } = this.live();
-    const budgetMs = this.config.ingest.publishTimeoutMs;
-    const deadline = Date.now() + budgetMs;
-    const remaining = () => Math.max(100, deadline - Date.now());
-    const key = idempotencyKey(req.msgId);
-
+    this.live(); // fail fast, without waiting for the turn
+    this.appending++;
     try {
-      const entry = await withTimeout(kv.get(key), remaining(), 'idempotency lookup');
-      const seq = entry?.operation === 'PUT' ? Number(entry.string()) : NaN;
+      return await this.appendNow(req);
+    } finally {
+      if (--this.appending === 0) for (const wake of this.appendsIdle.splice(0)) wake();
+    }
+  }
+
+  private async appendNow(req: AppendRequest): Promise<AppendResult> {
+    const deadline = Date.now() + this.config.ingest.publishTimeoutMs;
+    const key = idempotencyKey(req.msgId);
+    await this.nextTurn();
+    const { kv } = this.live();
+    const requester = this.requester!;
+
+    // The lookup may take the whole budget (as the client's own request timeout would); the publish below gets
+    // what is left of it, at least 100 ms.
+    try {
+      const entry = this.kvDirect
+        ? await requester.kvGet(this.bucketName, key, this.config.ingest.publishTimeoutMs)
+        : await kv.get(key).then((e) => e && { operation: e.operation, value: e.string() });
+      const seq = entry?.operation === 'PUT' ? Number(entry.value) : NaN;
       if (Number.isSafeInteger(seq) && seq > 0) return { seq, duplicate: true };
     } catch (err) {
       throw unavailable('idempotency lookup failed', err);
@@ -364,21 +445,31 @@ export class JetStreamEventStore implements EventStore {
     if (!this.connected) throw new StoreUnavailableError('NATS is disconnected');
     let ack;
     try {
-      ack = await js.publish(req.subject, req.data, { msgID: req.msgId, timeout: remaining() });
+      ack = await requester.publish(req.subject, req.data, req.msgId, Math.max(100, deadline - Date.now()));
     } catch (err) {
-      if (err instanceof Error && /no responders|not enabled/i.test(err.message)) void this.ensure();
+      if (isNoResponders(err)) void this.ensure();
       throw unavailable('JetStream publish failed', err);
     }
-
-    try {
-      // Also for a duplicate ack: the record must exist once the msgId window has passed.
-      await withTimeout(kv.put(key, String(ack.seq)), remaining(), 'idempotency record');
-    } catch (err) {
-      // The event is stored but not yet remembered beyond the window; the provider's retry lands in the
-      // msgId window and is answered as a duplicate then.
-      throw unavailable('writing the idempotency record failed', err);
-    }
+    // Stored: answer now; the KV record follows in the background (idempotency-recorder.ts). Also for a
+    // duplicate ack: the record must exist once the msgId window has passed.
+    this.recorder.record(key, String(ack.seq));
     return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /**
+   * One shared promise per event-loop turn. Each HTTP request is handled in its own I/O callback, and the NATS
+   * client flushes its buffer in a microtask after each, i.e. one socket write per request per round trip;
+   * starting the appends of a turn together in the check phase sends their lookups in one write, and their
+   * publishes (answered together) in one more.
+   */
+  private nextTurn(): Promise<void> {
+    this.turn ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.turn = undefined;
+        resolve();
+      }),
+    );
+    return this.turn;
   }
 
   async state(): Promise<StreamState> {
