@@ -14,6 +14,8 @@ import type { EventStore } from './store/event-store.port.js';
 import { EmbeddedEventStore } from './store/embedded/embedded-event-store.adapter.js';
 import { JetStreamEventStore } from './store/jetstream/jetstream-event-store.adapter.js';
 import { HookstreamIoAdapter } from './transports/io-adapter.js';
+import { IngestService } from './ingest/ingest.service.js';
+import { installWebhookFastPath } from './ingest/webhook-fast-path.js';
 
 export function createStore(config: AppConfig, logger: AppLogger): EventStore {
   if (config.natsUrl) return new JetStreamEventStore(config, logger.child({ component: 'jetstream' }));
@@ -35,10 +37,13 @@ export async function createApp(
     forceCloseConnections: true,
     logger: new NestPinoLogger(logger.child({ component: 'nest' })),
   });
-  app.useGlobalFilters(new ApiErrorFilter((err) => logger.error({ err }, 'unhandled error')));
+  const onUnexpected = (err: unknown) => logger.error({ err }, 'unhandled error');
+  app.useGlobalFilters(new ApiErrorFilter(onUnexpected));
   app.useWebSocketAdapter(new HookstreamIoAdapter(app, config.socketio.polling));
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   const server = app.getHttpServer() as import('node:http').Server;
+  // Before Socket.IO attaches (at init): the ingest hot path skips Express's router (webhook-fast-path.ts).
+  installWebhookFastPath(server, app.get(IngestService), config, onUnexpected);
   // Node's own limits for hostile clients; ingest enforces ingest.bodyTimeout per request.
   server.headersTimeout = 20_000;
   server.requestTimeout = config.ingest.bodyTimeoutMs + 10_000;

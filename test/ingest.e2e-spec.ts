@@ -11,7 +11,15 @@ import { describeEachStore, itFor, type StoreInspector } from './support/backend
 import { uniqueStreamName } from './support/config.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { StreamInspector } from './support/nats-inspect.js';
-import { E2E_SOURCES, RAW_SECRET, githubWebhook, post, standardWebhook, stripeWebhook } from './support/signers.js';
+import {
+  E2E_SOURCES,
+  RAW_SECRET,
+  githubWebhook,
+  post,
+  standardWebhook,
+  stripeWebhook,
+  type SignedRequest,
+} from './support/signers.js';
 
 describeEachStore('ingest', (backend) => {
   let gw: RunningGateway;
@@ -314,6 +322,43 @@ describeEachStore('ingest', (backend) => {
         await restarted.close();
       }
     });
+  });
+
+  it("answers on the fast path exactly as through Express's router", async () => {
+    // `POST /webhooks/<name>` skips Express (webhook-fast-path.ts); with a query string the same request takes
+    // the router and the controller. Every answer must match: status, headers that matter, body.
+    const answer = (r: Awaited<ReturnType<typeof post>>) => ({
+      status: r.status,
+      type: r.headers.get('content-type'),
+      lengthOfBody: Number(r.headers.get('content-length')) === Buffer.byteLength(JSON.stringify(r.body)),
+      connection: r.headers.get('connection'),
+      retryAfter: r.headers.get('retry-after'),
+      body: JSON.stringify(r.body)
+        .replace(/fp_(fast|rout)_/g, 'fp_X_')
+        .replace(/"(seq|cursor)":("[^"]*"|\d+)/g, '"$1":_'),
+    });
+    const both = async (make: (id: string) => SignedRequest) => {
+      const fast = await post(gw.url, make('fp_fast_1'));
+      const viaRouter = make('fp_rout_1');
+      viaRouter.path += '?via=router';
+      const routed = await post(gw.url, viaRouter);
+      expect(answer(fast)).toEqual(answer(routed));
+      return fast;
+    };
+    const accepted = (id: string) => standardWebhook({ type: 'fast.path' }, { id });
+    expect((await both(accepted)).status).toBe(202);
+    expect((await both(accepted)).body).toMatchObject({ status: 'duplicate', seq: expect.any(Number) });
+    const forged = (id: string) => {
+      const r = accepted(id);
+      r.headers['webhook-signature'] = 'v1,' + Buffer.alloc(32, 3).toString('base64');
+      return r;
+    };
+    expect((await both(forged)).body.error).toBe('invalid_signature');
+    expect((await both((id) => standardWebhook({ a: 1 }, { id, source: 'nope' }))).body.error).toBe('unknown_source');
+    expect((await both((id) => standardWebhook('{"unclosed": ', { id }))).body.error).toBe('invalid_payload');
+    const big = await both((id) => standardWebhook({ pad: 'x'.repeat(70 * 1024) }, { id }));
+    expect(big).toMatchObject({ status: 413, body: { error: 'payload_too_large' } });
+    expect(big.headers.get('connection')).toBe('close');
   });
 
   it('takes 200 concurrent distinct webhooks: 200 × 202, 200 messages, no duplicates', async () => {

@@ -18,15 +18,15 @@ export async function readRawBody(req: IncomingMessage, limit: number, timeoutMs
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
       if (err) {
         // Stop reading the rest; the connection is closed after the error response.
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('aborted', onAborted);
         req.pause();
         reject(err);
-      } else resolve(body as Buffer);
+      } else resolve(body as Buffer); // 'end' was the request's last event: its listeners go with it
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;

@@ -6,6 +6,7 @@ import { AuthError, Authenticator } from '../auth/auth.service.js';
 import { parseJsonBody } from '../events/envelope.js';
 import { readRawBody } from './body-reader.js';
 import { IngestService } from './ingest.service.js';
+import { sendJson } from './send-json.js';
 
 /** `POST /v1/events`: first-party publish with an API key (DESIGN.md §3). */
 @Controller('v1/events')
@@ -29,6 +30,6 @@ export class EventsController {
     const parsed = parseJsonBody(body, this.config.ingest.maxJsonDepth);
     if (!parsed.ok) throw new ApiError(400, 'invalid_payload', `the body is not valid JSON: ${parsed.reason}`);
     const results = await this.ingest.publish(principal, parsed.value);
-    res.status(202).json({ results });
+    sendJson(res, 202, { results });
   }
 }
