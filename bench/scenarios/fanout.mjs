@@ -1,7 +1,7 @@
 // Scenarios 2 and 3 — live fan-out: N clients (Socket.IO or SSE) all subscribed to events.bench.>, events
 // published at fixed rates (each rate one measurement, same clients); delivered/s, publish→receipt latency,
 // lost/duplicate deliveries. Hookstream vs the bare fan-out reference (one consumer, one broadcast per event,
-// same wire shapes).
+// same wire shapes). Each target first gets `warmupEvents` at the first rate, checked but not reported.
 import { deliveryCheck, measureDelivery, openCheck, publisherFor, SUBJECTS } from './common.mjs';
 import { withTarget } from '../lib/phase.mjs';
 import { sleep } from '../lib/util.mjs';
@@ -26,6 +26,19 @@ export async function fanout(ctx, store, transport) {
         const o = await ctx.fleet.open(P.clients, { url: t.url, transport, subjects: SUBJECTS });
         out.checks.push(openCheck(kind, P.clients, o.opened, o.errors));
         await sleep(ctx.P.settleMs);
+        if (P.warmupEvents) {
+          // Not reported, but checked: a warm-up that loses a delivery fails the run like any other phase.
+          const first = P.rates[0];
+          const w = await measureDelivery(ctx, t, ctx.fleet, pub, {
+            rate: first.rate,
+            events: P.warmupEvents,
+            drainTimeoutMs: first.drainTimeoutMs,
+            label: `${label} · warm-up`,
+          });
+          const check = deliveryCheck(kind, w);
+          check.what = `warm-up: ${check.what}`;
+          out.checks.push(check);
+        }
         for (const v of out.variants) {
           const r = await measureDelivery(ctx, t, ctx.fleet, pub, {
             rate: v.params.rate,
