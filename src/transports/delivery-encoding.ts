@@ -21,13 +21,16 @@ export function wireJson(d: Delivery): string {
   return `{${wireTail(d)}`;
 }
 
+const LINE_BREAK = /[\r\n]/;
 let sseLast: Delivery | undefined;
 let sseText = '';
 
 /** `id: <cursor>` + `data: <delivery JSON>`: the same bytes for every SSE client. */
 export function sseDeliveryFrame(d: Delivery): string {
   if (d !== sseLast) {
-    sseText = sseFrame({ id: d.cursor, data: wireJson(d) });
+    const data = wireJson(d);
+    // A cursor is `<epoch>_<seq>`; JSON only holds a line break if the stored text was pretty-printed.
+    sseText = LINE_BREAK.test(data) ? sseFrame({ id: d.cursor, data }) : `id: ${d.cursor}\ndata: ${data}\n\n`;
     sseLast = d;
   }
   return sseText;
