@@ -41,7 +41,14 @@ export class AppModule {
         { provide: APP_CONFIG, useValue: config },
         { provide: APP_LOGGER, useValue: logger },
         { provide: EVENT_STORE, useValue: store },
-        MetricsService,
+        {
+          provide: MetricsService,
+          useFactory: () => {
+            const metrics = new MetricsService();
+            if (store.idempotencyRecords) metrics.watchIdempotencyRecords(() => store.idempotencyRecords!());
+            return metrics;
+          },
+        },
         { provide: Authenticator, useFactory: () => new Authenticator(config.auth) },
         {
           provide: IngestService,

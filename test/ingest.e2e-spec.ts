@@ -294,6 +294,29 @@ describeEachStore('ingest', (backend) => {
       },
     );
 
+    it('exposes the idempotency records still to be written on /metrics (JetStream only: embedded writes them with the event)', async () => {
+      const metric = async () => {
+        const text = await (await fetch(`${gw.url}/metrics`)).text();
+        const value = (name: string) => {
+          const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+          return m ? Number(m[1]) : undefined;
+        };
+        return {
+          pending: value('hookstream_idempotency_records_pending'),
+          dropped: value('hookstream_idempotency_records_dropped_total'),
+        };
+      };
+      const res = await post(gw.url, standardWebhook({ type: 'order.created' }, { id: 'msg_metrics_1' }));
+      expect(res.status).toBe(202);
+      if (backend.kind === 'embedded') {
+        expect(await metric()).toEqual({ pending: undefined, dropped: undefined });
+        return;
+      }
+      // Written within moments of the answer: nothing stays pending, nothing is dropped.
+      await waitFor(async () => (await metric()).pending === 0, { message: 'no idempotency record pending' });
+      expect(await metric()).toEqual({ pending: 0, dropped: 0 });
+    });
+
     // The embedded log has no duplicate window and one owner per DATA_DIR: a restart on the same directory.
     itFor(backend, ['embedded'], 'still recognises it after the gateway restarts on the same DATA_DIR', async () => {
       const config = backend.configFor(fileConfig());

@@ -56,4 +56,27 @@ export class MetricsService {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hookstream_' });
   }
+
+  /** Exposes the store's idempotency records written after the answer (JetStream), read at each scrape. */
+  watchIdempotencyRecords(read: () => { pending: number; dropped: number }): void {
+    new Gauge({
+      name: 'hookstream_idempotency_records_pending',
+      help: 'Idempotency records of answered events not yet written to the KV bucket',
+      registers: [this.registry],
+      collect() {
+        this.set(read().pending);
+      },
+    });
+    let counted = 0;
+    new Counter({
+      name: 'hookstream_idempotency_records_dropped_total',
+      help: 'Idempotency records given up (bound reached, or not written by shutdown): dedupe beyond stream.duplicateWindow is lost for them',
+      registers: [this.registry],
+      collect() {
+        const dropped = read().dropped;
+        if (dropped > counted) this.inc(dropped - counted);
+        counted = dropped;
+      },
+    });
+  }
 }

@@ -86,6 +86,11 @@ export interface EventStore {
   openReader(opts: ReadOptions): Promise<EventReader>;
   /** Starts the live tail at `fromSeq`. The handler is called synchronously per event, in order. */
   tail(fromSeq: number, handler: TailHandler): Promise<Tail>;
+  /**
+   * Idempotency records written after the answer (JetStream only): how many wait to be written, and how many
+   * were given up (their dedupe beyond the msgId window is lost). Absent when records are written with the event.
+   */
+  idempotencyRecords?(): { pending: number; dropped: number };
 }
 
 export const EVENT_STORE = Symbol('EVENT_STORE');
