@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Decoder, Encoder, type Packet, PacketType } from 'socket.io-parser';
 import type { Delivery } from '../fanout/fanout.types.js';
 import * as ws from 'ws';
-import { socketEventPacket, sseDeliveryFrame } from './delivery-encoding.js';
+import { batchFrames, SocketEventPacket, socketEventPacket, sseDeliveryFrame } from './delivery-encoding.js';
 
 const event = { specversion: '1.0', id: 'e"\n\u2028', data: { nested: [1, 'two', null], text: 'line\r\nbreak' } };
 const delivery: Delivery = { cursor: 'abc_7', seq: 7, subject: 'events.acme.x', event, json: JSON.stringify(event) };
@@ -44,6 +44,32 @@ describe('socketEventPacket', () => {
     );
     receiver.write(Buffer.concat(frame as Buffer[]));
     expect(await message).toEqual({ text: `4${packet}`, isBinary: false });
+  });
+
+  it('batches frames back to back, of every length form, exactly as a ws client reads them one by one', async () => {
+    // Payload lengths (with the leading "4") around both length-form boundaries: 125/126 and 65535/65536.
+    const texts = [10, 124, 125, 126, 65_534, 65_535, 70_000].map((n) => 'x'.repeat(n));
+    texts.push('é€😀'.repeat(40)); // multi-byte UTF-8: lengths are bytes, not characters
+    const packets = texts.map((t) => new SocketEventPacket(t));
+    packets[1].shared = true; // framed once by ws's Sender and copied
+    packets[5].shared = true;
+    const receiver = new Receiver({ isServer: false, maxPayload: 0 });
+    const got: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      receiver.on('message', (data: Buffer, isBinary: boolean) => {
+        expect(isBinary).toBe(false);
+        got.push(data.toString());
+        if (got.length === texts.length) resolve();
+      }),
+    );
+    const batch = batchFrames(packets);
+    // Split at an odd place: a client reads the stream in whatever chunks TCP gives it.
+    receiver.write(batch.subarray(0, 70_001));
+    receiver.write(batch.subarray(70_001));
+    await all;
+    expect(got).toEqual(texts.map((t) => `4${t}`));
+    const oneByOne = Buffer.concat(packets.flatMap((p) => [...p.frame]));
+    expect(batch.equals(oneByOne)).toBe(true);
   });
 
   it('keeps the envelope text as stored: a stored envelope with line breaks stays one SSE data value', () => {

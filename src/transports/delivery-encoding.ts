@@ -53,10 +53,69 @@ function wsFrame(packet: string): WsFrame {
 /** One client's `event` message: the Socket.IO packet text, and its WebSocket frame once someone asks. */
 export class SocketEventPacket {
   private frameBytes?: WsFrame;
+  /** Handed to more than one client (a live event): framed once, and the frame copied for each. */
+  shared = false;
   constructor(readonly packet: string) {}
   get frame(): WsFrame {
     return (this.frameBytes ??= wsFrame(this.packet));
   }
+}
+
+/** Bytes of a server's (unmasked) WebSocket frame header for a payload of `n` bytes (RFC 6455 §5.2). */
+function headerLength(n: number): number {
+  return n < 126 ? 2 : n < 65536 ? 4 : 10;
+}
+
+function writeTextHeader(out: Buffer, o: number, n: number): number {
+  out[o] = 0x81; // FIN, opcode 1 (text)
+  if (n < 126) {
+    out[o + 1] = n;
+    return o + 2;
+  }
+  if (n < 65536) {
+    out[o + 1] = 126;
+    out.writeUInt16BE(n, o + 2);
+    return o + 4;
+  }
+  out[o + 1] = 127;
+  out.writeUInt32BE(Math.floor(n / 0x1_0000_0000), o + 2);
+  out.writeUInt32BE(n >>> 0, o + 6);
+  return o + 10;
+}
+
+/**
+ * The WebSocket frames of several packets, back to back in one buffer: what engine.io would write for them
+ * one by one. A packet only this client gets (a catch-up page) is encoded straight into the batch, with no
+ * buffer of its own; a shared one is framed once (`frame`, as ws's Sender frames it) and copied.
+ */
+export function batchFrames(packets: readonly SocketEventPacket[]): Buffer {
+  const lengths = new Array<number>(packets.length);
+  let total = 0;
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i];
+    if (p.shared) {
+      lengths[i] = -1;
+      for (const b of p.frame) total += b.length;
+    } else {
+      const n = 1 + Buffer.byteLength(p.packet);
+      lengths[i] = n;
+      total += headerLength(n) + n;
+    }
+  }
+  const out = Buffer.allocUnsafe(total);
+  let o = 0;
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i];
+    const n = lengths[i];
+    if (n < 0) {
+      for (const b of p.frame) o += b.copy(out, o);
+      continue;
+    }
+    o = writeTextHeader(out, o, n);
+    out[o++] = 0x34; // '4': engine.io's "message" packet type
+    o += out.write(p.packet, o);
+  }
+  return out;
 }
 
 let socketLast: Delivery | undefined;
@@ -79,6 +138,6 @@ export function socketEventPacket(subscription: string, d: Delivery): SocketEven
   if (!p) {
     p = new SocketEventPacket(`2["event",{"subscription":${JSON.stringify(subscription)},${socketTail}]`);
     socketPackets.set(subscription, p);
-  }
+  } else p.shared = true;
   return p;
 }

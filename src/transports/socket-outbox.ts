@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
-import { type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
+import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
 import { type Flushable, tickBatcher } from './tick-batcher.js';
 
 interface EngineTransport {
@@ -83,12 +83,10 @@ export class SocketOutbox implements Flushable {
       for (const p of packets) this.write(p);
       return;
     }
-    const frames: Buffer[] = [];
-    for (const p of packets) for (const b of p.frame) frames.push(b);
     const n = packets.length;
     this.inFlight += n;
     // The packet text is only what engine.io would send if it could not use the frame (checked above).
-    this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [Buffer.concat(frames)] } as object, () => {
+    this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [batchFrames(packets)] } as object, () => {
       this.inFlight -= n;
       this.wake();
     });
