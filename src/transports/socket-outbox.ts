@@ -10,7 +10,7 @@
 import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
-import { type Flushable, tickBatcher } from './tick-batcher.js';
+import { TurnOutbox } from './tick-batcher.js';
 
 interface EngineTransport {
   name: string;
@@ -54,31 +54,38 @@ class OutboxSink implements DeliverySink {
   }
 }
 
-export class SocketOutbox implements Flushable {
+export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   /** Events written in batches that the transport has not flushed yet. */
   private inFlight = 0;
-  /** Deliveries not yet handed to engine.io. */
-  private queued: SocketEventPacket[] = [];
-  /** Whether the tick batcher will flush us this turn. */
-  private marked = false;
-  private depth = 0;
-  /** onceDrained callbacks; a 'drain' listener is registered only while there are some. */
-  private waiters: (() => void)[] | null = null;
+  /** Whether a 'drain' listener is registered (only while someone waits). */
   private listening = false;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(private readonly socket: Socket) {
+    super();
+  }
 
   /** A DeliverySink for the subscription with this (per-connection) id. */
   sink(id: string): DeliverySink {
     return new OutboxSink(this, id);
   }
 
-  /** Hands every queued delivery to engine.io now. */
-  flush(): void {
-    this.marked = false;
-    const packets = this.queued;
-    if (packets.length === 0) return;
-    this.queued = [];
+  send(p: SocketEventPacket): void {
+    this.enqueue(p);
+  }
+
+  gap(id: string, notice: GapNotice): void {
+    // After everything queued before it: a gap notice must never overtake the events it follows.
+    this.flush();
+    this.socket.emit('gap', { subscription: id, ...notice });
+  }
+
+  /** Packets engine.io still holds (its transport has not taken the previous batch) + batched events. */
+  protected inTransit(): number {
+    const held = (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+    return held + this.inFlight;
+  }
+
+  protected writeOut(packets: SocketEventPacket[]): void {
     if (packets.length === 1 || !sendsPreEncoded(this.socket)) {
       for (const p of packets) this.write(p);
       return;
@@ -92,56 +99,14 @@ export class SocketOutbox implements Flushable {
     });
   }
 
-  send(p: SocketEventPacket): void {
-    this.queued.push(p);
-    if (this.depth === 0 && !this.marked) {
-      this.marked = true;
-      tickBatcher.mark(this);
-    }
-  }
-
-  gap(id: string, notice: GapNotice): void {
-    // After everything queued before it: a gap notice must never overtake the events it follows.
-    this.flush();
-    this.socket.emit('gap', { subscription: id, ...notice });
-  }
-
-  /** Packets engine.io still holds (its transport has not taken the previous batch) + batched + queued events. */
-  backlog(): number {
-    const held = (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
-    return held + this.inFlight + this.queued.length;
-  }
-
-  onceDrained(cb: () => void): void {
-    if (this.backlog() === 0) return void setImmediate(cb);
-    (this.waiters ??= []).push(cb);
-    this.listen();
-  }
-
-  cork(): void {
-    this.depth++;
-  }
-
-  uncork(): void {
-    if (this.depth > 0 && --this.depth === 0) this.flush();
-  }
-
   /** engine.io emits 'drain' each time it hands its buffer to the transport; batches call wake() when flushed. */
-  private listen(): void {
+  protected override watchDrain(): void {
     if (this.listening) return;
     this.listening = true;
     this.socket.conn.once('drain', () => {
       this.listening = false;
       this.wake();
     });
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    if (!waiters) return;
-    if (this.backlog() > 0) return this.listen();
-    this.waiters = null;
-    for (const cb of waiters) cb();
   }
 
   /** One packet on the same engine.io queue as emit(); over WebSocket, its shared pre-built frame as is. */

@@ -68,7 +68,6 @@ export class SseController {
     if (!release) throw refusal('limit_exceeded');
 
     const outbox = new SseOutbox(res);
-    const write = (frame: string) => outbox.write(frame);
 
     let sub;
     try {
@@ -88,13 +87,13 @@ export class SseController {
       'Access-Control-Allow-Origin': '*',
     });
     res.socket?.setNoDelay(true);
-    write(sseFrame({ retry: 2000 }));
-    write(sseFrame({ event: 'ready', id: sub.startCursor, data: JSON.stringify({ cursor: sub.startCursor }) }));
+    outbox.write(sseFrame({ retry: 2000 }));
+    outbox.write(sseFrame({ event: 'ready', id: sub.startCursor, data: JSON.stringify({ cursor: sub.startCursor }) }));
     sub.begin();
 
-    const keepalive = setInterval(() => write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
+    const keepalive = setInterval(() => outbox.write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
     const close = (reason: CloseReason) => {
-      write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
+      outbox.write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
       outbox.flush();
       res.end();
     };

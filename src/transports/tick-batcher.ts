@@ -31,3 +31,67 @@ class TickBatcher {
 
 /** One per process: every connection's turn ends together. */
 export const tickBatcher = new TickBatcher();
+
+/**
+ * A connection's outgoing queue, shared by both transports: items queue up and are written at the end of the
+ * turn (or when the outermost `uncork()` ends a catch-up page), and the backlog the fan-out hub bounds counts
+ * both the queue and what the connection has not flushed yet. A subclass writes a batch and says how much of
+ * it is still in transit; it calls wake() whenever that may have dropped to 0.
+ */
+export abstract class TurnOutbox<T> implements Flushable {
+  private queued: T[] = [];
+  /** Whether the tick batcher will flush us this turn. */
+  private marked = false;
+  private depth = 0;
+  private waiters: (() => void)[] | null = null;
+
+  /** Items handed to the connection that it has not flushed to its socket yet. */
+  protected abstract inTransit(): number;
+  /** Hands a batch to the connection, in order. */
+  protected abstract writeOut(items: T[]): void;
+  /** Someone waits and the backlog is not 0 yet: make sure wake() is called again (by default, writes do). */
+  protected watchDrain(): void {}
+
+  /** Writes every queued item now. Anything else sent on the connection must call this first. */
+  flush(): void {
+    this.marked = false;
+    const items = this.queued;
+    if (items.length === 0) return;
+    this.queued = [];
+    this.writeOut(items);
+  }
+
+  backlog(): number {
+    return this.inTransit() + this.queued.length;
+  }
+
+  onceDrained(cb: () => void): void {
+    if (this.backlog() === 0) return void setImmediate(cb);
+    (this.waiters ??= []).push(cb);
+    this.watchDrain();
+  }
+
+  cork(): void {
+    this.depth++;
+  }
+
+  uncork(): void {
+    if (this.depth > 0 && --this.depth === 0) this.flush();
+  }
+
+  protected enqueue(item: T): void {
+    this.queued.push(item);
+    if (this.depth === 0 && !this.marked) {
+      this.marked = true;
+      tickBatcher.mark(this);
+    }
+  }
+
+  protected wake(): void {
+    const waiters = this.waiters;
+    if (!waiters) return;
+    if (this.backlog() > 0) return this.watchDrain();
+    this.waiters = null;
+    for (const cb of waiters) cb();
+  }
+}
