@@ -286,16 +286,23 @@ export class FanoutSubscription implements Subscription {
     this.buffer = [];
     this.buffering = false;
     let n = 0;
-    this.sink.cork?.();
-    try {
+    this.corked(() => {
       for (const d of buffered) if (this.deliver(d)) n++;
-    } finally {
-      this.sink.uncork?.();
-    }
+    });
     this.mode = 'live';
     this.lagging = false;
     this.abort = null;
     if (n > 0) this.core.metrics.delivered?.(n);
+  }
+
+  /** Runs `send` with the sink corked: what it delivers goes out as one batch (a catch-up page, a flushed buffer). */
+  private corked(send: () => void): void {
+    this.sink.cork?.();
+    try {
+      send();
+    } finally {
+      this.sink.uncork?.();
+    }
   }
 
   private matches(subject: string): boolean {
@@ -311,8 +318,7 @@ export class FanoutSubscription implements Subscription {
     const { ring, bufferBound } = this.core;
     let n = 0;
     let ok = true;
-    this.sink.cork?.();
-    try {
+    this.corked(() => {
       while (this.scanned < target) {
         const d = ring.get(this.scanned + 1);
         if (!d) {
@@ -325,9 +331,7 @@ export class FanoutSubscription implements Subscription {
         }
         this.scanned = d.seq;
       }
-    } finally {
-      this.sink.uncork?.();
-    }
+    });
     this.countReplayed(n);
     return ok;
   }
@@ -397,8 +401,7 @@ export class FanoutSubscription implements Subscription {
         }
         let n = 0;
         let done = false;
-        this.sink.cork?.();
-        try {
+        this.corked(() => {
           for (const ev of page) {
             if (ev.seq <= this.scanned) continue;
             if (ev.seq > this.scanned + 1 && this.scanned + 1 < firstSeq)
@@ -410,9 +413,7 @@ export class FanoutSubscription implements Subscription {
               break;
             }
           }
-        } finally {
-          this.sink.uncork?.();
-        }
+        });
         this.countReplayed(n);
         if (done) return;
       }
