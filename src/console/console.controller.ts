@@ -33,7 +33,8 @@ export class ConsoleController {
     const everything = `${this.config.stream.subjectPrefix}.>`;
     const anonymous = this.config.auth.anonymous.subscribe;
     // The default is `events.>` within the caller's grant (docs/protocol.md). Without a token the caller is
-    // anonymous: when its grant is narrower, start with the grant itself rather than a subscription that would be refused.
+    // anonymous: when its grant is narrower, start with the grant itself rather than a subscription that would
+    // be refused.
     const defaultSubjects = anonymous.length === 0 || allowedBy(anonymous, everything) ? [everything] : [...anonymous];
     return {
       subjectPrefix: this.config.stream.subjectPrefix,
