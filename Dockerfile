@@ -6,9 +6,9 @@ WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-# `npm run build` compiles the server (tsconfig.build.json) and bundles the SDK and the console
+# `npm run build` compiles the server (nest build: tsc with tsconfig.build.json) and bundles the SDK and the console
 # (scripts/build-client.mjs, whose type declarations come from tsconfig.client.json).
-COPY tsconfig*.json ./
+COPY nest-cli.json tsconfig*.json ./
 COPY scripts ./scripts
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
