@@ -12,6 +12,7 @@ import { eventSubject, validatePublishSubject } from '../events/subject.js';
 import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
+import { MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
 import { schemeFor } from './verifiers/verifier.js';
 
 export interface WebhookRequest {
@@ -242,7 +243,7 @@ export class IngestService {
 
 const VERIFY_MESSAGES = {
   missing_signature: 'the request carries no signature, or lacks a header the scheme needs',
-  invalid_signature: 'no configured secret produces this signature',
+  invalid_signature: `no configured secret produces this signature (a request may carry at most ${MAX_SIGNATURES} signatures)`,
   timestamp_out_of_tolerance: 'the signed timestamp is too far from the current time',
 } as const;
 
