@@ -12,7 +12,7 @@ import { eventSubject, validatePublishSubject } from '../events/subject.js';
 import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
-import { MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
+import { bodyHash, MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
 import { schemeFor } from './verifiers/verifier.js';
 
 export interface WebhookRequest {
@@ -103,7 +103,11 @@ export class IngestService {
       json,
       body: req.body,
     });
-    const result = await this.append(subject, `${source.name}:${deliveryId}`, envelope, () => outcome('unavailable'));
+    // Where the delivery id is not signed (GitHub, Shopify, generic hmac), the idempotency key is the signed body:
+    // a captured body replayed under a new id or type is a duplicate, and an id claimed in advance with another
+    // body cannot make a real delivery answer `duplicate`. The answer's `id` stays the delivery id as sent.
+    const key = scheme.signsDeliveryId ? deliveryId : bodyHash(req.body);
+    const result = await this.append(subject, `${source.name}:${key}`, envelope, () => outcome('unavailable'));
     if (result.duplicate) {
       outcome('duplicate');
       return { status: 200, body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) } };
