@@ -148,7 +148,8 @@ export class IngestService {
       return { subject, id: (id as string | undefined) ?? randomUUID(), type: type as string | undefined, data: item.data };
     });
 
-    const source = `/v1/events`;
+    // Each key publishes as its own CloudEvents source: (source, id) stays unique across keys, as the spec asks.
+    const source = `/v1/events/${encodeURIComponent(principal.id)}`;
     const now = this.clock();
     const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
     // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.
