@@ -248,7 +248,7 @@ export class IngestService {
 
 const VERIFY_MESSAGES = {
   missing_signature: 'the request carries no signature, or lacks a header the scheme needs',
-  invalid_signature: `no configured secret produces this signature (a request may carry at most ${MAX_SIGNATURES} signatures)`,
+  invalid_signature: `no configured secret produces this signature, or there are over ${MAX_SIGNATURES} signatures`,
   timestamp_out_of_tolerance: 'the signed timestamp is too far from the current time',
 } as const;
 
