@@ -8,6 +8,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
 import {
   assertBucketName,
   assertKeyPrefix,
@@ -134,14 +135,21 @@ class JetStreamMetadataBucket implements MetadataBucket {
 
   async list(prefix = ''): Promise<MetadataEntry[]> {
     assertKeyPrefix(prefix);
-    return this.call(`list ${prefix || '*'}`, async (kv) => {
-      const keys: string[] = [];
-      for await (const key of await kv.keys(keyFilter(prefix))) if (key.startsWith(prefix)) keys.push(key);
-      keys.sort();
-      // A key deleted between the listing and its get is left out: it is no longer live.
-      const entries = await Promise.all(keys.map(async (key) => liveEntry(await kv.get(key))));
-      return entries.filter((e): e is MetadataEntry => e !== null);
-    });
+    let listing: QueuedIterator<string> | undefined;
+    try {
+      return await this.call(`list ${prefix || '*'}`, async (kv) => {
+        listing = await kv.keys(keyFilter(prefix));
+        const keys: string[] = [];
+        for await (const key of listing) if (key.startsWith(prefix)) keys.push(key);
+        keys.sort();
+        // A key deleted between the listing and its get is left out: it is no longer live.
+        const entries = await Promise.all(keys.map(async (key) => liveEntry(await kv.get(key))));
+        return entries.filter((e): e is MetadataEntry => e !== null);
+      });
+    } finally {
+      // A listing cut short (timeout, lost connection) would otherwise keep its consumer and heartbeat timer.
+      listing?.stop();
+    }
   }
 }
 
