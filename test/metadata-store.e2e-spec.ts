@@ -122,6 +122,14 @@ describeEachStore('MetadataStore', (backend) => {
       }
     });
 
+    it('refuses a value over the server max_payload as a caller error, and stores nothing', async () => {
+      const bucket = await (await open(backend.configFor(fileFor()))).metadata().bucket('big');
+      const tooBig = 'x'.repeat(1024 * 1024 + 1); // nats-server's default max_payload is 1 MB
+      await expect(bucket.put('k', tooBig)).rejects.toBeInstanceOf(RangeError);
+      await expect(bucket.create('k', tooBig)).rejects.toBeInstanceOf(RangeError);
+      expect(await bucket.get('k')).toBeNull();
+    });
+
     it('shares buckets between two gateways on one stream, and not with a gateway on another stream', async () => {
       const file = fileFor();
       const a = await (await open(backend.configFor(file))).metadata().bucket('endpoints');

@@ -98,6 +98,10 @@ class JetStreamMetadataBucket implements MetadataBucket {
       return await withTimeout(op(kv), this.deps.timeoutMs, `${what} in ${this.kvName}`);
     } catch (err) {
       if (isConflict(err)) throw new MetadataConflictError(`${this.kvName}: ${what}: ${(err as Error).message}`);
+      // The client refuses a message over the server's max_payload (1 MB by default) before sending it.
+      if (err instanceof Error && err.name === 'InvalidArgumentError') {
+        throw new RangeError(`${what} in KV bucket ${this.kvName}: ${err.message}`, { cause: err });
+      }
       if (isBucketLost(err)) this.handle = undefined;
       throw unavailable(`${what} in KV bucket ${this.kvName} failed`, err);
     }
