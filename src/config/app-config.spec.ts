@@ -1,9 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from './app-config.js';
 import { parseDuration, parseSize } from './units.js';
+import { parse as parseYaml } from 'yaml';
+import { largestMessageBytes } from '../store/jetstream/jetstream-event-store.adapter.js';
 
 // Secrets long enough for the secret policy (secret-policy.ts); the weak ones are tested below.
 const ACME = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -356,5 +358,32 @@ describe('NATS connection settings', () => {
     expect(natsProblems({ NATS_URL: 'h', NATS_CREDS: withFile('junk', 'x.creds') })).toContain('not a NATS credentials file');
     expect(natsProblems({ NATS_URL: 'h', NATS_TLS_CA: '/nonexistent/ca.pem' })).toContain('NATS_TLS_CA: cannot read');
     expect(natsProblems({ NATS_URL: 'nats://u:p@ss@h:4222' })).not.toContain('p@ss');
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8')) as {
+    services: Record<string, { environment?: Record<string, string>; ports?: string[]; command?: string[] }>;
+  };
+  const natsConf = readFileSync('config/nats-server.conf', 'utf8');
+
+  it('ships no secret: every one is required from the environment', () => {
+    const env = compose.services.hookstream.environment ?? {};
+    const secrets = ['NATS_PASSWORD', 'ACME_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET', 'JWT_SECRET', 'BILLING_API_KEY'];
+    for (const name of secrets) expect(env[name]).toMatch(new RegExp(`^\\$\\{${name}:\\?.+\\}$`));
+    expect(compose.services.nats.environment?.NATS_PASSWORD).toMatch(/^\$\{NATS_PASSWORD:\?.+\}$/);
+  });
+
+  it('publishes NATS on loopback only, and NATS asks every client for the password', () => {
+    for (const port of compose.services.nats.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
+    expect(compose.services.nats.command).toEqual(['-c', '/etc/nats/nats-server.conf']);
+    expect(natsConf).toMatch(/authorization\s*\{\s*user: hookstream\s*password: \$NATS_PASSWORD\s*\}/);
+  });
+
+  it("NATS's max_payload holds the largest event of config/example.yaml's ingest.maxBodyBytes", () => {
+    const maxPayload = parseSize(/^max_payload: (\S+)$/m.exec(natsConf)?.[1])!;
+    const env = { ACME_WEBHOOK_SECRET: ACME, STRIPE_WEBHOOK_SECRET: 'whsec_0123456789abcdef', GITHUB_WEBHOOK_SECRET: HMAC, JWT_SECRET: JWT, BILLING_API_KEY: HMAC };
+    const example = loadConfig({ HOOKSTREAM_CONFIG: 'config/example.yaml', ...env });
+    expect(maxPayload).toBeGreaterThanOrEqual(largestMessageBytes(example));
   });
 });
