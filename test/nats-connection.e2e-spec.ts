@@ -5,13 +5,13 @@
  * ingest.maxBodyBytes keeps it unready with a log line that says why, and no log line holds a password.
  */
 import { execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
-import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { INestApplication } from '@nestjs/common';
 import { pino } from 'pino';
@@ -140,6 +140,16 @@ describeWithNats('NATS credentials', () => {
     await storesAnEvent(gw, { servers: nats.url, authenticator: nkeyAuthenticator(user.getSeed()) });
   });
 
+  it('a .creds file from NATS_CREDS (a server in operator mode)', async () => {
+    const { serverConfig, creds } = operatorSetup();
+    const credsFile = join(dir, 'gateway.creds');
+    writeFileSync(credsFile, creds);
+    const nats = await natsServer({ extraConfig: serverConfig });
+    const gw = await gateway({ NATS_URL: nats.url, NATS_CREDS: credsFile });
+    await becomesReady(gw);
+    await storesAnEvent(gw, { servers: nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)) });
+  });
+
   it('a wrong password keeps the gateway unready, with a log line that says so and holds no password', async () => {
     const nats = await natsServer({ authorization: { user: 'hookstream', password: PASSWORD } });
     const wrong = 'wrong-password-0123456789';
@@ -160,6 +170,61 @@ describeWithNats('NATS credentials', () => {
     expect((await post(gw.url, standardWebhook({ type: 'x' }))).status).toBe(503);
   });
 });
+
+/** A JWT signed the NATS way (ed25519 NKey of the issuer), as nsc would write it. */
+function natsJwt(issuer: ReturnType<typeof nkeys.createOperator>, subject: string, name: string, nats: object): string {
+  const b64 = (v: Uint8Array | string) => Buffer.from(v).toString('base64url');
+  const head = b64(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }));
+  const claims = {
+    jti: Buffer.from(randomBytes(32)).toString('hex').toUpperCase(),
+    iat: Math.floor(Date.now() / 1000),
+    iss: issuer.getPublicKey(),
+    name,
+    sub: subject,
+    nats: { ...nats, version: 2 },
+  };
+  const body = `${head}.${b64(JSON.stringify(claims))}`;
+  return `${body}.${b64(issuer.sign(new TextEncoder().encode(body)))}`;
+}
+
+/** An operator, one account with JetStream, one user of it: the server's config and the user's .creds file. */
+function operatorSetup(): { serverConfig: string; creds: string } {
+  const operator = nkeys.createOperator();
+  const account = nkeys.createAccount();
+  const system = nkeys.createAccount();
+  const user = nkeys.createUser();
+  const unlimited = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const jetstream = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
+  const operatorJwt = natsJwt(operator, operator.getPublicKey(), 'test-operator', { type: 'operator' });
+  const accountJwt = natsJwt(operator, account.getPublicKey(), 'hookstream', {
+    type: 'account',
+    limits: { ...unlimited, ...jetstream },
+  });
+  const systemJwt = natsJwt(operator, system.getPublicKey(), 'SYS', { type: 'account', limits: unlimited });
+  const userJwt = natsJwt(account, user.getPublicKey(), 'gateway', {
+    type: 'user',
+    pub: {},
+    sub: {},
+    subs: -1,
+    data: -1,
+    payload: -1,
+  });
+  const seed = new TextDecoder().decode(user.getSeed());
+  return {
+    serverConfig: [
+      `operator: ${JSON.stringify(operatorJwt)}`,
+      'resolver: MEMORY',
+      `system_account: ${system.getPublicKey()}`,
+      `resolver_preload: { ${account.getPublicKey()}: ${JSON.stringify(accountJwt)}, ` +
+        `${system.getPublicKey()}: ${JSON.stringify(systemJwt)} }`,
+    ].join('\n'),
+    creds:
+      `-----BEGIN NATS USER JWT-----\n${userJwt}\n------END NATS USER JWT------\n\n` +
+      `************************* IMPORTANT *************************\n` +
+      `NKEY Seed printed below can be used to sign and prove identity.\n\n` +
+      `-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`,
+  };
+}
 
 /** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
 function makeCertificates(): {

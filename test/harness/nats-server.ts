@@ -101,6 +101,8 @@ export interface NatsServerOptions {
   /** Clients must sign in like this (a user NKey is its public key, `U…`). */
   authorization?: NatsServerAuth;
   tls?: NatsServerTls;
+  /** More nats-server config text, e.g. an operator and its accounts. */
+  extraConfig?: string;
 }
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
@@ -118,6 +120,7 @@ function serverConfig(opts: NatsServerOptions): string {
     const ca = tls.caFile ? `, ca_file: ${q(tls.caFile)}` : '';
     lines.push(`tls { cert_file: ${q(tls.certFile)}, key_file: ${q(tls.keyFile)}${ca}, verify: ${!!tls.verify} }`);
   }
+  if (opts.extraConfig) lines.push(opts.extraConfig);
   return `${lines.join('\n')}\n`;
 }
 
