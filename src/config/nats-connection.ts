@@ -27,8 +27,9 @@ export interface NatsConnectionConfig {
 type Env = Record<string, string | undefined>;
 
 const SCHEMES = new Set(['nats', 'tls']);
-// scheme://[userinfo@]host[:port][/]; the host part is checked by the client.
-const SERVER_URL = /^(?:([A-Za-z][A-Za-z0-9+.-]*):\/\/)?(?:([^@/]*)@)?([^@/\s]+)\/?$/;
+// scheme://[userinfo@]host[:port][/], host a name, an IPv4 or a bracketed IPv6 address.
+const SERVER_URL =
+  /^(?:([A-Za-z][A-Za-z0-9+.-]*):\/\/)?(?:([^@/]*)@)?((?:\[[0-9A-Fa-f:.]+\]|[^@/:\s[\]]+)(?::\d{1,5})?)\/?$/;
 const CREDS_BLOCK = /-{3,}[^\n]*-{3,}\r?\n\s*(\S+)\s*\r?\n\s*-{3,}[^\n]*-{3,}/g;
 const USER_SEED = /^SU[A-Z2-7]{56}$/;
 
@@ -83,13 +84,17 @@ export function natsConnectionFromEnv(env: Env, problems: string[]): NatsConnect
   const fromUrl = new Set<string>();
   let urlAuth: NatsAuth = { kind: 'none' };
   let wantsTls = false;
-  for (const entry of url
+  const entries = url
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)) {
+    .filter(Boolean);
+  for (const [i, entry] of entries.entries()) {
     const m = SERVER_URL.exec(entry);
     if (!m) {
-      problems.push(`NATS_URL: "${serverForProblem(entry)}" is not a server URL such as nats://host:4222`);
+      // Not quoted: a password with an unencoded `,` or `@` splits here, and part of it would be printed.
+      problems.push(
+        `NATS_URL: server ${i + 1} is not a URL such as nats://host:4222 (percent-encode special characters of a user or password)`,
+      );
       continue;
     }
     const [, rawScheme, userInfo, hostPort] = m;
@@ -161,14 +166,6 @@ export function natsConnectionFromEnv(env: Env, problems: string[]): NatsConnect
       : undefined;
 
   return { servers, auth, tls };
-}
-
-/** A server URL as a problem may quote it: user info replaced by `***`. */
-function serverForProblem(entry: string): string {
-  const at = entry.lastIndexOf('@');
-  if (at < 0) return entry;
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(entry)?.[0] ?? '';
-  return `${scheme}***@${entry.slice(at + 1)}`;
 }
 
 function mapDefined<T, U>(v: T | undefined, f: (v: T) => U): U | undefined {
