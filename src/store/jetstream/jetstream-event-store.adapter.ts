@@ -8,6 +8,9 @@
  * - Idempotency: Nats-Msg-Id covers concurrent retries inside the duplicate window; a KV bucket with the
  *   idempotency TTL, written after the PubAck, covers provider retries that come days later. The KV record
  *   is written by a background recorder after the answer (see idempotency-recorder.ts for the trade-off).
+ * - Credentials and TLS come parsed from src/config; only credential-free server URLs are ever logged. At
+ *   every (re)connect the server's max_payload is compared with the largest message ingest can produce: a
+ *   server that cannot take it leaves the store unready, saying why (a publish would fail for every retry).
  * - Appends of one event-loop turn are issued together (KV lookups in one socket write, their publishes in
  *   the next): the per-request socket writes to NATS were the largest single cost in the ingest profile.
  */
