@@ -355,6 +355,7 @@ describe('NATS connection settings', () => {
     expect(text).toContain('NATS_TLS_CERT and NATS_TLS_KEY go together');
     expect(text).not.toMatch(/hunter2|lonely-password|tok\b|other:pw/);
     expect(natsProblems({ NATS_URL: 'h', NATS_NKEY: withFile('not a seed', 'x.nk') })).toContain('NATS_NKEY');
+    expect(natsProblems({ NATS_URL: ' , ', PORT: 'x' })).toContain('NATS_URL: names no server');
     expect(natsProblems({ NATS_URL: 'h', NATS_CREDS: withFile('junk', 'x.creds') })).toContain('not a NATS credentials file');
     expect(natsProblems({ NATS_URL: 'h', NATS_TLS_CA: '/nonexistent/ca.pem' })).toContain('NATS_TLS_CA: cannot read');
     expect(natsProblems({ NATS_URL: 'nats://u:qx@zy@h:4222' })).not.toMatch(/qx|zy/);

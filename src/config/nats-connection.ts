@@ -118,7 +118,7 @@ export function natsConnectionFromEnv(env: Env, problems: string[]): NatsConnect
             pass: decode(userInfo.slice(colon + 1), 'password', problems),
           };
   }
-  if (servers.length === 0 && problems.length === 0) problems.push('NATS_URL: names no server');
+  if (entries.length === 0) problems.push('NATS_URL: names no server');
   // The client signs in the same way to every server it (re)connects to.
   if (fromUrl.size > 1) problems.push('NATS_URL: the servers carry different credentials; give one set for all');
 
