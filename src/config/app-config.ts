@@ -6,12 +6,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
-import { parse as parseYaml } from 'yaml';
-import { EnvDto, FileConfigDto, type VerifierName } from './config.dto.js';
+import { parseDocument, Scalar, visit } from 'yaml';
+import { type ApiKeyDto, EnvDto, FileConfigDto, type SourceDto, type VerifierName } from './config.dto.js';
 import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
+import { natsConnectionFromEnv, type NatsConnectionConfig } from './nats-connection.js';
+import { secretProblems, type SecretPolicyInput } from './secret-policy.js';
 
 export type { VerifierName } from './config.dto.js';
+export type { NatsAuth, NatsConnectionConfig } from './nats-connection.js';
 
 export interface SourceConfig {
   name: string;
@@ -49,7 +52,10 @@ export interface JwtConfig {
 export interface AppConfig {
   port: number;
   host: string;
+  /** NATS_URL without any user info: safe to log. Set → JetStream, unset → the embedded store. */
   natsUrl?: string;
+  /** Servers, credentials and TLS for the JetStream adapter; set exactly when natsUrl is. */
+  nats?: NatsConnectionConfig;
   dataDir: string;
   logLevel: string;
   configFile?: string;
@@ -107,9 +113,11 @@ export class ConfigError extends Error {
   }
 }
 
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
 /** Replaces `${NAME}` with env var NAME; a missing variable is a problem, not an empty string. */
 export function interpolate(text: string, env: Record<string, string | undefined>, problems: string[]): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+  return text.replace(REFERENCE, (_m, name: string) => {
     const value = env[name];
     if (value === undefined) {
       problems.push(`config file refers to \${${name}}, but the environment variable ${name} is not set`);
@@ -117,6 +125,42 @@ export function interpolate(text: string, env: Record<string, string | undefined
     }
     return value;
   });
+}
+
+const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+const PLAIN_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/;
+
+/**
+ * `${NAME}` is replaced inside the parsed values, never in the file's text: whatever the variable holds
+ * (` #`, quotes, a newline, YAML syntax) arrives as it is. Only an unquoted YAML value made of one reference
+ * to a number or true/false becomes that number or boolean, as the same text written there would.
+ */
+function interpolateYaml(text: string, env: Record<string, string | undefined>, problems: string[]): unknown {
+  const doc = parseDocument(text);
+  if (doc.errors.length) {
+    const hint = text.includes('${') ? ' (inside [ ] or { }, write "${NAME}" in quotes)' : '';
+    throw new Error(`${doc.errors[0].message}${hint}`);
+  }
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const whole = node.type === Scalar.PLAIN && WHOLE_REFERENCE.test(node.value);
+      const value = interpolate(node.value, env, problems);
+      if (whole && PLAIN_NUMBER.test(value)) node.value = Number(value);
+      else if (whole && (value === 'true' || value === 'false')) node.value = value === 'true';
+      else node.value = value;
+    },
+  });
+  return doc.toJS();
+}
+
+function interpolateJson(value: unknown, env: Record<string, string | undefined>, problems: string[]): unknown {
+  if (typeof value === 'string') return value.includes('${') ? interpolate(value, env, problems) : value;
+  if (Array.isArray(value)) return value.map((v) => interpolateJson(v, env, problems));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateJson(v, env, problems)]));
+  }
+  return value;
 }
 
 function flatten(errors: ValidationError[], path = ''): string[] {
@@ -143,9 +187,10 @@ function readFileConfig(
     problems.push(`HOOKSTREAM_CONFIG: cannot read ${file}: ${(err as Error).message}`);
     return { raw: {}, file };
   }
-  text = interpolate(text, env, problems);
   try {
-    const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    const parsed: unknown = file.endsWith('.json')
+      ? interpolateJson(JSON.parse(text), env, problems)
+      : interpolateYaml(text, env, problems);
     if (parsed === null || parsed === undefined) return { raw: {}, file };
     if (typeof parsed !== 'object' || Array.isArray(parsed)) {
       problems.push(`${file}: the top level must be a mapping`);
@@ -158,6 +203,19 @@ function readFileConfig(
   }
 }
 
+/** The secrets of a file that may still be invalid elsewhere: weak secrets are listed with every other problem. */
+function secretsOf(dto: FileConfigDto): SecretPolicyInput {
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : []);
+  const jwtSecret = dto.auth?.jwt?.secret;
+  return {
+    sources: list<SourceDto>(dto.sources).map((s) => ({ name: s.name, verifier: s.verifier, secrets: strings(s.secrets) })),
+    jwtSecret: typeof jwtSecret === 'string' ? jwtSecret : undefined,
+    apiKeys: list<ApiKeyDto>(dto.auth?.apiKeys).filter((k) => typeof k.key === 'string'),
+    demoSource: typeof dto.console?.demoSource === 'string' ? dto.console.demoSource : undefined,
+  };
+}
+
 const dur = (v: unknown, dflt: number) => (v === undefined ? dflt : (parseDuration(v) as number));
 const size = (v: unknown, dflt: number) => (v === undefined ? dflt : (parseSize(v) as number));
 
@@ -166,10 +224,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   const envDto = plainToInstance(EnvDto, { ...env });
   problems.push(...flatten(validateSync(envDto, { forbidUnknownValues: false })));
+  const nats = natsConnectionFromEnv(env, problems);
   const { raw, file } = readFileConfig(env, problems);
   const dto = plainToInstance(FileConfigDto, raw);
   problems.push(...flatten(validateSync(dto, { forbidUnknownValues: false })));
-  if (problems.length) throw new ConfigError(problems);
+  // Checked on their own, so that they are listed together with schema problems and with semantic ones.
+  const weakSecrets = secretProblems(secretsOf(dto));
+  if (problems.length) throw new ConfigError([...problems, ...weakSecrets]);
+  problems.push(...weakSecrets);
 
   const stream = dto.stream ?? {};
   const maxAgeMs = dur(stream.maxAge, 7 * 86_400_000);
@@ -247,7 +309,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: envDto.PORT ?? 3000,
     host: envDto.HOST ?? '0.0.0.0',
-    natsUrl: envDto.NATS_URL || undefined,
+    natsUrl: nats?.servers.join(','),
+    nats,
     dataDir: resolve(envDto.DATA_DIR ?? './data'),
     logLevel: envDto.LOG_LEVEL ?? 'info',
     configFile: file,

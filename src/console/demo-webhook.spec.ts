@@ -17,8 +17,8 @@ function configWith(file: Record<string, unknown>): AppConfig {
 }
 
 const SOURCES = [
-  { name: 'sw', verifier: 'standard-webhooks', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_b3RoZXI='] },
-  { name: 'stripe', verifier: 'stripe', secrets: ['whsec_test_secret'] },
+  { name: 'sw', verifier: 'standard-webhooks', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_b3RoZXItc3RhbmRhcmQtd2ViaG9va3Mta2V5LTAx'] },
+  { name: 'stripe', verifier: 'stripe', secrets: ['whsec_test_secret_0123456789'] },
   { name: 'github', verifier: 'github', secrets: ["It's a Secret to Everybody"] },
   { name: 'shopify', verifier: 'shopify', secrets: ['shpss_test_secret'] },
   { name: 'slack', verifier: 'slack', secrets: ['8f742231b10e8888abcd99yyyzzz85a5'] },
@@ -31,9 +31,9 @@ const SOURCES = [
     encoding: 'base64',
     idHeader: 'X-Id',
     typeField: 'meta.kind',
-    secrets: ['raw'],
+    secrets: ['raw-hmac-secret-0123'],
   },
-  { name: 'hmac-plain', verifier: 'hmac', header: 'X-Signature', secrets: ['raw'] },
+  { name: 'hmac-plain', verifier: 'hmac', header: 'X-Signature', secrets: ['raw-hmac-secret-0123'] },
 ];
 
 describe('signDemoWebhook', () => {

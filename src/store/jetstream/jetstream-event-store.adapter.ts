@@ -8,11 +8,20 @@
  * - Idempotency: Nats-Msg-Id covers concurrent retries inside the duplicate window; a KV bucket with the
  *   idempotency TTL, written after the PubAck, covers provider retries that come days later. The KV record
  *   is written by a background recorder after the answer (see idempotency-recorder.ts for the trade-off).
+ * - Credentials and TLS come parsed from src/config; only credential-free server URLs are ever logged. At
+ *   every (re)connect the server's max_payload is compared with the largest message ingest can produce: a
+ *   server that cannot take it leaves the store unready, saying why (a publish would fail for every retry).
  * - Appends of one event-loop turn are issued together (KV lookups in one socket write, their publishes in
  *   the next): the per-request socket writes to NATS were the largest single cost in the ingest profile.
  */
 import { hostname } from 'node:os';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -29,7 +38,8 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { AppConfig } from '../../config/app-config.js';
+import type { AppConfig, NatsConnectionConfig } from '../../config/app-config.js';
+import { maxStoredEventBytes, STORED_EVENT_OVERHEAD_BYTES } from '../../events/envelope.js';
 import type { MetadataStore } from '../metadata.port.js';
 import {
   StoreUnavailableError,
@@ -78,6 +88,46 @@ export interface JetStreamEventStoreOptions {
 const READY_TIMEOUT_MS = 1_000;
 const ADMIN_TIMEOUT_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 5_000;
+/** The NATS header block around a Nats-Msg-Id (`NATS/1.0`, the name, line ends), counted by max_payload. */
+const HEADER_FRAMING_BYTES = 64;
+
+/**
+ * The largest message the ingest path publishes: the stored-event bound plus its header framing. The server's
+ * max_payload must hold it, and the stream's max_msg_size is set to it.
+ */
+export function largestMessageBytes(config: AppConfig): number {
+  return maxStoredEventBytes(config.ingest.maxBodyBytes) + HEADER_FRAMING_BYTES;
+}
+
+/** Why a server's max_payload cannot take this gateway's events, with both numbers and the fix; or undefined. */
+export function maxPayloadProblem(config: AppConfig, maxPayload: number | undefined): string | undefined {
+  const needed = largestMessageBytes(config);
+  if (maxPayload === undefined || maxPayload >= needed) return undefined;
+  const maxBody = config.ingest.maxBodyBytes;
+  const fits = Math.max(0, Math.floor((maxPayload - HEADER_FRAMING_BYTES - STORED_EVENT_OVERHEAD_BYTES) / 4) * 3);
+  const suggestion = `${Math.ceil(needed / 1024 ** 2)}MB`;
+  return (
+    `the NATS server's max_payload is ${maxPayload} bytes, but ingest.maxBodyBytes (${maxBody} bytes) can produce ` +
+    `messages of up to ${needed} bytes (a body that is not JSON is stored as base64): set max_payload: ${suggestion} ` +
+    `(at least ${needed}) in the nats-server config, or lower ingest.maxBodyBytes to at most ${fits} bytes`
+  );
+}
+
+/** The client's options for the configured servers, credentials and TLS. */
+export function connectOptionsFor(nats: NatsConnectionConfig): Partial<ConnectionOptions> {
+  const opts: Partial<ConnectionOptions> = { servers: nats.servers };
+  const auth = nats.auth;
+  if (auth.kind === 'user') Object.assign(opts, { user: auth.user, pass: auth.pass });
+  else if (auth.kind === 'token') opts.token = auth.token;
+  else if (auth.kind === 'creds') opts.authenticator = credsAuthenticator(auth.creds);
+  else if (auth.kind === 'nkey') opts.authenticator = nkeyAuthenticator(auth.seed);
+  if (nats.tls) opts.tls = { ...nats.tls };
+  return opts;
+}
+
+function isAuthError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AuthorizationError' || /authorization violation/i.test(err.message));
+}
 
 /** The stream as DESIGN.md §2 configures it (2.9-compatible keys only). */
 export function streamConfigFor(config: AppConfig): Partial<StreamConfig> & { name: string } {
@@ -90,6 +140,8 @@ export function streamConfigFor(config: AppConfig): Partial<StreamConfig> & { na
     discard: DiscardPolicy.Old,
     max_age: nanos(s.maxAgeMs),
     max_bytes: s.maxBytes,
+    // The server refuses anything larger itself, whatever a client sends.
+    max_msg_size: largestMessageBytes(config),
     num_replicas: s.replicas,
     duplicate_window: nanos(s.duplicateWindowMs),
     allow_direct: true,
@@ -122,6 +174,8 @@ export class JetStreamEventStore implements EventStore {
   private kvDirect = false;
   private connected = false;
   private streamEnsured = false;
+  /** Set while the connected server's max_payload cannot hold this gateway's largest event: not ready. */
+  private payloadProblem?: string;
   private stopping = false;
   private started?: Promise<void>;
   private stopped?: Promise<void>;
@@ -184,7 +238,7 @@ export class JetStreamEventStore implements EventStore {
 
   start(): Promise<void> {
     this.started ??= (async () => {
-      if (!this.config.natsUrl) throw new Error('JetStreamEventStore needs NATS_URL');
+      if (!this.config.nats) throw new Error('JetStreamEventStore needs NATS_URL');
       this.connecting = this.connectLoop();
       const wait = cancellableDelay(this.options.startWaitMs ?? 5_000);
       await Promise.race([this.firstReady, wait.promise]);
@@ -240,14 +294,12 @@ export class JetStreamEventStore implements EventStore {
    * client reconnects by itself, forever (`maxReconnectAttempts: -1`, pitfall 4).
    */
   private async connectLoop(): Promise<void> {
-    const servers = this.config
-      .natsUrl!.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
+    // User info is not part of these: they are safe to log.
+    const servers = this.config.natsUrl;
     for (let attempt = 0; !this.stopping; attempt++) {
       try {
         const nc = await connect({
-          servers,
+          ...connectOptionsFor(this.config.nats!),
           name: `hookstream-${hostname()}-${process.pid}`,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1_000,
@@ -267,7 +319,14 @@ export class JetStreamEventStore implements EventStore {
         return;
       } catch (err) {
         if (attempt === 0 || attempt % 30 === 0) {
-          this.logger.warn({ servers, attempt, err: describeError(err) }, 'cannot connect to NATS; retrying');
+          if (isAuthError(err)) {
+            this.logger.error(
+              { servers, attempt, auth: this.config.nats!.auth.kind, err: describeError(err) },
+              'NATS refused the credentials (user info in NATS_URL, NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY); retrying',
+            );
+          } else {
+            this.logger.warn({ servers, attempt, err: describeError(err) }, 'cannot connect to NATS; retrying');
+          }
         }
         const sleep = cancellableDelay(backoffMs(attempt, 250, 2_000));
         this.connectSleep = sleep;
@@ -287,7 +346,17 @@ export class JetStreamEventStore implements EventStore {
       this.connected = false;
       if (!this.stopping) this.logger.error({ err: err ? describeError(err) : undefined }, 'NATS connection closed');
     });
-    void this.ensure();
+    if (this.payloadFits(nc)) void this.ensure();
+  }
+
+  /** Checked on every (re)connect: another server of a cluster may have another max_payload. */
+  private payloadFits(nc: NatsConnection): boolean {
+    const problem = maxPayloadProblem(this.config, nc.info?.max_payload);
+    if (problem && problem !== this.payloadProblem) {
+      this.logger.error({ server: nc.getServer() }, `not ready: ${problem}`);
+    }
+    this.payloadProblem = problem;
+    return !problem;
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
@@ -310,7 +379,7 @@ export class JetStreamEventStore implements EventStore {
           reconnecting = false;
           this.connected = true;
           this.logger.info({ status: s }, 'NATS reconnected');
-          void this.ensure();
+          if (this.payloadFits(nc)) void this.ensure();
           for (const tail of this.tails) tail.recreate('reconnected');
           break;
         case 'close':
@@ -333,7 +402,7 @@ export class JetStreamEventStore implements EventStore {
   }
 
   private async ensureLoop(): Promise<void> {
-    for (let attempt = 0; !this.stopping && this.connected; attempt++) {
+    for (let attempt = 0; !this.stopping && this.connected && !this.payloadProblem; attempt++) {
       try {
         await this.ensureStreamAndBucket();
         this.streamEnsured = true;
@@ -360,6 +429,7 @@ export class JetStreamEventStore implements EventStore {
         c.subjects?.join(',') !== wanted.subjects!.join(',') ||
         c.max_age !== wanted.max_age ||
         c.max_bytes !== wanted.max_bytes ||
+        c.max_msg_size !== wanted.max_msg_size ||
         c.num_replicas !== wanted.num_replicas ||
         c.duplicate_window !== wanted.duplicate_window ||
         c.discard !== wanted.discard ||
@@ -412,7 +482,7 @@ export class JetStreamEventStore implements EventStore {
 
   async isReady(): Promise<boolean> {
     const { nc, jsm } = this;
-    if (!nc || !jsm || !this.connected || nc.isClosed() || !this.kv) return false;
+    if (!nc || !jsm || !this.connected || nc.isClosed() || !this.kv || this.payloadProblem) return false;
     try {
       await withTimeout(jsm.streams.info(this.streamName), READY_TIMEOUT_MS, 'stream info');
       return true;
@@ -577,6 +647,7 @@ export class JetStreamEventStore implements EventStore {
   /** The handles for an operation now, or StoreUnavailableError: never wait on a reconnect. */
   private live(): { js: JetStreamClient; jsm: JetStreamManager; kv: KV } {
     if (this.stopping) throw new StoreUnavailableError('the store is stopped');
+    if (this.payloadProblem) throw new StoreUnavailableError(`NATS cannot take this gateway's events: ${this.payloadProblem}`);
     if (!this.nc || !this.connected || !this.js || !this.jsm || !this.kv) {
       throw new StoreUnavailableError('NATS JetStream is not connected');
     }
