@@ -105,7 +105,7 @@ export interface NatsServerOptions {
   extraConfig?: string;
 }
 
-const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 
 /** The nats-server config file for the options that have no command-line flag. */
 function serverConfig(opts: NatsServerOptions): string {
