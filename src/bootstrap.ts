@@ -39,7 +39,7 @@ export async function createApp(
   });
   const onUnexpected = (err: unknown) => logger.error({ err }, 'unhandled error');
   app.useGlobalFilters(new ApiErrorFilter(onUnexpected));
-  app.useWebSocketAdapter(new HookstreamIoAdapter(app, config.socketio.polling));
+  app.useWebSocketAdapter(new HookstreamIoAdapter(app, config));
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   const server = app.getHttpServer() as import('node:http').Server;
   // Before Socket.IO attaches (at init): the ingest hot path skips Express's router (webhook-fast-path.ts).
