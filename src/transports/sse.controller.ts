@@ -48,7 +48,7 @@ export class SseController {
 
   @Get()
   async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
-    // The client may leave during any await below. Whatever the request holds is given back once, by `release`,
+    // The client may leave during any await below. Whatever the request holds is given back once, by `releaseAll`,
     // when the response closes (or at once when it already has), and each await is followed by a check.
     const held: (() => void)[] = [];
     let gone = false;
