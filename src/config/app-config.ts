@@ -32,6 +32,8 @@ export interface SourceConfig {
   typeField?: string;
   /** Event type when neither the body nor a header gives one. */
   defaultType: string;
+  /** Dedicated to demos: the only kind of source the console's demo button may sign for (anyone can forge its events). */
+  demo?: boolean;
 }
 
 export interface ApiKeyConfig {
@@ -94,6 +96,10 @@ export interface AppConfig {
      * `limit_exceeded`; a further full burst while refused closes the connection with reason `rate_limited`.
      */
     messageBurst: number;
+    /** Connections without credentials at once per process (part of `connectionsPerProcess`); 0 = none. */
+    anonymousConnections: number;
+    /** Connections at once from one client address, every transport together. */
+    connectionsPerIp: number;
   };
   sources: Map<string, SourceConfig>;
   auth: {
@@ -102,6 +108,15 @@ export interface AppConfig {
     anonymous: { subscribe: string[] };
   };
   socketio: { polling: boolean };
+  server: {
+    /**
+     * Header (lower-case) whose last address is the client's, set by a reverse proxy this gateway trusts; unset =
+     * the socket's peer address. Only set it when every request arrives through that proxy: clients can write it.
+     */
+    trustedProxyHeader?: string;
+    /** Origins whose pages may connect (Socket.IO) or open streams (SSE); unset = any origin. Never with credentials. */
+    allowedOrigins?: string[];
+  };
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
 }
@@ -257,12 +272,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idHeader: s.idHeader?.toLowerCase(),
       typeField: s.typeField,
       defaultType: s.defaultType ?? 'webhook',
+      demo: s.demo ?? false,
     });
   }
 
   const demoSource = dto.console?.demoSource;
   if (demoSource !== undefined && !sources.has(demoSource)) {
     problems.push(`console.demoSource: "${demoSource}" is not a configured source`);
+  } else if (demoSource !== undefined && !sources.get(demoSource)?.demo) {
+    // The button signs for anyone who can reach the page: it must never mint a real provider's events.
+    problems.push(
+      `console.demoSource: source "${demoSource}" is not marked "demo: true"; the console signs test webhooks only for a source dedicated to demos`,
+    );
   }
 
   const jwtDto = dto.auth?.jwt;
@@ -303,6 +324,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (messageBurst < subscriptionsPerConnection) {
     problems.push('limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)');
   }
+  const connectionsPerProcess = limits.connectionsPerProcess ?? 50_000;
   if (problems.length) throw new ConfigError(problems);
 
   const ingest = dto.ingest ?? {};
@@ -333,16 +355,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: {
       subscriptionsPerConnection,
       patternsPerSubscription: limits.patternsPerSubscription ?? 32,
-      connectionsPerProcess: limits.connectionsPerProcess ?? 50_000,
+      connectionsPerProcess,
       clientBufferEvents: limits.clientBufferEvents ?? 1024,
       ringEvents: limits.ringEvents ?? 10_000,
       concurrentReplays: limits.concurrentReplays ?? 8,
       messagesPerSecond: limits.messagesPerSecond ?? 50,
       messageBurst,
+      // Anonymous clients cannot take every slot: most stay for clients with credentials.
+      anonymousConnections: limits.anonymousConnections ?? Math.max(1, Math.floor(connectionsPerProcess / 5)),
+      connectionsPerIp: limits.connectionsPerIp ?? 1000,
     },
     sources,
     auth: { jwt, apiKeys, anonymous: { subscribe: dto.auth?.anonymous?.subscribe ?? [] } },
     socketio: { polling: dto.socketio?.polling ?? false },
+    server: {
+      trustedProxyHeader: dto.server?.trustedProxyHeader?.toLowerCase(),
+      allowedOrigins: dto.server?.allowedOrigins?.map((o) => o.toLowerCase()),
+    },
     console: { demoSource },
   };
 }

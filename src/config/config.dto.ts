@@ -72,6 +72,8 @@ export class LimitsDto {
   @IsOptional() @IsInt() @Min(1) concurrentReplays?: number;
   @IsOptional() @IsInt() @Min(1) messagesPerSecond?: number;
   @IsOptional() @IsInt() @Min(1) messageBurst?: number;
+  @IsOptional() @IsInt() @Min(0) anonymousConnections?: number;
+  @IsOptional() @IsInt() @Min(1) connectionsPerIp?: number;
 }
 
 export class SourceDto {
@@ -88,6 +90,7 @@ export class SourceDto {
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]+$/) idHeader?: string;
   @IsOptional() @IsString() typeField?: string;
   @IsOptional() @IsString() @MinLength(1) defaultType?: string;
+  @IsOptional() @IsIn([true, false], { message: 'sources[].demo must be true or false' }) demo?: boolean;
 }
 
 export class JwtDto {
@@ -126,6 +129,24 @@ export class ConsoleDto {
   demoSource?: string;
 }
 
+/** An origin as a browser sends it: scheme, host and optional port, nothing else. */
+const ORIGIN = /^https?:\/\/[^/\s?#@]+$/;
+
+export class ServerDto {
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9-]+$/, { message: 'server.trustedProxyHeader must be a header name such as X-Forwarded-For' })
+  trustedProxyHeader?: string;
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @Matches(ORIGIN, {
+    each: true,
+    message: 'server.allowedOrigins entries must be origins such as https://app.example.com',
+  })
+  allowedOrigins?: string[];
+}
+
 export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => StreamDto) stream?: StreamDto;
   @IsOptional() @ValidateNested() @Type(() => IdempotencyDto) idempotency?: IdempotencyDto;
@@ -135,6 +156,7 @@ export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
+  @IsOptional() @ValidateNested() @Type(() => ServerDto) server?: ServerDto;
 }
 
 export class EnvDto {

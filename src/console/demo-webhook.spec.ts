@@ -80,8 +80,17 @@ describe('console.demoSource config', () => {
     expect(configWith({}).console).toEqual({ demoSource: undefined });
   });
 
-  it('names a configured source', () => {
-    expect(configWith({ sources: SOURCES, console: { demoSource: 'stripe' } }).console.demoSource).toBe('stripe');
+  it('names a configured source dedicated to demos (demo: true)', () => {
+    const sources = SOURCES.map((s) => (s.name === 'stripe' ? { ...s, demo: true } : s));
+    expect(configWith({ sources, console: { demoSource: 'stripe' } }).console.demoSource).toBe('stripe');
+  });
+
+  it("refuses a source not marked demo: true: the button would sign that provider's events for anyone", () => {
+    expect(() => configWith({ sources: SOURCES, console: { demoSource: 'stripe' } })).toThrow(
+      /console\.demoSource: source "stripe" is not marked "demo: true"/,
+    );
+    const notBool = SOURCES.map((s) => (s.name === 'stripe' ? { ...s, demo: 'yes' } : s));
+    expect(() => configWith({ sources: notBool, console: { demoSource: 'stripe' } })).toThrow(/sources\[1\]\.demo/);
   });
 
   it('refuses a source that is not configured, naming the key', () => {
