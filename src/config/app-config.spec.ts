@@ -41,7 +41,9 @@ describe('units', () => {
     [250, 250],
   ])('duration %p = %p ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  it.each(['', 'abc', '5 weeks', '-1s', '1e3s', null, {}])('rejects duration %p', (text) => expect(parseDuration(text)).toBeNull());
+  it.each(['', 'abc', '5 weeks', '-1s', '1e3s', null, {}])('rejects duration %p', (text) =>
+    expect(parseDuration(text)).toBeNull(),
+  );
 
   it.each([
     ['512KB', 524_288],
@@ -94,13 +96,28 @@ sources:
 auth:
   jwt: { secret: "\${JWT_SECRET}" }
 `);
-    const c = loadConfig({ HOOKSTREAM_CONFIG: file, ACME_SECRET: ACME, JWT_SECRET: JWT, PORT: '8080', NATS_URL: 'nats://a:4222,nats://b:4222' });
+    const c = loadConfig({
+      HOOKSTREAM_CONFIG: file,
+      ACME_SECRET: ACME,
+      JWT_SECRET: JWT,
+      PORT: '8080',
+      NATS_URL: 'nats://a:4222,nats://b:4222',
+    });
     expect(c.port).toBe(8080);
     expect(c.natsUrl).toBe('nats://a:4222,nats://b:4222');
     expect(c.stream.maxAgeMs).toBe(2 * 86_400_000);
     expect(c.stream.maxBytes).toBe(524_288);
-    expect(c.sources.get('acme')).toMatchObject({ secrets: [ACME, SECOND_ACME], toleranceMs: 120_000, defaultType: 'webhook' });
-    expect(c.sources.get('custom')).toMatchObject({ header: 'x-signature', algorithm: 'sha256', encoding: 'hex', prefix: 'sha256=' });
+    expect(c.sources.get('acme')).toMatchObject({
+      secrets: [ACME, SECOND_ACME],
+      toleranceMs: 120_000,
+      defaultType: 'webhook',
+    });
+    expect(c.sources.get('custom')).toMatchObject({
+      header: 'x-signature',
+      algorithm: 'sha256',
+      encoding: 'hex',
+      prefix: 'sha256=',
+    });
     expect(c.sources.get('custom')?.secrets).toEqual([HMAC]);
     expect(c.auth.jwt?.secret).toBe(JWT);
   });
@@ -131,9 +148,21 @@ extra: \${MISSING_VAR}
     const text = problems.join('\n');
     for (const needle of ['MISSING_VAR']) expect(text).toContain(needle);
     // Interpolation problems stop before schema validation; fix that one and the rest are all listed.
-    const fixed = problemsOf(() => loadConfig({ HOOKSTREAM_CONFIG: file, PORT: 'http', LOG_LEVEL: 'loud', MISSING_VAR: 'x' }));
+    const fixed = problemsOf(() =>
+      loadConfig({ HOOKSTREAM_CONFIG: file, PORT: 'http', LOG_LEVEL: 'loud', MISSING_VAR: 'x' }),
+    );
     const all = fixed.join('\n');
-    for (const needle of ['PORT', 'LOG_LEVEL', 'stream.maxAge', 'stream.replicas', 'ingest.maxBodyBytes', 'sources[0].name', 'sources[0].verifier', 'sources[0].secrets', 'auth.apiKeys[0].key']) {
+    for (const needle of [
+      'PORT',
+      'LOG_LEVEL',
+      'stream.maxAge',
+      'stream.replicas',
+      'ingest.maxBodyBytes',
+      'sources[0].name',
+      'sources[0].verifier',
+      'sources[0].secrets',
+      'auth.apiKeys[0].key',
+    ]) {
       expect(all).toContain(needle);
     }
   });
@@ -170,7 +199,12 @@ auth:
 
 describe('secret hygiene', () => {
   const sources = (list: [string, string, string][]) =>
-    list.map(([name, verifier, secret]) => ({ name, verifier, secrets: [secret], ...(verifier === 'hmac' ? { header: 'X-Sig' } : {}) }));
+    list.map(([name, verifier, secret]) => ({
+      name,
+      verifier,
+      secrets: [secret],
+      ...(verifier === 'hmac' ? { header: 'X-Sig' } : {}),
+    }));
 
   it('refuses weak and placeholder secrets, all in one list, without quoting them', () => {
     const weak: [string, string, string][] = [
@@ -235,14 +269,20 @@ describe('secret hygiene', () => {
       ['demo', 'standard-webhooks', 'whsec_ZGVtby1zZWNyZXQtZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u'],
     ];
     const file = withFile(
-      JSON.stringify({ sources: sources(ok), auth: { jwt: { secret: 'x'.repeat(32) } }, console: { demoSource: 'demo' } }),
+      JSON.stringify({
+        sources: sources(ok).map((s) => (s.name === 'demo' ? { ...s, demo: true } : s)),
+        auth: { jwt: { secret: 'x'.repeat(32) } },
+        console: { demoSource: 'demo' },
+      }),
       'c.json',
     );
     expect([...loadConfig({ HOOKSTREAM_CONFIG: file }).sources.keys()]).toEqual(ok.map(([name]) => name));
   });
 
   it('starts on config/demo.yaml, and on config/example.yaml only with real secrets from the environment', () => {
-    expect(loadConfig({ HOOKSTREAM_CONFIG: 'config/demo.yaml' }).sources.get('demo')?.verifier).toBe('standard-webhooks');
+    expect(loadConfig({ HOOKSTREAM_CONFIG: 'config/demo.yaml' }).sources.get('demo')?.verifier).toBe(
+      'standard-webhooks',
+    );
     const real = {
       ACME_WEBHOOK_SECRET: 'whsec_' + Buffer.alloc(32, 1).toString('base64'),
       STRIPE_WEBHOOK_SECRET: 'whsec_live0123456789abcdefghij',
@@ -288,7 +328,9 @@ describe('${VAR} in parsed values', () => {
   });
 
   it('says how to fix an unquoted reference inside [ ]', () => {
-    const text = problemsOf(() => loadConfig({ HOOKSTREAM_CONFIG: withFile('sources: [{ name: a, secrets: [${X}] }]\n'), X: 'y' })).join();
+    const text = problemsOf(() =>
+      loadConfig({ HOOKSTREAM_CONFIG: withFile('sources: [{ name: a, secrets: [${X}] }]\n'), X: 'y' }),
+    ).join();
     expect(text).toContain('cannot parse');
     expect(text).toContain('in quotes');
   });
@@ -299,14 +341,19 @@ describe('NATS connection settings', () => {
   const natsProblems = (env: Record<string, string>) => problemsOf(() => load(env)).join('\n');
 
   it('takes user info out of NATS_URL: the servers left are safe to log', () => {
-    const c = load({ NATS_URL: 'nats://hook%40stream:p%40ss%3Aw%2Frd@127.0.0.1:4222, nats://hook%40stream:p%40ss%3Aw%2Frd@h2:4223' });
+    const c = load({
+      NATS_URL: 'nats://hook%40stream:p%40ss%3Aw%2Frd@127.0.0.1:4222, nats://hook%40stream:p%40ss%3Aw%2Frd@h2:4223',
+    });
     expect(c.natsUrl).toBe('nats://127.0.0.1:4222,nats://h2:4223');
     expect(c.nats).toEqual({
       servers: ['nats://127.0.0.1:4222', 'nats://h2:4223'],
       auth: { kind: 'user', user: 'hook@stream', pass: 'p@ss:w/rd' },
       tls: undefined,
     });
-    expect(load({ NATS_URL: 'nats://s3cr3t-token@h:4222' }).nats?.auth).toEqual({ kind: 'token', token: 's3cr3t-token' });
+    expect(load({ NATS_URL: 'nats://s3cr3t-token@h:4222' }).nats?.auth).toEqual({
+      kind: 'token',
+      token: 's3cr3t-token',
+    });
   });
 
   it('reads NATS_USER/NATS_PASSWORD, NATS_TOKEN, and TLS for tls:// servers', () => {
@@ -331,7 +378,10 @@ describe('NATS connection settings', () => {
       'user.creds',
     );
     const ca = withFile('ca', 'ca.pem');
-    expect(load({ NATS_URL: 'h', NATS_NKEY: nkey }).nats?.auth).toEqual({ kind: 'nkey', seed: new TextEncoder().encode(seed) });
+    expect(load({ NATS_URL: 'h', NATS_NKEY: nkey }).nats?.auth).toEqual({
+      kind: 'nkey',
+      seed: new TextEncoder().encode(seed),
+    });
     expect(load({ NATS_URL: 'h', NATS_CREDS: creds }).nats?.auth.kind).toBe('creds');
     expect(load({ NATS_URL: 'h', NATS_TLS_CA: ca, NATS_TLS_CERT: ca, NATS_TLS_KEY: ca }).nats?.tls).toEqual({
       caFile: ca,
@@ -356,7 +406,9 @@ describe('NATS connection settings', () => {
     expect(text).not.toMatch(/hunter2|lonely-password|tok\b|other:pw/);
     expect(natsProblems({ NATS_URL: 'h', NATS_NKEY: withFile('not a seed', 'x.nk') })).toContain('NATS_NKEY');
     expect(natsProblems({ NATS_URL: ' , ', PORT: 'x' })).toContain('NATS_URL: names no server');
-    expect(natsProblems({ NATS_URL: 'h', NATS_CREDS: withFile('junk', 'x.creds') })).toContain('not a NATS credentials file');
+    expect(natsProblems({ NATS_URL: 'h', NATS_CREDS: withFile('junk', 'x.creds') })).toContain(
+      'not a NATS credentials file',
+    );
     expect(natsProblems({ NATS_URL: 'h', NATS_TLS_CA: '/nonexistent/ca.pem' })).toContain('NATS_TLS_CA: cannot read');
     expect(natsProblems({ NATS_URL: 'nats://u:qx@zy@h:4222' })).not.toMatch(/qx|zy/);
     // An unencoded `,` in a password splits the list: neither half may be printed or used as a server.
@@ -374,7 +426,14 @@ describe('docker-compose.yml', () => {
 
   it('ships no secret: every one is required from the environment', () => {
     const env = compose.services.hookstream.environment ?? {};
-    const secrets = ['NATS_PASSWORD', 'ACME_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET', 'JWT_SECRET', 'BILLING_API_KEY'];
+    const secrets = [
+      'NATS_PASSWORD',
+      'ACME_WEBHOOK_SECRET',
+      'STRIPE_WEBHOOK_SECRET',
+      'GITHUB_WEBHOOK_SECRET',
+      'JWT_SECRET',
+      'BILLING_API_KEY',
+    ];
     for (const name of secrets) expect(env[name]).toMatch(new RegExp(`^\\$\\{${name}:\\?.+\\}$`));
     expect(compose.services.nats.environment?.NATS_PASSWORD).toMatch(/^\$\{NATS_PASSWORD:\?.+\}$/);
   });
@@ -387,7 +446,13 @@ describe('docker-compose.yml', () => {
 
   it("NATS's max_payload holds the largest event of config/example.yaml's ingest.maxBodyBytes", () => {
     const maxPayload = parseSize(/^max_payload: (\S+)$/m.exec(natsConf)?.[1])!;
-    const env = { ACME_WEBHOOK_SECRET: ACME, STRIPE_WEBHOOK_SECRET: 'whsec_0123456789abcdef', GITHUB_WEBHOOK_SECRET: HMAC, JWT_SECRET: JWT, BILLING_API_KEY: HMAC };
+    const env = {
+      ACME_WEBHOOK_SECRET: ACME,
+      STRIPE_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
+      GITHUB_WEBHOOK_SECRET: HMAC,
+      JWT_SECRET: JWT,
+      BILLING_API_KEY: HMAC,
+    };
     const example = loadConfig({ HOOKSTREAM_CONFIG: 'config/example.yaml', ...env });
     expect(maxPayload).toBeGreaterThanOrEqual(largestMessageBytes(example));
   });

@@ -224,7 +224,11 @@ function secretsOf(dto: FileConfigDto): SecretPolicyInput {
   const list = <T>(v: unknown): T[] => (Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : []);
   const jwtSecret = dto.auth?.jwt?.secret;
   return {
-    sources: list<SourceDto>(dto.sources).map((s) => ({ name: s.name, verifier: s.verifier, secrets: strings(s.secrets) })),
+    sources: list<SourceDto>(dto.sources).map((s) => ({
+      name: s.name,
+      verifier: s.verifier,
+      secrets: strings(s.secrets),
+    })),
     jwtSecret: typeof jwtSecret === 'string' ? jwtSecret : undefined,
     apiKeys: list<ApiKeyDto>(dto.auth?.apiKeys).filter((k) => typeof k.key === 'string'),
     demoSource: typeof dto.console?.demoSource === 'string' ? dto.console.demoSource : undefined,
@@ -322,7 +326,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // A reconnecting client resubscribes everything at once: the burst must hold that.
   const messageBurst = limits.messageBurst ?? Math.max(200, 2 * subscriptionsPerConnection);
   if (messageBurst < subscriptionsPerConnection) {
-    problems.push('limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)');
+    problems.push(
+      'limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)',
+    );
   }
   const connectionsPerProcess = limits.connectionsPerProcess ?? 50_000;
   if (problems.length) throw new ConfigError(problems);

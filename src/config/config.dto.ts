@@ -43,7 +43,10 @@ const IsSize = unitDecorator('isSize', parseSize, 'a size such as 512KB, 1MB or 
 
 export class StreamDto {
   @IsOptional() @Matches(TOKEN, { message: 'stream.name must match [A-Za-z0-9_-]+' }) name?: string;
-  @IsOptional() @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'stream.subjectPrefix must be dot-separated tokens of [A-Za-z0-9_-]' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
+    message: 'stream.subjectPrefix must be dot-separated tokens of [A-Za-z0-9_-]',
+  })
   subjectPrefix?: string;
   @IsOptional() @IsDuration() maxAge?: string | number;
   @IsOptional() @IsSize() maxBytes?: string | number;
@@ -80,7 +83,10 @@ export class SourceDto {
   @IsString() @Matches(TOKEN, { message: 'sources[].name must match [A-Za-z0-9_-]+' }) name!: string;
   @IsIn(VERIFIERS as unknown as string[], { message: `sources[].verifier must be one of ${VERIFIERS.join(', ')}` })
   verifier!: VerifierName;
-  @IsArray() @ArrayMinSize(1, { message: 'sources[].secrets needs at least one secret' }) @IsString({ each: true }) @MinLength(1, { each: true })
+  @IsArray()
+  @ArrayMinSize(1, { message: 'sources[].secrets needs at least one secret' })
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
   secrets!: string[];
   @IsOptional() @IsDuration() tolerance?: string | number;
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]+$/) header?: string;
@@ -152,7 +158,12 @@ export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => IdempotencyDto) idempotency?: IdempotencyDto;
   @IsOptional() @ValidateNested() @Type(() => IngestDto) ingest?: IngestDto;
   @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
-  @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => SourceDto) sources?: SourceDto[];
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @ValidateNested({ each: true })
+  @Type(() => SourceDto)
+  sources?: SourceDto[];
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
@@ -165,7 +176,8 @@ export class EnvDto {
   @IsOptional() @IsString() @MinLength(1) @MaxLength(4096) NATS_URL?: string;
   @IsOptional() @IsString() HOOKSTREAM_CONFIG?: string;
   @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
-  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   })
   LOG_LEVEL?: string;

@@ -7,6 +7,18 @@
  */
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 
+/** The environment variables read here besides NATS_URL (docs/configuration.md lists each). */
+export const NATS_ENV_VARS = [
+  'NATS_USER',
+  'NATS_PASSWORD',
+  'NATS_TOKEN',
+  'NATS_CREDS',
+  'NATS_NKEY',
+  'NATS_TLS_CA',
+  'NATS_TLS_CERT',
+  'NATS_TLS_KEY',
+] as const;
+
 export type NatsAuth =
   | { kind: 'none' }
   | { kind: 'user'; user: string; pass: string }
