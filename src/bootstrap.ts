@@ -12,7 +12,7 @@ import { ApiErrorFilter } from './common/api-error.js';
 import { type AppLogger, createLogger, NestPinoLogger } from './logging/logger.js';
 import type { EventStore } from './store/event-store.port.js';
 import { EmbeddedEventStore } from './store/embedded/embedded-event-store.adapter.js';
-import { JetStreamEventStore } from './store/jetstream/jetstream-connection.js';
+import { JetStreamEventStore } from './store/jetstream/jetstream-event-store.adapter.js';
 import { HookstreamIoAdapter } from './transports/io-adapter.js';
 import { IngestService } from './ingest/ingest.service.js';
 import { installWebhookFastPath } from './ingest/webhook-fast-path.js';

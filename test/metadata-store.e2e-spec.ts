@@ -9,7 +9,7 @@ import type { AppConfig } from '../src/config/app-config.js';
 import { MemoryEventStore } from '../src/fanout/testing/memory-event-store.js';
 import { EmbeddedEventStore } from '../src/store/embedded/embedded-event-store.adapter.js';
 import { StoreUnavailableError, type EventStore } from '../src/store/event-store.port.js';
-import { JetStreamEventStore } from '../src/store/jetstream/jetstream-connection.js';
+import { JetStreamEventStore } from '../src/store/jetstream/jetstream-event-store.adapter.js';
 import { metadataBucketName } from '../src/store/jetstream/jetstream-metadata.adapter.js';
 import { MetadataConflictError, type MetadataBucket } from '../src/store/metadata.port.js';
 import { waitFor } from './harness/wait.js';

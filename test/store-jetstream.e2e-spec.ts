@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { Kvm, type KV } from '@nats-io/kv';
 import type { AppConfig } from '../src/config/app-config.js';
 import { StoreUnavailableError, type EventStore, type StoredEvent } from '../src/store/event-store.port.js';
-import { JetStreamEventStore, type StoreLogger } from '../src/store/jetstream/jetstream-connection.js';
+import { JetStreamEventStore, type StoreLogger } from '../src/store/jetstream/jetstream-event-store.adapter.js';
 import { idempotencyKey } from '../src/store/jetstream/jetstream-util.js';
 import { JsRequester, JsRequestTimeout } from '../src/store/jetstream/js-requester.js';
 import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
