@@ -7,8 +7,9 @@
  * - jetstream-reader.ts / jetstream-tail.ts: catch-up reads and live tails, with the registries stop() closes;
  * - jetstream-seq-at-time.ts and jetstream-metadata.adapter.ts: a lookup by time, and KV buckets beside the stream.
  *
- * A new part gets the connection the way the ones below do: `live()` for the handles of an operation now (throws
- * StoreUnavailableError instead of waiting on a reconnect), `connection.listen()` to hear of reconnects.
+ * A part gets the connection from here: `() => this.live()` gives the handles for an operation now (client, manager,
+ * bucket) or throws StoreUnavailableError, never waiting on a reconnect; `connection.listen()` tells it of
+ * (re)connects and outages. A new accessor follows metadata(): build its part lazily from those.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
