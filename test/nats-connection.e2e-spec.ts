@@ -16,7 +16,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { INestApplication } from '@nestjs/common';
 import { pino } from 'pino';
 import { createApp } from '../src/bootstrap.js';
-import { largestMessageBytes } from '../src/store/jetstream/jetstream-event-store.adapter.js';
+import { largestMessageBytes } from '../src/store/jetstream/jetstream-connection.js';
 import { describeWithNats, NatsServerProcess, type NatsServerOptions } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
 import { testConfig, uniqueStreamName } from './support/config.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from './app-config.js';
 import { parseDuration, parseSize } from './units.js';
 import { parse as parseYaml } from 'yaml';
-import { largestMessageBytes } from '../store/jetstream/jetstream-event-store.adapter.js';
+import { largestMessageBytes } from '../store/jetstream/jetstream-connection.js';
 
 // Secrets long enough for the secret policy (secret-policy.ts); the weak ones are tested below.
 const ACME = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

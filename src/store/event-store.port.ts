@@ -1,7 +1,7 @@
 /**
  * The event-store port: the only way the rest of Hookstream touches durable state.
  * Two adapters implement it: JetStream (`jetstream/`) and the embedded single-node log (`embedded/`).
- * Both are held to the same contract suite (`event-store.contract.ts`).
+ * Both are held to the same contract suite (test/support/store-contract.ts), run against each.
  *
  * Sequences are the stream's own: positive integers, strictly increasing, global across subjects,
  * never reused within one epoch. The epoch names one incarnation of the stream; recreating the stream

@@ -1,5 +1,5 @@
 /**
- * The embedded single-node event log (DESIGN.md §1): the EventStore port on one SQLite file in DATA_DIR, for
+ * The embedded single-node event log: the EventStore port on one SQLite file in DATA_DIR, for
  * running without NATS. Same contract as the JetStream adapter; layout and pragmas in `embedded-schema.ts`.
  *
  * better-sqlite3 is synchronous, so every statement runs on the event loop. The adapter keeps that cheap:
