@@ -97,6 +97,7 @@ export class SseController {
       outbox.flush();
       res.end();
     };
+    outbox.onSlowConsumer(() => close('slow_consumer'));
     const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
     const unregister = this.lifecycle.onShutdown(() => close('shutdown'));
     res.once('close', () => {
