@@ -59,7 +59,7 @@ describe('replay slots', () => {
     const { store, hub } = await setup({ replaysPerConnection: 2, replaySliceSeqs: 200 }, 3000);
     store.pauseReads();
     const greedy = new FakeSink();
-    const deep = [];
+    const deep: Subscription[] = [];
     for (let i = 0; i < 10; i++) deep.push(await open(hub, greedy.channel(`d${i}`), 'e1_0'));
     // How many deep replays are unfinished when the other client receives the last event of its resume.
     let stillReplaying = -1;
@@ -87,7 +87,7 @@ describe('replay slots', () => {
     const { store, hub } = await setup({ concurrentReplays: 4, replaysPerConnection: 2 }, 400);
     store.pauseReads();
     const a = new FakeSink();
-    const subs = [];
+    const subs: Subscription[] = [];
     for (let i = 0; i < 6; i++) subs.push(await open(hub, a.channel(`a${i}`), `e1_${i * 10}`));
     const b = new FakeSink();
     subs.push(await open(hub, b, 'e1_100'));
