@@ -1,8 +1,9 @@
 /**
  * Issue "Hardening", finding 7 (memory): a client that stops reading must not grow the gateway's memory, on either
  * transport, and must be told why it is closed (`closing {reason: "slow_consumer"}`), while clients that read
- * get every event once, in order. 4 KB events flow at 500/s past one SSE and one Socket.IO client whose TCP
- * sockets stop reading (real sockets, paused: the kernel buffers fill, then the gateway's would).
+ * get every event once, in order. 4 KB events flow at 500/s past SSE and Socket.IO clients whose TCP sockets
+ * stop reading (real sockets, paused: the kernel buffers fill, then the gateway's would). One of each reads again
+ * once closed and must find the reason at the end of its stream; one of each never reads again and must be cut.
  *
  * The event bound is set far above what flows (clientBufferEvents 100,000), so only the byte budget and the
  * slow-consumer close can keep memory bounded. The gateway runs in this process so its heap can be measured
@@ -43,10 +44,11 @@ let gw: RunningGateway;
 const sockets: Socket[] = [];
 const readers: SseReader[] = [];
 
+/** A metric's value, summed over its labels. */
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${gw.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return lines.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
 /** Heap and off-heap (Buffer) bytes in use after a forced GC (as is when GC cannot be forced). */
@@ -134,6 +136,18 @@ describe('a client that stops reading', () => {
     await mustSubscribe(slowIo, { subjects: [SUBJECT] });
     tcpOf(slowIo).pause();
 
+    // And two that never read again.
+    const deadSse = await SseReader.open(streamUrl(gw.url, { subject: SUBJECT }), { token, keepFrames: false });
+    readers.push(deadSse);
+    await waitFor(() => deadSse.lastSeenId !== undefined, { message: 'ready on the dead SSE stream' });
+    deadSse.res.socket?.pause();
+    deadSse.pause();
+    const deadIo = await connectSocket(gw.url, token);
+    sockets.push(deadIo);
+    await mustSubscribe(deadIo, { subjects: [SUBJECT] });
+    tcpOf(deadIo).pause();
+    expect(await metric('hookstream_connected_clients')).toBe(6);
+
     const baseline = memoryInUse();
     let peak = baseline;
     const load = new LoadGenerator({
@@ -143,9 +157,9 @@ describe('a client that stops reading', () => {
       item: (i) => ({ subject: 'events.flow.tick', data: { i, pad: PAD } }),
     });
     // As soon as the gateway has closed both, the stalled clients read again (before it cuts them).
-    const closedThenRead = waitFor(async () => (await metric('hookstream_slow_consumer_closes_total')) >= 2, {
+    const closedThenRead = waitFor(async () => (await metric('hookstream_slow_consumer_closes_total')) >= 4, {
       timeoutMs: 40_000,
-      message: 'both slow consumers closed',
+      message: 'every slow consumer closed',
     }).then(() => {
       slowSse.res.socket?.resume();
       slowSse.resume();
@@ -165,7 +179,7 @@ describe('a client that stops reading', () => {
         `(gc ${forceGc() ? 'forced' : 'not available'}), rss ${(process.memoryUsage().rss / MB).toFixed(0)} MB, ` +
         `slow-consumer closes ${await metric('hookstream_slow_consumer_closes_total')}\n`,
     );
-    // ~24 MB flowed past each stalled client: kept for both, that is ~48 MB; the budget is 256 KB per client.
+    // ~24 MB flowed past each stalled client: kept for all four, that is ~96 MB; the budget is 256 KB per client.
     expect(growthMb).toBeLessThan(16);
 
     // What the stalled clients were sent ends with the reason, on both transports.
@@ -174,6 +188,11 @@ describe('a client that stops reading', () => {
     expect(slowFrames.at(-1)).toMatchObject({ event: 'closing', data: JSON.stringify({ reason: 'slow_consumer' }) });
     await waitFor(() => slowIoDisconnected, { timeoutMs: 30_000, message: 'the slow Socket.IO client disconnected' });
     expect(ioClosings).toEqual([expect.objectContaining({ reason: 'slow_consumer' })]);
+    // The two that never read were cut, so what the gateway held for them is freed: only the readers remain.
+    await waitFor(async () => (await metric('hookstream_connected_clients')) === 2, {
+      timeoutMs: 30_000,
+      message: 'the clients that never read to be disconnected',
+    });
 
     // Readers got every event once, in order.
     const last = published[published.length - 1];
