@@ -76,7 +76,11 @@ describe('loadConfig', () => {
   it('reads the replay fairness and slow-consumer limits, and refuses a byte budget under 64KB', () => {
     const file = withFile('limits: { replaysPerConnection: 3, clientBufferBytes: 256KB, slowConsumerTimeout: 5s }');
     const c = loadConfig({ HOOKSTREAM_CONFIG: file });
-    expect(c.limits).toMatchObject({ replaysPerConnection: 3, clientBufferBytes: 262_144, slowConsumerTimeoutMs: 5000 });
+    expect(c.limits).toMatchObject({
+      replaysPerConnection: 3,
+      clientBufferBytes: 262_144,
+      slowConsumerTimeoutMs: 5000,
+    });
     const bad = withFile('limits: { replaysPerConnection: 0, slowConsumerTimeout: soon }');
     const text = problemsOf(() => loadConfig({ HOOKSTREAM_CONFIG: bad })).join('\n');
     expect(text).toContain('replaysPerConnection');
