@@ -45,6 +45,12 @@ interface Waiter {
   grant: () => void;
 }
 
+/** Gives the slot back (call it exactly once; later calls do nothing). */
+export type Release = (() => void) & {
+  /** The slot was not free at once: the caller queued for it, so others contend for slots. */
+  readonly waited: boolean;
+};
+
 /**
  * Counting semaphore shared fairly between owners (client connections): an owner holds at most `perOwner`
  * slots, and free slots go round-robin over the owners that wait (each owner's own waiters in order), so one
@@ -72,14 +78,15 @@ export class Semaphore {
   }
 
   /** Resolves with a release function (call it exactly once), or null when the signal aborted first. */
-  acquire(signal: AbortSignal, owner: object = {}): Promise<(() => void) | null> {
+  acquire(signal: AbortSignal, owner: object = {}): Promise<Release | null> {
     if (signal.aborted) return Promise.resolve(null);
     return new Promise((resolve) => {
+      let queued = false;
       const waiter: Waiter = {
         owner,
         grant: () => {
           signal.removeEventListener('abort', onAbort);
-          resolve(this.releaser(owner));
+          resolve(this.releaser(owner, queued));
         },
       };
       const onAbort = () => {
@@ -98,6 +105,7 @@ export class Semaphore {
       else this.queues.set(owner, [waiter]);
       this.queued++;
       this.dispatch();
+      queued = true; // granted from here on means granted after a wait
     });
   }
 
@@ -120,9 +128,9 @@ export class Semaphore {
     }
   }
 
-  private releaser(owner: object): () => void {
+  private releaser(owner: object, waited: boolean): Release {
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       this.active--;
@@ -131,6 +139,7 @@ export class Semaphore {
       else this.held.delete(owner);
       this.dispatch();
     };
+    return Object.assign(release, { waited });
   }
 }
 

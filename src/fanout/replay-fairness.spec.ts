@@ -104,6 +104,21 @@ describe('replay slots', () => {
     for (let i = 0; i < 6; i++) expect(a.seqsOf(`a${i}`)).toEqual(expected(store, 'events.>', i * 10));
     expect(b.seqs()).toEqual(expected(store, 'events.>', 100));
   });
+  it('a read that starts while others wait ends at its slice, so a scan that matches little gives the slot back', async () => {
+    const { store, hub } = await setup({ concurrentReplays: 1, replaySliceSeqs: 100 }, 1000);
+    store.pauseReads();
+    const a = new FakeSink();
+    const first = await open(hub, a, 'e1_0');
+    const b = new FakeSink();
+    const second = await open(hub, b, 'e1_500', 'events.none.>');
+    store.resumeReads();
+    await waitFor(() => isLive(hub, first) && isLive(hub, second), 'both live');
+    // The second read began while the first waited for its next slice: it was opened up to its slice's end only.
+    expect(store.readerLog).toContainEqual({ fromSeq: 501, filter: 'events.none.>', untilSeq: 600 });
+    expect(Math.max(...store.readerLog.map((r) => r.untilSeq - r.fromSeq + 1))).toBe(1000);
+    expect(a.seqs()).toEqual(expected(store, 'events.>', 0));
+    expect(b.seqs()).toEqual([]);
+  });
 });
 
 describe('per-client byte budget and slow consumers', () => {

@@ -412,19 +412,21 @@ export class FanoutSubscription implements Subscription {
    *
    * Fairness: the slot is acquired for this subscription's connection (capped per connection, shared
    * round-robin), and once the read has advanced `sliceSeqs` while others wait, it ends early: runCatchup
-   * queues again for the rest, behind them. A page stops early when the sink reaches its byte budget; the rest
-   * is read again once it drains.
+   * queues again for the rest, behind them. A read that had to wait for its slot (others contend) ends at its
+   * slice's end (`until`) in the store itself, so a scan that matches little cannot keep the slot for long
+   * either. A page stops early when the sink reaches its byte budget; the rest is read again once it drains.
    */
   private async readFromStore(gen: number, signal: AbortSignal, target: number): Promise<void> {
     const { core } = this;
     const release = await core.replays.acquire(signal, this.owner);
     if (!release) return;
     const sliceEnd = this.scanned + core.sliceSeqs;
+    const until = release.waited ? Math.min(target, sliceEnd) : target;
     let reader: EventReader | null = null;
     let handedOver = false;
     try {
       if (this.stale(gen)) return;
-      reader = await core.store.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: target });
+      reader = await core.store.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: until });
       if (this.stale(gen)) return;
       this.reader = reader;
       handedOver = true;
@@ -437,15 +439,16 @@ export class FanoutSubscription implements Subscription {
         const page = await reader.next(core.pageSize);
         if (this.stale(gen)) return;
         let firstSeq = 0;
-        if (hasHole(page, this.scanned, target)) {
+        if (hasHole(page, this.scanned, until)) {
           const now = await this.freshState(gen);
           if (!now || this.stale(gen)) return;
           firstSeq = now.firstSeq;
         }
         if (page.length === 0) {
-          // The read ended (end of stream, which is at or past the target).
+          // The read ended at `until` (the end of the stream is at or past the target). What is gone is gone
+          // up to the target, whatever part of it this read covered.
           if (this.scanned + 1 < firstSeq) this.announceGap(Math.min(firstSeq - 1, target));
-          if (this.scanned < target) this.scanned = target;
+          if (this.scanned < until) this.scanned = until;
           return;
         }
         let n = 0;
@@ -462,7 +465,7 @@ export class FanoutSubscription implements Subscription {
               this.announceGap(Math.min(ev.seq, firstSeq) - 1);
             if (this.matches(ev.subject) && this.deliver(core.toDelivery(ev))) n++;
             this.scanned = ev.seq;
-            if (ev.seq >= target) {
+            if (ev.seq >= until) {
               done = true;
               break;
             }
