@@ -77,7 +77,28 @@ describe('loadConfig', () => {
     expect(c.limits.subscriptionsPerConnection).toBe(100);
     expect(c.limits.patternsPerSubscription).toBe(32);
     expect(c.limits.connectionsPerProcess).toBe(50_000);
+    expect(c.limits.replaysPerConnection).toBe(2);
+    expect(c.limits.clientBufferBytes).toBe(1024 ** 2);
+    expect(c.limits.slowConsumerTimeoutMs).toBe(30_000);
     expect(c.auth.anonymous.subscribe).toEqual([]);
+  });
+
+  it('reads the replay fairness and slow-consumer limits, and refuses a byte budget under 64KB', () => {
+    const file = withFile('limits: { replaysPerConnection: 3, clientBufferBytes: 256KB, slowConsumerTimeout: 5s }');
+    const c = loadConfig({ HOOKSTREAM_CONFIG: file });
+    expect(c.limits).toMatchObject({
+      replaysPerConnection: 3,
+      clientBufferBytes: 262_144,
+      slowConsumerTimeoutMs: 5000,
+    });
+    const bad = withFile('limits: { replaysPerConnection: 0, slowConsumerTimeout: soon }');
+    const text = problemsOf(() => loadConfig({ HOOKSTREAM_CONFIG: bad })).join('\n');
+    expect(text).toContain('replaysPerConnection');
+    expect(text).toContain('slowConsumerTimeout');
+    const small = withFile('limits: { clientBufferBytes: 1KB }');
+    expect(problemsOf(() => loadConfig({ HOOKSTREAM_CONFIG: small }))).toEqual([
+      'limits.clientBufferBytes must be at least 64KB',
+    ]);
   });
 
   it('reads YAML with ${VAR} interpolation, durations and sizes', () => {

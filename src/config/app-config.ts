@@ -89,6 +89,12 @@ export interface AppConfig {
     ringEvents: number;
     /** Catch-up reads from the store running at once per process. */
     concurrentReplays: number;
+    /** Of those, the most one connection may hold at once; its other catch-ups wait their turn. */
+    replaysPerConnection: number;
+    /** Bytes of deliveries queued for one connection before it falls back to catch-up (like clientBufferEvents). */
+    clientBufferBytes: number;
+    /** A connection that stays behind those bounds this long is closed with reason `slow_consumer`; 0: never. */
+    slowConsumerTimeoutMs: number;
     /** Socket.IO messages one connection may send per second, sustained (a token bucket refilled at this rate). */
     messagesPerSecond: number;
     /**
@@ -330,6 +336,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)',
     );
   }
+  // Below one large envelope, a client could only ever be sent one event at a time.
+  const bufferBytes = limits.clientBufferBytes === undefined ? null : parseSize(limits.clientBufferBytes);
+  if (bufferBytes !== null && bufferBytes < 64 * 1024) {
+    problems.push('limits.clientBufferBytes must be at least 64KB');
+  }
   const connectionsPerProcess = limits.connectionsPerProcess ?? 50_000;
   if (problems.length) throw new ConfigError(problems);
 
@@ -365,6 +376,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clientBufferEvents: limits.clientBufferEvents ?? 1024,
       ringEvents: limits.ringEvents ?? 10_000,
       concurrentReplays: limits.concurrentReplays ?? 8,
+      replaysPerConnection: limits.replaysPerConnection ?? 2,
+      clientBufferBytes: size(limits.clientBufferBytes, 1024 ** 2),
+      slowConsumerTimeoutMs: dur(limits.slowConsumerTimeout, 30_000),
       messagesPerSecond: limits.messagesPerSecond ?? 50,
       messageBurst,
       // Anonymous clients cannot take every slot: most stay for clients with credentials.

@@ -73,6 +73,9 @@ export class LimitsDto {
   @IsOptional() @IsInt() @Min(16) clientBufferEvents?: number;
   @IsOptional() @IsInt() @Min(0) ringEvents?: number;
   @IsOptional() @IsInt() @Min(1) concurrentReplays?: number;
+  @IsOptional() @IsInt() @Min(1) replaysPerConnection?: number;
+  @IsOptional() @IsSize() clientBufferBytes?: string | number;
+  @IsOptional() @IsDuration() slowConsumerTimeout?: string | number;
   @IsOptional() @IsInt() @Min(1) messagesPerSecond?: number;
   @IsOptional() @IsInt() @Min(1) messageBurst?: number;
   @IsOptional() @IsInt() @Min(0) anonymousConnections?: number;

@@ -52,7 +52,11 @@ export interface ReadOptions {
   fromSeq: number;
   /** One subject pattern (NATS wildcards) the store filters on; matching is exact per NATS rules. */
   filter: string;
-  /** Stop after the first event with `seq >= untilSeq`, or earlier at the end of the stream. */
+  /**
+   * The read's end point: it stops at `untilSeq` (the embedded log, which bounds its scan there) or after the
+   * first matching event with `seq >= untilSeq` (JetStream), or earlier at the end of the stream. Callers
+   * treat whatever comes after `untilSeq` as a bonus, never as owed.
+   */
   untilSeq: number;
 }
 

@@ -146,6 +146,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
       socket.disconnect(true);
     };
+    outbox.onSlowConsumer(() => close('slow_consumer'));
     const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
 
     // Every incoming message spends from the connection's budget before any handler runs (unknown events too).

@@ -126,6 +126,7 @@ export class SseController {
       outbox.flush();
       res.end();
     };
+    outbox.onSlowConsumer(() => close('slow_consumer'));
     hold(armTokenExpiry(principal.expiresAtMs, () => close('token_expired')));
     hold(this.lifecycle.onShutdown(() => close('shutdown')));
   }
