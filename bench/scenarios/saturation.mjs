@@ -1,0 +1,41 @@
+// Saturation: the highest publish rate a server delivers to every connected client with publish→receipt p99
+// under a bound. At a fixed offered load two servers that both keep up show the same delivered/s (1.0×);
+// stepping the rate up until the tail breaks shows how much headroom each has.
+// The rate is stepped up on the clients already open; each step publishes for `seconds` and drains before the
+// next, and the first step that misses (p99 at or over the bound, or anything lost) ends the search.
+import { deliveryCheck, measureDelivery } from './common.mjs';
+
+/**
+ * `rates`: the steps in events/s, rising; `p99Ms`: the bound; `seconds`: publishing time per step.
+ * Returns {p99Ms, steps: [{rate, deliveredPerS, p50, p99, ok}], best: the last step that passed or null,
+ * aboveTop: every step passed, checks: the delivery check of every step}.
+ */
+export async function findSaturation(ctx, t, pub, { rates, p99Ms, seconds, drainTimeoutMs, label }) {
+  const out = { p99Ms, steps: [], best: null, checks: [] };
+  for (const rate of rates) {
+    const r = await measureDelivery(ctx, t, ctx.fleet, pub, {
+      rate,
+      events: Math.max(10, Math.round(rate * seconds)),
+      drainTimeoutMs,
+      label: `${label} · saturation ${rate}/s`,
+    });
+    const check = deliveryCheck(t.kind, r);
+    check.what = `saturation step ${rate} events/s: ${check.what}`;
+    out.checks.push(check);
+    const step = {
+      rate,
+      clients: r.clients,
+      deliveredPerS: r.deliveredPerS,
+      p50: r.p50,
+      p99: r.p99,
+      serverCpuMsPer1kDeliveries: r.serverCpuMsPer1kDeliveries,
+      ok: check.ok && r.drainedInTime && r.p99 !== null && r.p99 < p99Ms,
+    };
+    out.steps.push(step);
+    if (!step.ok) break;
+    out.best = step;
+  }
+  // Every step passed: the server's limit is above the last one (reported as "≥").
+  out.aboveTop = out.steps.length === rates.length && out.steps.every((s) => s.ok);
+  return out;
+}
