@@ -77,7 +77,8 @@ export async function fanout(ctx, store, transport) {
           out.checks.push(check);
         }
         if (P.saturation) {
-          out.saturation[kind] = await findSaturation(ctx, t, pub, { ...P.saturation, label });
+          const since = out.variants.at(-1)?.[kind];
+          out.saturation[kind] = await findSaturation(ctx, t, pub, { ...P.saturation, label, since });
           out.checks.push(...out.saturation[kind].checks.map((c) => ({ ...c, who: kind })));
         }
       } finally {

@@ -2,23 +2,29 @@
 // under a bound. At a fixed offered load two servers that both keep up show the same delivered/s (1.0×);
 // stepping the rate up until the tail breaks shows how much headroom each has.
 // The rate is stepped up on the clients already open; each step publishes for `seconds` and drains before the
-// next, and the first step that misses (p99 at or over the bound, or anything lost) ends the search.
+// next, and the first step that misses (p99 at or over the bound, or anything lost) ends the search. The
+// clients' loss counters run for their whole life, so each step is judged on what it added to them.
 import { deliveryCheck, measureDelivery } from './common.mjs';
 
 /**
- * `rates`: the steps in events/s, rising; `p99Ms`: the bound; `seconds`: publishing time per step.
+ * `rates`: the steps in events/s, rising; `p99Ms`: the bound; `seconds`: publishing time per step; `since`: the
+ * last measurement on these clients (its loss counters are the baseline).
  * Returns {p99Ms, steps: [{rate, deliveredPerS, p50, p99, ok}], best: the last step that passed or null,
  * aboveTop: every step passed, checks: the delivery check of every step}.
  */
-export async function findSaturation(ctx, t, pub, { rates, p99Ms, seconds, drainTimeoutMs, label }) {
+export async function findSaturation(ctx, t, pub, { rates, p99Ms, seconds, drainTimeoutMs, label, since }) {
   const out = { p99Ms, steps: [], best: null, checks: [] };
+  let prev = since ?? { lost: 0, dups: 0, gaps: 0, incomplete: 0 };
   for (const rate of rates) {
-    const r = await measureDelivery(ctx, t, ctx.fleet, pub, {
+    const total = await measureDelivery(ctx, t, ctx.fleet, pub, {
       rate,
       events: Math.max(10, Math.round(rate * seconds)),
       drainTimeoutMs,
       label: `${label} · saturation ${rate}/s`,
     });
+    const r = { ...total };
+    for (const k of ['lost', 'dups', 'gaps', 'incomplete']) r[k] = Math.max(0, total[k] - prev[k]);
+    prev = total;
     const check = deliveryCheck(t.kind, r);
     check.what = `saturation step ${rate} events/s: ${check.what}`;
     out.checks.push(check);
@@ -28,6 +34,7 @@ export async function findSaturation(ctx, t, pub, { rates, p99Ms, seconds, drain
       deliveredPerS: r.deliveredPerS,
       p50: r.p50,
       p99: r.p99,
+      lost: r.lost,
       serverCpuMsPer1kDeliveries: r.serverCpuMsPer1kDeliveries,
       ok: check.ok && r.drainedInTime && r.p99 !== null && r.p99 < p99Ms,
     };
