@@ -228,7 +228,7 @@ export function peerMarkdown(run) {
       );
   }
   out.push(
-    'Ahead = higher delivered/s (within 1% counts: both delivered what was offered), lower p99, lower CPU per delivery, lower RSS growth per idle connection. Server CPU: the gateway process (Hookstream), the reference process (bare), every Pushpin process plus the origin (Pushpin); nats-server is counted for none of them. All three frame the same stored event; a delivery Pushpin never made counts as lost, not as slow.',
+    'Ahead = higher delivered/s (within 1% counts: both delivered what was offered), lower p99, lower CPU per delivery, lower RSS growth per idle connection. Server CPU: the gateway process (Hookstream), the reference process (bare), every Pushpin process plus the origin (Pushpin); nats-server is counted for none of them. All three frame the same stored event; a delivery Pushpin never made counts as lost, not as slow. KB per idle connection: settled RSS after the clients connected minus before, over the clients (a process with heap room to spare shows less growth). Highest rate: the publish rate stepped up ×1.5 on the same clients (a few seconds each) until p99 reaches the bound or anything is lost.',
     '',
   );
   return out;
