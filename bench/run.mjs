@@ -86,6 +86,8 @@ const FULL = {
       p99Ms: 250,
       drainTimeoutMs: 60_000,
     },
+    // Pushpin's delivery pacing (its package ships 2,500/s, which alone caps it; see bench/lib/pushpin.mjs).
+    pushpin: { messageRate: 1_000_000 },
   },
   e2e: [
     { clients: 1_000, rate: 500, events: 2_500, topics: 100, drainTimeoutMs: 60_000 },
@@ -104,6 +106,7 @@ const SMOKE = {
     warmupEvents: 10,
     rates: [{ rate: 500, events: 1_000, drainTimeoutMs: 30_000 }],
     saturation: { rates: [200, 800], seconds: 1, p99Ms: 250, drainTimeoutMs: 30_000 },
+    pushpin: { messageRate: 1_000_000 },
   },
   e2e: [
     { clients: 20, rate: 200, events: 400, topics: 5, drainTimeoutMs: 30_000 },

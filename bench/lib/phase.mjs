@@ -13,9 +13,10 @@ export const PROFILE_ROOT = join(ROOT, 'bench', 'results', 'tmp', 'profiles');
 /**
  * Runs fn(target) against a fresh server. `kind`: 'hookstream' | 'bare' | 'pushpin' (the peer, with its GRIP
  * origin); `ref`: the bare reference script ('ref-ingest' | 'ref-fanout'); `profile`: a name to run Hookstream
- * under --cpu-prof (summary returned). `pids` lists every process the target's CPU and RSS are summed over.
+ * under --cpu-prof (summary returned); `pushpin`: options for startPushpin. `pids` lists every process the
+ * target's CPU and RSS are summed over.
  */
-export async function withTarget({ store, kind, ref, config, profile }, fn) {
+export async function withTarget({ store, kind, ref, config, profile, pushpin }, fn) {
   const nats = store === 'jetstream' ? await startNats() : null;
   let server;
   const profileDir = profile ? join(PROFILE_ROOT, profile) : undefined;
@@ -26,7 +27,7 @@ export async function withTarget({ store, kind, ref, config, profile }, fn) {
       kind === 'hookstream'
         ? await startGateway({ store, natsUrl: nats?.url, profileDir, config })
         : kind === 'pushpin'
-          ? await startPushpin({ store, natsUrl: nats?.url })
+          ? await startPushpin({ store, natsUrl: nats?.url, ...pushpin })
           : await startRef(ref, { store, natsUrl: nats?.url });
     readyUs = Number(process.hrtime.bigint() / 1000n);
     const target = {

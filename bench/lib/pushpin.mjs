@@ -75,7 +75,7 @@ export function descendants(pid) {
  * the HTTP publish port. The origin is reached through zurl, which the Debian package depends on but which
  * its default config expects as a system service: here the runner starts a private one.
  */
-function config({ dir, httpPort, publishPort }) {
+function config({ dir, httpPort, publishPort, messageRate }) {
   return `[global]
 include={libdir}/internal.conf
 rundir=${join(dir, 'run')}
@@ -114,10 +114,8 @@ push_in_http_port=${publishPort}
 push_in_http_max_body_size=16000000
 stats_spec=ipc://{rundir}/{ipc_prefix}stats
 command_spec=ipc://{rundir}/{ipc_prefix}command
-# The package's 2,500 messages/s (25,000 queued) is a throttle, not a capacity: left in place it capped
-# Pushpin at ~2,400 deliveries/s to 20 clients here. Raised far above anything the bench offers.
-message_rate=1000000
-message_hwm=10000000
+message_rate=${messageRate}
+message_hwm=${messageRate * 10}
 message_wait=5000
 id_cache_ttl=60
 connection_subscription_max=20
@@ -126,6 +124,14 @@ stats_subscription_ttl=60
 stats_report_interval=10
 `;
 }
+
+/**
+ * Pushpin's handler paces deliveries to `message_rate` per second (queueing ten times that). The package's
+ * 2,500 is a throttle, not a capacity: left in place it capped Pushpin at ~2,400 deliveries/s to 20 clients
+ * here, so the bench raises it far above anything it offers (`--param fanout.pushpin.messageRate=2500` runs
+ * the package's value).
+ */
+export const DEFAULT_MESSAGE_RATE = 1_000_000;
 
 function killGroup(pid, signal) {
   try {
@@ -141,7 +147,7 @@ function killGroup(pid, signal) {
  * Returns {url (Pushpin's client port), publishUrl (the origin: where the embedded store's events go),
  * pid (the runner), pids (runner, its processes, origin), cpuParts, stop()}.
  */
-export async function startPushpin({ store, natsUrl }) {
+export async function startPushpin({ store, natsUrl, messageRate = DEFAULT_MESSAGE_RATE }) {
   const bin = pushpinBin();
   if (!bin) throw new Error('pushpin is not installed');
   const dir = mkdtempSync(join(tmpdir(), 'hookstream-bench-pushpin-'));
@@ -171,7 +177,7 @@ export async function startPushpin({ store, natsUrl }) {
   const onExit = () => runner && killGroup(runner.pid, 'SIGKILL');
   try {
     origin = await startRef('ref-pushpin', { store, natsUrl, extraArgs: ['--publish', publishUrl] });
-    writeFileSync(join(dir, 'pushpin.conf'), config({ dir, httpPort, publishPort }));
+    writeFileSync(join(dir, 'pushpin.conf'), config({ dir, httpPort, publishPort, messageRate }));
     writeFileSync(join(dir, 'routes'), `* 127.0.0.1:${origin.port}\n`);
     // Its own process group, so that its services go with it even when the bench is killed.
     runner = spawnTracked(bin, ['--config', join(dir, 'pushpin.conf')], {

@@ -194,7 +194,7 @@ function describe(r) {
   const state = pushpinState(r);
   if (state !== 'measured') return `Pushpin: ${state}.`;
   const procs = r.pushpinProcesses?.length ? r.pushpinProcesses.join(', ') : 'its services';
-  return `${r.pushpin} behind a GRIP origin (\`bench/refs/ref-pushpin.mjs\`) on the bare reference's feed, publishing each event once; Pushpin's CPU and RSS are summed over the \`pushpin\` runner and every process under it (${procs}) plus the origin.`;
+  return `${r.pushpin} behind a GRIP origin (\`bench/refs/ref-pushpin.mjs\`) on the bare reference's feed, publishing each event once; Pushpin's CPU and RSS are summed over the \`pushpin\` runner and every process under it (${procs}) plus the origin. Pushpin's \`message_rate\`: ${fmtNum(r.params?.pushpin?.messageRate ?? null)} per second.`;
 }
 
 /** Distinct warning/error lines from Pushpin's logs (timestamps and ids dropped), at most `max`. */

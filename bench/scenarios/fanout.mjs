@@ -33,7 +33,7 @@ export async function fanout(ctx, store, transport) {
   }
   for (const kind of kinds) {
     const label = `${name} · ${store} · ${kind}`;
-    const opts = { store, kind, ref: 'ref-fanout', profile: ctx.profileName(name, store, kind) };
+    const opts = { store, kind, ref: 'ref-fanout', profile: ctx.profileName(name, store, kind), pushpin: P.pushpin };
     const phase = withTarget(opts, async (t) => {
       const pub = await publisherFor(t);
       try {
