@@ -133,11 +133,30 @@ stats_report_interval=10
  */
 export const DEFAULT_MESSAGE_RATE = 1_000_000;
 
-function killGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is gone
+/**
+ * Every process whose command line names `dir` (the runner and its services all do): the runner puts each
+ * service in its own process group, and once the runner is gone they are no longer its children.
+ */
+function processesUsing(dir) {
+  const out = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(dir)) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function signalAll(pids, signal) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
   }
 }
 
@@ -159,31 +178,32 @@ export async function startPushpin({ store, natsUrl, messageRate = DEFAULT_MESSA
   let runner;
   const stopAll = async () => {
     if (runner) {
-      // The runner stops its services on SIGTERM; the group kill catches any that outlive it.
+      // The runner stops its services on SIGTERM; any that outlive it are killed by name of the temp dir.
       const exited = runner.exitCode !== null || runner.signalCode !== null;
       if (!exited) {
         const gone = new Promise((resolve) => runner.once('exit', resolve));
-        killGroup(runner.pid, 'SIGTERM');
-        const timer = setTimeout(() => killGroup(runner.pid, 'SIGKILL'), 10_000);
+        runner.kill('SIGTERM');
+        const timer = setTimeout(() => runner.kill('SIGKILL'), 10_000);
         await gone;
         clearTimeout(timer);
       }
-      killGroup(runner.pid, 'SIGKILL');
+      for (let i = 0; i < 50 && processesUsing(dir).length; i++) await sleep(100);
+      signalAll(processesUsing(dir), 'SIGKILL');
       process.off('exit', onExit);
     }
     await origin?.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   };
-  const onExit = () => runner && killGroup(runner.pid, 'SIGKILL');
+  // The bench is exiting (an error, Ctrl-C): nothing of this Pushpin may outlive it.
+  const onExit = () => {
+    signalAll(processesUsing(dir), 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     origin = await startRef('ref-pushpin', { store, natsUrl, extraArgs: ['--publish', publishUrl] });
     writeFileSync(join(dir, 'pushpin.conf'), config({ dir, httpPort, publishPort, messageRate }));
     writeFileSync(join(dir, 'routes'), `* 127.0.0.1:${origin.port}\n`);
-    // Its own process group, so that its services go with it even when the bench is killed.
-    runner = spawnTracked(bin, ['--config', join(dir, 'pushpin.conf')], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    runner = spawnTracked(bin, ['--config', join(dir, 'pushpin.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     process.on('exit', onExit);
     let output = '';
     const keep = (d) => (output = (output + d.toString()).slice(-16_384));
