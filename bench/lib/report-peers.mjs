@@ -10,6 +10,14 @@ const div = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a /
 /** Per-connection RSS growth is noise below a few hundred connections (a smoke run): no verdict on it. */
 const MIN_CLIENTS_FOR_MEMORY = 500;
 
+/**
+ * RSS growth says something per connection only with enough connections, and only when it grew: a process
+ * with heap to spare (or one that collected garbage meanwhile) can show none, or even shrink.
+ */
+function memoryMeasurable(m) {
+  return (m?.clients ?? 0) >= MIN_CLIENTS_FOR_MEMORY && m.bytesPerConnection > 0;
+}
+
 function pushpinState(r) {
   if (!r.pushpin) return null; // not an SSE result, or a run from before the peer existed
   if (NOT_RUN.has(r.pushpin) || r.pushpin.startsWith('error')) return r.pushpin;
@@ -25,9 +33,9 @@ export function versusPushpin(r, v) {
   const y = v.pushpin;
   if (!x || !y) return null;
   const mem = r.memory ?? {};
-  const memOk = (mem.hookstream?.clients ?? 0) >= MIN_CLIENTS_FOR_MEMORY;
   const hsKb = mem.hookstream?.bytesPerConnection;
   const ppKb = mem.pushpin?.bytesPerConnection;
+  const memOk = memoryMeasurable(mem.hookstream) && memoryMeasurable(mem.pushpin);
   const figures = [
     {
       name: 'delivered/s',
@@ -61,7 +69,7 @@ export function peerRows(r) {
     rows.push({ scenario: r.scenario, store: r.store, figure, hookstream, bare, ratio: rat, target, met });
   const mem = r.memory ?? {};
   if (mem.hookstream && mem.bare) {
-    const ok = mem.hookstream.clients >= MIN_CLIENTS_FOR_MEMORY;
+    const ok = memoryMeasurable(mem.hookstream) && memoryMeasurable(mem.bare);
     add(
       `KB per idle connection (RSS growth over ${fmtNum(mem.hookstream.clients)} clients)`,
       kb(mem.hookstream.bytesPerConnection),
@@ -159,15 +167,25 @@ function threeWay(r) {
   }
   const mem = r.memory ?? {};
   if (mem.hookstream) {
-    const memOk = mem.hookstream.clients >= MIN_CLIENTS_FOR_MEMORY;
+    const few = mem.hookstream.clients < MIN_CLIENTS_FOR_MEMORY;
     const h = mem.hookstream.bytesPerConnection;
+    const vs = (other) =>
+      memoryMeasurable(mem.hookstream) && memoryMeasurable(other) ? ratio(div(h, other.bytesPerConnection)) : '–';
     out.push([
-      `KB per idle connection${memOk ? '' : ' (too few clients to measure)'}`,
+      'clients connected',
+      fmtNum(mem.hookstream.clients),
+      fmtNum(mem.bare?.clients),
+      pp(() => fmtNum(mem.pushpin?.clients)),
+      '',
+      '',
+    ]);
+    out.push([
+      `KB per idle connection${few ? ' (too few clients to measure)' : ''}`,
       kb(h),
       kb(mem.bare?.bytesPerConnection),
       pp(() => kb(mem.pushpin?.bytesPerConnection)),
-      memOk ? ratio(div(h, mem.bare?.bytesPerConnection)) : '–',
-      memOk && state === 'measured' ? ratio(div(h, mem.pushpin?.bytesPerConnection)) : '–',
+      vs(mem.bare),
+      state === 'measured' ? vs(mem.pushpin) : '–',
     ]);
   }
   const sat = r.saturation ?? {};
