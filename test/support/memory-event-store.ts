@@ -216,7 +216,8 @@ export class MemoryEventStore implements EventStore {
     const readerId = ++this.readerCounter;
     this.openReaders.add(readerId);
     let cursor = opts.fromSeq;
-    let done = false;
+    // An empty range (fromSeq past untilSeq) completes at once, as the adapters' readers do.
+    let done = opts.fromSeq > opts.untilSeq;
     let closed = false;
     let page = 0;
     let onClose!: () => void;
@@ -302,7 +303,11 @@ export class MemoryEventStore implements EventStore {
           const ev = this.events[i];
           t.next = ev.seq + 1;
           progressed = true;
-          t.handler(ev);
+          try {
+            t.handler(ev);
+          } catch {
+            // As in the adapters: a throwing handler does not stop the tail.
+          }
         }
       }
     } finally {
