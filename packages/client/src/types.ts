@@ -48,9 +48,14 @@ export interface StorageLike {
   removeItem(key: string): void;
 }
 
+/** What the SDK reads of a MessageEvent; declared here so Node programs need no DOM types to use the SDK. */
+export interface MessageEventLike {
+  readonly data: string;
+}
+
 /** What the SDK needs of an EventSource (the browser's, or the `eventsource` package's in Node). */
 export interface EventSourceLike {
-  addEventListener(type: string, listener: (event: MessageEvent<string>) => void): void;
+  addEventListener(type: string, listener: (event: MessageEventLike) => void): void;
   close(): void;
 }
 export type EventSourceConstructor = new (url: string) => EventSourceLike;
