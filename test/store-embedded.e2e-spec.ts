@@ -17,7 +17,7 @@ import {
   MAX_BATCH,
   READ_WINDOW,
   type EmbeddedStoreOptions,
-} from '../src/store/embedded/embedded-event-store.adapter.js';
+} from '../src/store/embedded/embedded-appender.js';
 import { StoreLockedError, StoreUnavailableError, type StoredEvent } from '../src/store/event-store.port.js';
 import { waitFor } from './harness/wait.js';
 import { testConfig } from './support/config.js';
@@ -206,7 +206,7 @@ describe('EmbeddedEventStore: one process per DATA_DIR', () => {
     const cache = join(ROOT, 'node_modules', '.cache'); // absent after a fresh `npm ci`
     mkdirSync(cache, { recursive: true });
     build = mkdtempSync(join(cache, 'hookstream-embedded-test-'));
-    adapterPath = transpileGraph(join(ROOT, 'src/store/embedded/embedded-event-store.adapter.ts'), build);
+    adapterPath = transpileGraph(join(ROOT, 'src/store/embedded/embedded-appender.ts'), build);
   });
 
   afterAll(() => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from '@jest/globals';
 import type Database from 'better-sqlite3';
 import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
-import { EmbeddedEventStore } from '../../src/store/embedded/embedded-event-store.adapter.js';
+import { EmbeddedEventStore } from '../../src/store/embedded/embedded-appender.js';
 import { EVENT_STORE, type EventStore, type StoredEvent, type StreamState } from '../../src/store/event-store.port.js';
 import { describeWithNats, NatsServerProcess } from '../harness/nats-server.js';
 import { testConfig } from './config.js';
