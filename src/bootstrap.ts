@@ -11,7 +11,7 @@ import { type AppConfig, ConfigError, loadConfig } from './config/app-config.js'
 import { ApiErrorFilter } from './common/api-error.js';
 import { type AppLogger, createLogger, NestPinoLogger } from './logging/logger.js';
 import type { EventStore } from './store/event-store.port.js';
-import { EmbeddedEventStore } from './store/embedded/embedded-appender.js';
+import { EmbeddedEventStore } from './store/embedded/embedded-event-store.adapter.js';
 import { JetStreamEventStore } from './store/jetstream/jetstream-event-store.adapter.js';
 import { HookstreamIoAdapter } from './transports/io-adapter.js';
 import { IngestService } from './ingest/ingest.service.js';

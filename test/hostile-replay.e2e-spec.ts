@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { EmbeddedEventStore } from '../src/store/embedded/embedded-appender.js';
+import { EmbeddedEventStore } from '../src/store/embedded/embedded-event-store.adapter.js';
 import { waitFor } from './harness/wait.js';
 import { SseReader, streamUrl } from './support/clients.js';
 import { testConfig } from './support/config.js';

@@ -17,7 +17,7 @@ import {
   MAX_BATCH,
   READ_WINDOW,
   type EmbeddedStoreOptions,
-} from '../src/store/embedded/embedded-appender.js';
+} from '../src/store/embedded/embedded-event-store.adapter.js';
 import { StoreLockedError, StoreUnavailableError, type StoredEvent } from '../src/store/event-store.port.js';
 import { waitFor } from './harness/wait.js';
 import { testConfig } from './support/config.js';
@@ -206,7 +206,7 @@ describe('EmbeddedEventStore: one process per DATA_DIR', () => {
     const cache = join(ROOT, 'node_modules', '.cache'); // absent after a fresh `npm ci`
     mkdirSync(cache, { recursive: true });
     build = mkdtempSync(join(cache, 'hookstream-embedded-test-'));
-    adapterPath = transpileGraph(join(ROOT, 'src/store/embedded/embedded-appender.ts'), build);
+    adapterPath = transpileGraph(join(ROOT, 'src/store/embedded/embedded-event-store.adapter.ts'), build);
   });
 
   afterAll(() => {
@@ -393,7 +393,7 @@ describe('EmbeddedEventStore: append', () => {
     const { store, logs } = await started(tempDir());
     await store.append(ev('events.a.b', 'ok1'));
     // Simulate a full disk: cap the file at its current size (SQLITE_FULL on the next page it needs).
-    const db = (store as unknown as { db: { pragma(s: string, o?: object): unknown } }).db;
+    const db = (store as unknown as { database: { db: { pragma(s: string, o?: object): unknown } } }).database.db;
     const pages = db.pragma('page_count', { simple: true }) as number;
     db.pragma(`max_page_count = ${pages}`);
     const big = { subject: 'events.a.b', msgId: 'big', data: new Uint8Array(256 * 1024) };
