@@ -10,8 +10,10 @@ import { parse as parseYaml } from 'yaml';
 import { EnvDto, FileConfigDto, type VerifierName } from './config.dto.js';
 import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
+import { type DeclaredSchema, loadDeclaredSchemas, publicUrlOf } from './schemas-config.js';
 
 export type { VerifierName } from './config.dto.js';
+export type { DeclaredSchema, SchemaCompatibility, SchemaMode } from './schemas-config.js';
 
 export interface SourceConfig {
   name: string;
@@ -36,6 +38,8 @@ export interface ApiKeyConfig {
   key: string;
   publish: string[];
   subscribe: string[];
+  /** Manages every schema; grants no publish or subscribe. */
+  admin?: boolean;
 }
 
 export interface JwtConfig {
@@ -98,6 +102,10 @@ export interface AppConfig {
   socketio: { polling: boolean };
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
+  /** Schemas declared in the config file (read-only through the API). */
+  schemas: DeclaredSchema[];
+  /** How clients reach this gateway (no trailing slash): the base of `dataschema` URLs. */
+  server: { publicUrl: string };
 }
 
 export class ConfigError extends Error {
@@ -218,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     key: k.key,
     publish: k.publish ?? [],
     subscribe: k.subscribe ?? [],
+    admin: k.admin ?? false,
   }));
   const keyIds = new Set<string>();
   const checkPatterns = (where: string, patterns: string[]) => {
@@ -237,6 +246,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (messageBurst < subscriptionsPerConnection) {
     problems.push('limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)');
   }
+  const subjectPrefix = stream.subjectPrefix ?? 'events';
+  const schemas = loadDeclaredSchemas(dto.schemas, file, subjectPrefix, problems);
+  const publicUrl = publicUrlOf(dto.server?.publicUrl, envDto.PORT ?? 3000, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const ingest = dto.ingest ?? {};
@@ -277,6 +289,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: { jwt, apiKeys, anonymous: { subscribe: dto.auth?.anonymous?.subscribe ?? [] } },
     socketio: { polling: dto.socketio?.polling ?? false },
     console: { demoSource },
+    schemas,
+    server: { publicUrl },
   };
 }
 

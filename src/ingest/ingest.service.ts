@@ -12,6 +12,7 @@ import { eventSubject, validatePublishSubject } from '../events/subject.js';
 import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
+import type { SchemaEnforcer } from '../schemas/schema-enforcer.js';
 import { schemeFor } from './verifiers/verifier.js';
 
 export interface WebhookRequest {
@@ -55,6 +56,7 @@ export class IngestService {
     private readonly store: EventStore,
     private readonly metrics: MetricsService,
     private readonly clock: () => number = Date.now,
+    private readonly schemas?: Pick<SchemaEnforcer, 'checkBatch' | 'checkWebhook'>,
   ) {}
 
   source(name: string): SourceConfig {
@@ -102,6 +104,12 @@ export class IngestService {
       json,
       body: req.body,
     });
+    const verdict = this.schemas?.checkWebhook(source.name, subject, json);
+    if (verdict?.refused) {
+      outcome('schema_violation');
+      throw verdict.refused; // not recorded for idempotency: the provider's retry is judged afresh
+    }
+    if (verdict?.dataschema) envelope.dataschema = verdict.dataschema;
     const result = await this.append(subject, `${source.name}:${deliveryId}`, envelope, () => outcome('unavailable'));
     if (result.duplicate) {
       outcome('duplicate');
@@ -142,13 +150,14 @@ export class IngestService {
       if (!('data' in item)) throw new ApiError(400, 'invalid_payload', `${where}"data" is required`);
       return { subject, id: (id as string | undefined) ?? randomUUID(), type: type as string | undefined, data: item.data };
     });
+    const dataschemas = this.schemas?.checkBatch(checked.map((c, i) => ({ ...c, schemaVersion: (items[i] as Record<string, unknown>).schemaVersion })));
 
     const source = `/v1/events`;
     const now = this.clock();
     const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
     // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.
     const results = await Promise.all(
-      checked.map((item) =>
+      checked.map((item, i) =>
         this.append(
           item.subject,
           `v1:${principal.id}:${item.id}`,
@@ -159,6 +168,7 @@ export class IngestService {
             type: item.type ?? item.subject.slice(prefix.length + 1),
             time: new Date(now).toISOString(),
             datacontenttype: 'application/json',
+            ...(dataschemas?.[i] ? { dataschema: dataschemas[i] } : {}),
             data: item.data,
             hookstreamsource: principal.id,
           },
