@@ -20,6 +20,7 @@ import { createSchemaRegistry } from './schemas/schemas.providers.js';
 import { SchemaEnforcer } from './schemas/schema-enforcer.js';
 import { SchemaRegistry } from './schemas/schema-registry.js';
 import { SchemasController } from './schemas/schemas.controller.js';
+import { AsyncApiController } from './schemas/asyncapi.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -41,6 +42,7 @@ export class AppModule {
         StaticController,
         ConsoleController,
         SchemasController,
+        AsyncApiController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
