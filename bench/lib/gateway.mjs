@@ -55,6 +55,7 @@ export function benchConfig(extra = {}) {
       anonymous: { subscribe: ['events.>'] },
     },
     limits: { ...(extra.limits ?? {}) },
+    ...(extra.schemas ? { schemas: extra.schemas } : {}),
   };
 }
 
