@@ -1,6 +1,6 @@
 /**
  * Issue "Reliability", part 2 (ingest): hostile requests against `POST /webhooks/:source` and `POST /v1/events`.
- * Each gets its documented answer (DESIGN.md §3), the process stays up (`/healthz` after every burst) and, where
+ * Each gets its documented answer (docs/protocol.md), the process stays up (`/healthz` after every burst) and, where
  * a client could make the gateway hold memory (large, endless or slow bodies), heapUsed after a forced GC stays
  * within a generous bound. Runs on the embedded store (no NATS needed: the broker is not what is under test).
  */
