@@ -13,6 +13,7 @@ import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
 import type { SchemaEnforcer } from '../schemas/schema-enforcer.js';
+import { bodyHash, MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
 import { schemeFor } from './verifiers/verifier.js';
 
 export interface WebhookRequest {
@@ -110,7 +111,11 @@ export class IngestService {
       throw verdict.refused; // not recorded for idempotency: the provider's retry is judged afresh
     }
     if (verdict?.dataschema) envelope.dataschema = verdict.dataschema;
-    const result = await this.append(subject, `${source.name}:${deliveryId}`, envelope, () => outcome('unavailable'));
+    // Where the delivery id is not signed (GitHub, Shopify, generic hmac), the idempotency key is the signed body:
+    // a captured body replayed under a new id or type is a duplicate, and an id claimed in advance with another
+    // body cannot make a real delivery answer `duplicate`. The answer's `id` stays the delivery id as sent.
+    const key = scheme.signsDeliveryId ? deliveryId : bodyHash(req.body);
+    const result = await this.append(subject, `${source.name}:${key}`, envelope, () => outcome('unavailable'));
     if (result.duplicate) {
       outcome('duplicate');
       return { status: 200, body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) } };
@@ -152,7 +157,8 @@ export class IngestService {
     });
     const dataschemas = this.schemas?.checkBatch(checked.map((c, i) => ({ ...c, schemaVersion: (items[i] as Record<string, unknown>).schemaVersion })));
 
-    const source = `/v1/events`;
+    // Each key publishes as its own CloudEvents source: (source, id) stays unique across keys, as the spec asks.
+    const source = `/v1/events/${encodeURIComponent(principal.id)}`;
     const now = this.clock();
     const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
     // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.
@@ -252,7 +258,7 @@ export class IngestService {
 
 const VERIFY_MESSAGES = {
   missing_signature: 'the request carries no signature, or lacks a header the scheme needs',
-  invalid_signature: 'no configured secret produces this signature',
+  invalid_signature: `no configured secret produces this signature, or there are over ${MAX_SIGNATURES} signatures`,
   timestamp_out_of_tolerance: 'the signed timestamp is too far from the current time',
 } as const;
 

@@ -40,7 +40,7 @@ export function relocateRefs(schema: unknown, base: string): unknown {
 const CLOUD_EVENT_ATTRIBUTES: Obj = {
   specversion: { type: 'string', const: '1.0' },
   id: { type: 'string' },
-  source: { type: 'string', description: '/webhooks/<source>, or /v1/events' },
+  source: { type: 'string', description: '/webhooks/<source>, or /v1/events/<api key id>' },
   type: { type: 'string' },
   time: { type: 'string', format: 'date-time' },
   datacontenttype: { type: 'string' },
