@@ -76,6 +76,9 @@ interface StoredConfig {
 
 const DEFAULT_COMPATIBILITY: Compatibility = 'backward';
 const MAX_REGISTER_ATTEMPTS = 100;
+const START_WAIT_MS = 5_000;
+const START_RETRY_MS = 100;
+const REFRESH_TIMEOUT_MS = 5_000;
 const VERSION_DIGITS = 10;
 
 /** Subjects use `.` between tokens, which the bucket uses between key parts: `=` stands for it in keys. */
@@ -113,7 +116,20 @@ export class SchemaRegistry {
   /** Loads the registered schemas (a store that is not reachable yet is retried by the refresh loop). */
   async start(): Promise<void> {
     if (this.options.openBucket) {
-      await this.refresh().catch((err: unknown) => this.options.onRefreshError?.(err));
+      // The store may still be starting: retry briefly before serving, since until the registry is loaded the
+      // ingest path answers 503 rather than let an event skip its schema.
+      const giveUpAt = Date.now() + START_WAIT_MS;
+      while (!this.loadedOnce) {
+        try {
+          await this.refresh();
+        } catch (err) {
+          if (Date.now() >= giveUpAt) {
+            this.options.onRefreshError?.(err); // the loop below keeps trying
+            break;
+          }
+          await new Promise((r) => setTimeout(r, START_RETRY_MS));
+        }
+      }
       this.timer = setInterval(() => {
         this.refresh().catch((err: unknown) => this.options.onRefreshError?.(err));
       }, this.options.refreshMs ?? 1_000);
@@ -242,7 +258,20 @@ export class SchemaRegistry {
 
   /** Reloads the registered subjects from the bucket; concurrent callers share one reload. */
   refresh(): Promise<void> {
-    this.refreshing ??= this.reload().finally(() => (this.refreshing = undefined));
+    if (!this.refreshing) {
+      let timer: NodeJS.Timeout | undefined;
+      // A store that never answers must not hold every later reload (and start-up) behind this one.
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new SchemaError('unavailable', 'the schema store did not answer in time')),
+          REFRESH_TIMEOUT_MS,
+        );
+      });
+      this.refreshing = Promise.race([this.reload(), deadline]).finally(() => {
+        clearTimeout(timer);
+        this.refreshing = undefined;
+      });
+    }
     return this.refreshing;
   }
 
