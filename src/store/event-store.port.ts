@@ -7,6 +7,7 @@
  * never reused within one epoch. The epoch names one incarnation of the stream; recreating the stream
  * (or the embedded log) gives a new epoch, so cursors from before are recognised as foreign.
  */
+import type { MetadataStore } from './metadata.port.js';
 
 /** One stored message: the CloudEvent envelope as JSON bytes, at its stream sequence. */
 export interface StoredEvent {
@@ -91,6 +92,11 @@ export interface EventStore {
    * were given up (their dedupe beyond the msgId window is lost). Absent when records are written with the event.
    */
   idempotencyRecords?(): { pending: number; dropped: number };
+  /**
+   * Key-value buckets kept beside the events, shared by every gateway on the same store (metadata.port.ts).
+   * Its calls throw StoreUnavailableError while the store is unreachable.
+   */
+  metadata(): MetadataStore;
 }
 
 export const EVENT_STORE = Symbol('EVENT_STORE');
