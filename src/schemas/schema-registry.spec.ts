@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { MemoryMetadataBucket } from '../../test/support/memory-metadata.js';
+import { MemoryMetadataStore } from '../fanout/testing/memory-metadata-store.js';
+import { MetadataConflictError } from '../store/metadata.port.js';
 import { SchemaRegistry } from './schema-registry.js';
 import { SchemaError } from './schema.errors.js';
 
@@ -10,16 +11,19 @@ const invoice = (extra: Record<string, object> = {}, required: string[] = ['id']
 });
 
 const registries: SchemaRegistry[] = [];
-function registry(
-  bucket = new MemoryMetadataBucket(),
-  declared: ConstructorParameters<typeof SchemaRegistry>[0]['declared'] = [],
-) {
+/** A store shared by "replicas"; `up.value = false` makes it unreachable. */
+function sharedStore() {
+  const up = { value: true };
+  return { up, store: new MemoryMetadataStore(() => up.value) };
+}
+
+function registry(shared = sharedStore(), declared: ConstructorParameters<typeof SchemaRegistry>[0]['declared'] = []) {
   const r = new SchemaRegistry({
     declared,
     subjectPrefix: 'events',
     publicUrl: 'https://hooks.example.com',
-    openBucket: async () => bucket,
-    isConflict: (err) => err instanceof Error && err.name === 'MetadataConflictError',
+    openBucket: () => shared.store.bucket('schemas'),
+    isConflict: (err) => err instanceof MetadataConflictError,
     refreshMs: 20,
   });
   registries.push(r);
@@ -86,8 +90,8 @@ describe('SchemaRegistry', () => {
   });
 
   it('gives 20 concurrent registrations the versions 1..20 exactly, across replicas sharing the store', async () => {
-    const bucket = new MemoryMetadataBucket();
-    const replicas = [registry(bucket), registry(bucket), registry(bucket)];
+    const shared = sharedStore();
+    const replicas = [registry(shared), registry(shared), registry(shared)];
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         replicas[i % 3].register('events.orders.created', invoice({ [`f${i}`]: { type: 'string' } }), 'none'),
@@ -99,10 +103,46 @@ describe('SchemaRegistry', () => {
     );
   });
 
+  it('sees its own registration at once, even when a reload that listed before the write is still under way', async () => {
+    const shared = sharedStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let holding = true;
+    const r = new SchemaRegistry({
+      declared: [],
+      subjectPrefix: 'events',
+      publicUrl: 'https://hooks.example.com',
+      isConflict: (err) => err instanceof MetadataConflictError,
+      openBucket: async () => {
+        const bucket = await shared.store.bucket('schemas');
+        return {
+          get: (k) => bucket.get(k),
+          create: (k, v) => bucket.create(k, v),
+          put: (k, v) => bucket.put(k, v),
+          // A full listing (a reload) that has read the bucket, then is slow to come back.
+          list: async (prefix) => {
+            const out = await bucket.list(prefix);
+            if (prefix === undefined && holding) await gate;
+            return out;
+          },
+        };
+      },
+    });
+    const early = r.refresh(); // lists the empty bucket, then waits
+    const registered = r.register('events.billing.invoice', invoice());
+    setTimeout(() => {
+      holding = false;
+      release();
+    }, 50);
+    await registered;
+    expect(r.lookup('events.billing.invoice')?.versions).toHaveLength(1);
+    await early;
+  });
+
   it('a second replica sees a new version after its refresh', async () => {
-    const bucket = new MemoryMetadataBucket();
-    const a = registry(bucket);
-    const b = registry(bucket);
+    const shared = sharedStore();
+    const a = registry(shared);
+    const b = registry(shared);
     await b.start();
     expect(b.lookup('events.billing.invoice')).toBeUndefined();
     await a.register('events.billing.invoice', invoice());
@@ -111,7 +151,7 @@ describe('SchemaRegistry', () => {
   });
 
   it('refuses invalid subjects and schemas, and changes to declared subjects', async () => {
-    const r = registry(new MemoryMetadataBucket(), [
+    const r = registry(sharedStore(), [
       { subject: 'events.declared.thing', versions: [{ file: 'x.json', schema: { type: 'object' } }], mode: 'warn' },
     ]);
     expect((await refusal(r.register('events.billing.*', invoice()))).code).toBe('invalid_subject');
@@ -131,12 +171,12 @@ describe('SchemaRegistry', () => {
   });
 
   it('keeps serving the last loaded schemas while the store is unreachable', async () => {
-    const bucket = new MemoryMetadataBucket();
-    const r = registry(bucket);
+    const shared = sharedStore();
+    const r = registry(shared);
     await r.register('events.billing.invoice', invoice());
-    bucket.down = true;
+    shared.up.value = false;
     expect((await r.list()).map((s) => s.subject)).toEqual(['events.billing.invoice']);
     expect(r.lookup('events.billing.invoice')).toBeDefined();
-    await expect(r.register('events.billing.invoice', invoice())).rejects.toThrow('store unavailable');
+    await expect(r.register('events.billing.invoice', invoice())).rejects.toThrow('memory store is unavailable');
   });
 });

@@ -11,17 +11,13 @@
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { DeclaredSchema, SchemaMode } from '../config/app-config.js';
 import { validatePublishSubject } from '../events/subject.js';
+import type { MetadataBucket } from '../store/metadata.port.js';
 import { checkCompatibility, type Compatibility, COMPATIBILITY_MODES } from './compatibility.js';
 import { SchemaError } from './schema.errors.js';
 import { SchemaCompiler } from './schema-validator.js';
 
 /** The part of the metadata port the registry uses. */
-export interface SchemaBucket {
-  get(key: string): Promise<{ key: string; value: string; revision: number } | null>;
-  create(key: string, value: string): Promise<number>;
-  put(key: string, value: string): Promise<number>;
-  list(prefix?: string): Promise<{ key: string; value: string; revision: number }[]>;
-}
+export type SchemaBucket = Pick<MetadataBucket, 'get' | 'create' | 'put' | 'list'>;
 
 export interface SchemaVersion {
   version: number;
@@ -236,7 +232,7 @@ export class SchemaRegistry {
       if (compatibility !== undefined && compatibility !== config?.compatibility) {
         await bucket.put(configKey(subject), JSON.stringify({ ...config, compatibility }));
       }
-      await this.refresh();
+      await this.refreshAfterWrite();
       return { subject, version, compatibility: mode, createdAt };
     }
     throw new SchemaError('unavailable', `too many concurrent registrations for ${subject}; retry`);
@@ -252,7 +248,7 @@ export class SchemaRegistry {
     const current = await bucket.get(configKey(subject));
     const config: StoredConfig = { ...(current ? (JSON.parse(current.value) as StoredConfig) : {}), ...change };
     await bucket.put(configKey(subject), JSON.stringify(config));
-    await this.refresh();
+    await this.refreshAfterWrite();
     return { compatibility: config.compatibility ?? DEFAULT_COMPATIBILITY, mode: config.mode ?? null };
   }
 
@@ -273,6 +269,12 @@ export class SchemaRegistry {
       });
     }
     return this.refreshing;
+  }
+
+  /** A reload that lists the bucket after a write of ours: one already under way may have listed before it. */
+  private async refreshAfterWrite(): Promise<void> {
+    await this.refreshing?.catch(() => undefined);
+    await this.refresh();
   }
 
   private async reload(): Promise<void> {
