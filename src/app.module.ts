@@ -16,7 +16,7 @@ import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
 import { StaticController } from './transports/static.controller.js';
 import { ConsoleController } from './console/console.controller.js';
-import { createSchemaRegistry } from './schemas/schemas.providers.js';
+import { createSchemaRegistry, SCHEMAS_STARTER } from './schemas/schemas.providers.js';
 import { SchemaEnforcer } from './schemas/schema-enforcer.js';
 import { SchemaRegistry } from './schemas/schema-registry.js';
 import { SchemasController } from './schemas/schemas.controller.js';
@@ -58,6 +58,7 @@ export class AppModule {
         },
         { provide: Authenticator, useFactory: () => new Authenticator(config.auth) },
         { provide: SchemaRegistry, useFactory: () => createSchemaRegistry(config, store, logger) },
+        SCHEMAS_STARTER,
         {
           provide: SchemaEnforcer,
           inject: [SchemaRegistry, MetricsService],

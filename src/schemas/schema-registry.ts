@@ -137,11 +137,7 @@ export class SchemaRegistry {
     clearInterval(this.timer);
   }
 
-  /** Called by the app after the store started (method names Nest looks for; no Nest import needed). */
-  onApplicationBootstrap(): Promise<void> {
-    return this.start();
-  }
-
+  /** Called by the app at shutdown (a method name Nest looks for; no Nest import needed). */
   onApplicationShutdown(): void {
     this.stop();
   }
@@ -227,6 +223,9 @@ export class SchemaRegistry {
         await bucket.create(versionKey(subject, version), JSON.stringify({ schema: next, createdAt }));
       } catch (err) {
         if (this.options.isConflict(err)) continue; // another registration took this number: check again
+        // The store refuses values over its size limit (JetStream: max_payload) as a caller error.
+        if (err instanceof RangeError)
+          throw new SchemaError('invalid_schema', `the schema cannot be stored: ${err.message}`);
         throw err;
       }
       if (compatibility !== undefined && compatibility !== config?.compatibility) {

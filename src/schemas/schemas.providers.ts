@@ -1,5 +1,7 @@
 /** Builds the registry over the event store's metadata buckets. */
+import type { Provider } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
+import { Lifecycle } from '../lifecycle.js';
 import type { AppLogger } from '../logging/logger.js';
 import type { EventStore } from '../store/event-store.port.js';
 import { MetadataConflictError } from '../store/metadata.port.js';
@@ -29,3 +31,14 @@ export function createSchemaRegistry(config: AppConfig, store: EventStore, logge
     },
   });
 }
+
+/**
+ * Loads the registry once the store has started. Nest runs start-up hooks dependencies first, so depending on
+ * Lifecycle (which starts the store) puts this after it; the app listens only once the registry is loaded (or
+ * the store stayed unreachable for a few seconds), so no event skips its schema after a restart.
+ */
+export const SCHEMAS_STARTER: Provider = {
+  provide: Symbol('SCHEMAS_STARTER'),
+  inject: [SchemaRegistry, Lifecycle],
+  useFactory: (registry: SchemaRegistry) => ({ onApplicationBootstrap: () => registry.start() }),
+};
