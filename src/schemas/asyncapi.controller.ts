@@ -45,7 +45,7 @@ export class AsyncApiController {
     return buildAsyncApi({
       title: 'Hookstream',
       version: '1.0.0',
-      publicUrl: this.config.server.publicUrl,
+      publicUrl: this.config.publicUrl,
       subjectPrefix: this.config.stream.subjectPrefix,
       sources: [...this.config.sources.values()].map((s) => ({ name: s.name, verifier: s.verifier })),
       subjects,

@@ -26,11 +26,13 @@ export class DetailedApiError extends ApiError {
   }
 }
 
-export interface BatchItem {
-  subject: string;
-  data: unknown;
-  /** The producer's pin: a version number or "latest"; undefined for the latest. */
-  schemaVersion?: unknown;
+export interface BatchCheck {
+  /**
+   * `schemaVersion`: the producer's pin, a version number or "latest" (undefined: the latest); `where` prefixes
+   * refusal messages ("item 3: ").
+   */
+  item(index: number, subject: string, data: unknown, schemaVersion: unknown, where: string): string | undefined;
+  finish(): void;
 }
 
 /** A webhook's verdict: the `dataschema` to stamp, or the refusal to answer. */
@@ -59,39 +61,39 @@ export class SchemaEnforcer {
   }
 
   /**
-   * POST /v1/events: the `dataschema` of each item (undefined: no schema, or it failed in warn mode), or a 400
-   * `schema_violation` for the whole batch listing every error of every refused item.
+   * POST /v1/events: one check per batch. `item()` answers the item's `dataschema` (undefined: no schema, or it
+   * failed in warn mode) and collects its errors in enforce mode; `finish()` then refuses the whole batch with a
+   * 400 `schema_violation` listing every error of every refused item.
    */
-  checkBatch(items: readonly BatchItem[]): (string | undefined)[] | undefined {
+  batch(): BatchCheck {
     this.ensureLoaded();
-    if (this.registry.isEmpty() && items.every((i) => i.schemaVersion === undefined)) return undefined;
-    const stamps = new Array<string | undefined>(items.length);
     const errors: SchemaViolation[] = [];
-    const where = (i: number) => (items.length > 1 ? `item ${i}: ` : '');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      const subject = this.registry.lookup(item.subject);
-      const version = pinned(subject, item, where(i));
-      if (!subject || !version) continue;
-      if (version.validate(item.data)) {
-        stamps[i] = version.dataschema;
-        continue;
-      }
-      const found = violationsOf(version.validate.errors, i);
-      const mode = subject.mode ?? 'enforce';
-      this.violations.inc({ subject: subject.subject, mode });
-      if (mode === 'enforce') errors.push(...found);
-      else this.warn(subject, version, found, { publisher: 'v1' });
-    }
-    if (errors.length) {
-      throw new DetailedApiError(
-        400,
-        'schema_violation',
-        'events do not match their subject schema; nothing was stored',
-        { errors },
-      );
-    }
-    return stamps;
+    return {
+      item: (index, subjectName, data, schemaVersion, where) => {
+        if (schemaVersion === undefined && this.registry.isEmpty()) return undefined;
+        const subject = this.registry.lookup(subjectName);
+        const version = pinned(subject, subjectName, schemaVersion, where);
+        if (!subject || !version) return undefined;
+        if (version.validate(data)) return version.dataschema;
+        const found = violationsOf(version.validate.errors, index);
+        const mode = subject.mode ?? 'enforce';
+        this.violations.inc({ subject: subject.subject, mode });
+        if (mode === 'enforce') errors.push(...found);
+        else this.warn(subject, version, found, { publisher: 'v1' });
+        return undefined;
+      },
+      finish: () => {
+        if (!errors.length) return;
+        throw new DetailedApiError(
+          400,
+          'schema_violation',
+          'events do not match their subject schema; nothing was stored',
+          {
+            errors,
+          },
+        );
+      },
+    };
   }
 
   /** A verified webhook's data (undefined when the body is not JSON) against its subject's latest schema. */
@@ -137,11 +139,15 @@ export class SchemaEnforcer {
 }
 
 /** The version an item is checked against: its pin, else the latest. A pin that names nothing is a 400. */
-function pinned(subject: SubjectSchemas | undefined, item: BatchItem, where: string): SchemaVersion | undefined {
-  const pin = item.schemaVersion;
+function pinned(
+  subject: SubjectSchemas | undefined,
+  subjectName: string,
+  pin: unknown,
+  where: string,
+): SchemaVersion | undefined {
   if (pin === undefined) return subject?.versions[subject.versions.length - 1];
   if (!subject || subject.versions.length === 0) {
-    throw new ApiError(400, 'invalid_payload', `${where}"schemaVersion" is set, but ${item.subject} has no schema`);
+    throw new ApiError(400, 'invalid_payload', `${where}"schemaVersion" is set, but ${subjectName} has no schema`);
   }
   const n = pin === 'latest' ? subject.versions.length : pin;
   const version = typeof n === 'number' && Number.isInteger(n) ? subject.versions[n - 1] : undefined;
@@ -149,7 +155,7 @@ function pinned(subject: SubjectSchemas | undefined, item: BatchItem, where: str
     throw new ApiError(
       400,
       'invalid_payload',
-      `${where}"schemaVersion" must be "latest" or one of the versions of ${item.subject} (1 to ${subject.versions.length})`,
+      `${where}"schemaVersion" must be "latest" or one of the versions of ${subjectName} (1 to ${subject.versions.length})`,
     );
   }
   return version;

@@ -16,7 +16,7 @@ export function createSchemaRegistry(config: AppConfig, store: EventStore, logge
   return new SchemaRegistry({
     declared: config.schemas,
     subjectPrefix: config.stream.subjectPrefix,
-    publicUrl: config.server.publicUrl,
+    publicUrl: config.publicUrl,
     openBucket: () => store.metadata().bucket(SCHEMAS_BUCKET),
     isConflict: (err) => err instanceof MetadataConflictError,
     onRefreshError: (err) => {
