@@ -16,6 +16,11 @@ import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
 import { StaticController } from './transports/static.controller.js';
 import { ConsoleController } from './console/console.controller.js';
+import { createSchemaRegistry, SCHEMAS_STARTER } from './schemas/schemas.providers.js';
+import { SchemaEnforcer } from './schemas/schema-enforcer.js';
+import { SchemaRegistry } from './schemas/schema-registry.js';
+import { SchemasController } from './schemas/schemas.controller.js';
+import { AsyncApiController } from './schemas/asyncapi.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -36,6 +41,8 @@ export class AppModule {
         MetricsController,
         StaticController,
         ConsoleController,
+        SchemasController,
+        AsyncApiController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -50,10 +57,19 @@ export class AppModule {
           },
         },
         { provide: Authenticator, useFactory: () => new Authenticator(config.auth) },
+        { provide: SchemaRegistry, useFactory: () => createSchemaRegistry(config, store, logger) },
+        SCHEMAS_STARTER,
+        {
+          provide: SchemaEnforcer,
+          inject: [SchemaRegistry, MetricsService],
+          useFactory: (registry: SchemaRegistry, metrics: MetricsService) =>
+            new SchemaEnforcer(registry, metrics.registry, logger.child({ component: 'schemas' })),
+        },
         {
           provide: IngestService,
-          inject: [MetricsService],
-          useFactory: (metrics: MetricsService) => new IngestService(config, store, metrics),
+          inject: [MetricsService, SchemaEnforcer],
+          useFactory: (metrics: MetricsService, schemas: SchemaEnforcer) =>
+            new IngestService(config, store, metrics, undefined, schemas),
         },
         {
           provide: FanoutHub,

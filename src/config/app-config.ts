@@ -12,9 +12,11 @@ import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
 import { natsConnectionFromEnv, type NatsConnectionConfig } from './nats-connection.js';
 import { secretProblems, type SecretPolicyInput } from './secret-policy.js';
+import { type DeclaredSchema, loadDeclaredSchemas, publicUrlOf } from './schemas-config.js';
 
 export type { VerifierName } from './config.dto.js';
 export type { NatsAuth, NatsConnectionConfig } from './nats-connection.js';
+export type { DeclaredSchema, SchemaCompatibility, SchemaMode } from './schemas-config.js';
 
 export interface SourceConfig {
   name: string;
@@ -41,6 +43,8 @@ export interface ApiKeyConfig {
   key: string;
   publish: string[];
   subscribe: string[];
+  /** Manages every schema; grants no publish or subscribe. */
+  admin?: boolean;
 }
 
 export interface JwtConfig {
@@ -123,8 +127,12 @@ export interface AppConfig {
     /** Origins whose pages may connect (Socket.IO) or open streams (SSE); unset = any origin. Never with credentials. */
     allowedOrigins?: string[];
   };
+  /** `server.publicUrl`: how clients reach this gateway (no trailing slash), the base of `dataschema` URLs. */
+  publicUrl: string;
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
+  /** Schemas declared in the config file (read-only through the API). */
+  schemas: DeclaredSchema[];
 }
 
 export class ConfigError extends Error {
@@ -313,6 +321,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     key: k.key,
     publish: k.publish ?? [],
     subscribe: k.subscribe ?? [],
+    admin: k.admin ?? false,
   }));
   const keyIds = new Set<string>();
   const checkPatterns = (where: string, patterns: string[]) => {
@@ -336,6 +345,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)',
     );
   }
+  const subjectPrefix = stream.subjectPrefix ?? 'events';
+  const schemas = loadDeclaredSchemas(dto.schemas, file, subjectPrefix, problems);
+  const publicUrl = publicUrlOf(dto.server?.publicUrl, envDto.PORT ?? 3000, problems);
   // Below one large envelope, a client could only ever be sent one event at a time.
   const bufferBytes = limits.clientBufferBytes === undefined ? null : parseSize(limits.clientBufferBytes);
   if (bufferBytes !== null && bufferBytes < 64 * 1024) {
@@ -393,6 +405,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowedOrigins: dto.server?.allowedOrigins?.map((o) => o.toLowerCase()),
     },
     console: { demoSource },
+    schemas,
+    publicUrl,
   };
 }
 

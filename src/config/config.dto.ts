@@ -8,6 +8,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -115,6 +116,8 @@ export class ApiKeyDto {
   @IsString() @MinLength(16, { message: 'auth.apiKeys[].key must be at least 16 characters' }) key!: string;
   @IsOptional() @IsArray() @IsString({ each: true }) publish?: string[];
   @IsOptional() @IsArray() @IsString({ each: true }) subscribe?: string[];
+  /** Manages every schema (and endpoint); grants no publish or subscribe. */
+  @IsOptional() @IsBoolean() admin?: boolean;
 }
 
 export class AnonymousDto {
@@ -138,6 +141,15 @@ export class ConsoleDto {
   demoSource?: string;
 }
 
+export class SchemaDto {
+  @IsString() subject!: string;
+  @IsArray() @ArrayMinSize(1, { message: 'schemas[].versions needs at least one file' }) @IsString({ each: true })
+  versions!: string[];
+  @IsOptional() @IsIn(['backward', 'forward', 'full', 'none'], { message: 'schemas[].compatibility must be one of backward, forward, full, none' })
+  compatibility?: 'backward' | 'forward' | 'full' | 'none';
+  @IsOptional() @IsIn(['enforce', 'warn'], { message: 'schemas[].mode must be enforce or warn' }) mode?: 'enforce' | 'warn';
+}
+
 /** An origin as a browser sends it: scheme, host and optional port, nothing else. */
 const ORIGIN = /^https?:\/\/[^/\s?#@]+$/;
 
@@ -154,6 +166,7 @@ export class ServerDto {
     message: 'server.allowedOrigins entries must be origins such as https://app.example.com',
   })
   allowedOrigins?: string[];
+  @IsOptional() @IsString() @MinLength(1) publicUrl?: string;
 }
 
 export class FileConfigDto {
@@ -170,6 +183,7 @@ export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SchemaDto) schemas?: SchemaDto[];
   @IsOptional() @ValidateNested() @Type(() => ServerDto) server?: ServerDto;
 }
 

@@ -11,6 +11,11 @@ export interface CloudEvent<T = unknown> {
   type: string;
   time?: string;
   datacontenttype?: string;
+  /**
+   * The registered schema version the data was validated against
+   * (`<gateway>/v1/schemas/<subject>/versions/<n>`); absent when it was not. Dispatch on it to read two versions.
+   */
+  dataschema?: string;
   /** The provider's JSON body, when it was JSON. */
   data?: T;
   /** A body that was not JSON, byte-exact. */
