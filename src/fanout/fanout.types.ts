@@ -1,6 +1,6 @@
 /**
- * The fan-out's public shapes (DESIGN.md §5): one delivery shape for every transport, the gap notice, and the
- * sink a transport implements. Pure: no Nest, NATS or socket import.
+ * The fan-out's public shapes: one delivery shape for every transport, the gap notice, the sink a transport
+ * implements, and the subscription handle it gets back. Pure: no Nest, NATS or socket import.
  */
 
 /** One event as sent to a client (`WireDelivery`), plus its envelope's JSON text. The transport adds its own `subscription` id. */
@@ -17,7 +17,7 @@ export interface Delivery {
   readonly json: string;
 }
 
-/** What a client receives for one event (DESIGN.md §5), before the transport adds `subscription`. */
+/** What a client receives for one event (see docs/protocol.md), before the transport adds `subscription`. */
 export type WireDelivery = Omit<Delivery, 'json'>;
 
 /** Sent first when the events right after the requested position are gone (retention, purge, new epoch). */
@@ -64,6 +64,33 @@ export interface DeliverySink {
    * synchronously) when the backlog is already low at registration time.
    */
   onceDrained(cb: () => void): void;
+}
+
+export interface Subscription {
+  /** Unique per process, e.g. `s12`. */
+  readonly id: string;
+  /** The position the subscription starts AFTER (for the ack). */
+  readonly startCursor: string;
+  /** Phase 2: emits the gap notice if any, then catch-up, then live. */
+  begin(): void;
+  /** Unregisters; aborts any catch-up in flight (its reader closed). Idempotent. */
+  close(): void;
+  /** Cursor of the last delivery sent (or startCursor). */
+  readonly cursor: string;
+}
+
+export type SubscriptionMode = 'pending' | 'catchup' | 'live' | 'closed';
+
+/** Introspection for tests and metrics. */
+export interface SubscriptionDebug {
+  mode: SubscriptionMode;
+  /** True while catching up because the sink fell behind (or the live tap jumped). */
+  lagging: boolean;
+  /** Live events held in the hand-off buffer (never more than clientBufferEvents). */
+  buffered: number;
+  lastSent: number;
+  scanned: number;
+  readerOpen: boolean;
 }
 
 export type SubscribeErrorCode = 'invalid_cursor' | 'unavailable';
