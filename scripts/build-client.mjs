@@ -2,7 +2,7 @@
 // Builds what the gateway serves to browsers, into dist/public/ (served by src/transports/static.controller.ts):
 //   sdk/hookstream.js       the client SDK as ONE ES module (socket.io-client bundled in), minified, with a sourcemap
 //   console/index.html      the live console page, its console.js (importing /sdk/hookstream.js) and console.css
-// and the SDK's type declarations into dist/client/ (the `hookstream/client` package export).
+// and the SDK's type declarations into dist/client/ and dist/protocol/ (the `hookstream/client` package export).
 // `--no-types` skips the declarations (the test setup only needs the served files).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';

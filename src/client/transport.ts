@@ -1,4 +1,5 @@
 /** What a transport needs from the client, and what the client needs from a transport. */
+import { CLOSE_REASONS, type CloseClass, type CloseReason } from '../protocol/closing.js';
 import type { Backoff } from './backoff.js';
 import type { SubscriptionState } from './subscription-state.js';
 import type { ClientStatus, HookstreamError } from './types.js';
@@ -38,5 +39,12 @@ export function retryRefusal(code: string, limitRetriesSoFar: number): boolean {
 }
 export const LIMIT_RETRIES = 3;
 
-/** Close reasons (docs/protocol.md) after which the token must be renewed before reconnecting. */
-export const TOKEN_REASONS: ReadonlySet<string> = new Set(['token_expired', 'unauthorized']);
+/**
+ * How to come back after a `closing` reason read off the wire (renew the token first? at once or after a
+ * backoff?); undefined for a reason this SDK does not know (a newer gateway), which is retried with backoff.
+ */
+export function closeClass(reason: string | undefined): CloseClass | undefined {
+  return reason !== undefined && Object.prototype.hasOwnProperty.call(CLOSE_REASONS, reason)
+    ? CLOSE_REASONS[reason as CloseReason]
+    : undefined;
+}
