@@ -7,7 +7,7 @@ describe('retryRefusal', () => {
     expect(retryRefusal('limit_exceeded', 0)).toBe(true);
     expect(retryRefusal('limit_exceeded', LIMIT_RETRIES - 1)).toBe(true);
     expect(retryRefusal('limit_exceeded', LIMIT_RETRIES)).toBe(false);
-    for (const code of ['forbidden', 'invalid_subject', 'invalid_cursor', 'invalid_request', 'whatever']) {
+    for (const code of ['forbidden', 'invalid_subject', 'invalid_cursor', 'invalid_request', 'whatever', 'toString']) {
       expect(retryRefusal(code, 0)).toBe(false);
     }
   });
