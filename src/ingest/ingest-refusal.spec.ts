@@ -1,6 +1,7 @@
 /** The HTTP edge of ingest: each IngestError code answers with its documented status, headers and body. */
 import { describe, expect, it } from '@jest/globals';
-import { ApiError } from '../common/api-error.js';
+import type { ArgumentsHost } from '@nestjs/common';
+import { ApiError, ApiErrorFilter } from '../common/api-error.js';
 import type { IngestErrorCode } from '../protocol/errors.js';
 import { IngestError } from './ingest.errors.js';
 import { asApiError, ingestRefusal } from './ingest-refusal.js';
@@ -53,5 +54,51 @@ describe('ApiError', () => {
     expect(JSON.stringify(err.getResponse())).toBe(
       '{"error":"incompatible_schema","message":"breaks readers","reasons":["a field was removed"]}',
     );
+  });
+});
+
+/** The exception filter with the ingest edge plugged in, as bootstrap installs it (the console's demo webhook). */
+describe('ApiErrorFilter with asApiError', () => {
+  function answer(err: unknown) {
+    const sent = {
+      status: 0,
+      headers: {} as Record<string, string>,
+      body: undefined as unknown,
+      unexpected: [] as unknown[],
+    };
+    const res = {
+      headersSent: false,
+      setHeader: (k: string, v: string) => void (sent.headers[k] = v),
+      status(code: number) {
+        sent.status = code;
+        return this;
+      },
+      json: (body: unknown) => void (sent.body = body),
+    };
+    const host = {
+      getType: () => 'http',
+      switchToHttp: () => ({ getResponse: () => res }),
+    } as unknown as ArgumentsHost;
+    new ApiErrorFilter((e) => sent.unexpected.push(e), asApiError).catch(err, host);
+    return sent;
+  }
+
+  it('answers an IngestError with its status, headers and body', () => {
+    expect(answer(new IngestError('unavailable', 'the store is away'))).toEqual({
+      status: 503,
+      headers: { 'Retry-After': '2' },
+      body: { error: 'unavailable', message: 'the store is away' },
+      unexpected: [],
+    });
+  });
+
+  it('still answers anything else 500 without internals, and reports it', () => {
+    const boom = new Error('secret detail');
+    expect(answer(boom)).toEqual({
+      status: 500,
+      headers: {},
+      body: { error: 'internal_error', message: 'internal error' },
+      unexpected: [boom],
+    });
   });
 });
