@@ -27,6 +27,9 @@ import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request
 import { SocketOutbox } from './socket-outbox.js';
 import { armTokenExpiry } from './token-expiry.js';
 
+/** Still exported here for code written against the old location; the type lives in the protocol module. */
+export type { CloseReason };
+
 /** The client's messages as they arrive: untrusted (any payload, maybe no ack) until parsed. */
 type Inbound = { [K in keyof ClientToServerEvents]: (payload: unknown, ack?: unknown) => void };
 
