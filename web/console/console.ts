@@ -13,6 +13,7 @@ import {
   type Subscription,
   type Transport,
 } from '@hookstream/client';
+import type { ErrorBody, WebhookAccepted } from '@hookstream/client';
 
 interface ConsoleSettings {
   subjectPrefix: string;
@@ -254,13 +255,7 @@ async function sendDemo(): Promise<void> {
   ui.demo.disabled = true;
   try {
     const res = await fetch('/console/demo-webhook', { method: 'POST' });
-    const body = (await res.json().catch(() => ({}))) as {
-      status?: string;
-      seq?: number;
-      subject?: string;
-      error?: string;
-      message?: string;
-    };
+    const body = (await res.json().catch(() => ({}))) as Partial<WebhookAccepted & ErrorBody<string>>;
     if (res.status === 202) notify(`Sent: ${body.subject ?? ''} accepted as seq ${body.seq ?? '?'}`);
     else notify(`The demo webhook was refused: ${res.status} ${body.error ?? ''} ${body.message ?? ''}`, 'error');
   } catch (err) {
