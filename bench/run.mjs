@@ -20,7 +20,9 @@ import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Fleet } from './lib/fleet.mjs';
-import { ensureBuilt, ROOT, useGatewayDist } from './lib/gateway.mjs';
+import { ensureBuilt } from '../test/lib/build.mjs';
+import { exitOnSignals } from '../test/lib/procs.mjs';
+import { ROOT, useGatewayDist } from './lib/gateway.mjs';
 import { withTarget } from './lib/phase.mjs';
 import { writeReports, printTable } from './lib/report.mjs';
 import { machineInfo, nowMs } from './lib/util.mjs';
@@ -30,6 +32,8 @@ import { e2e } from './scenarios/e2e.mjs';
 import { catchup } from './scenarios/catchup.mjs';
 import { storm } from './scenarios/storm.mjs';
 import { scale } from './scenarios/scale.mjs';
+
+exitOnSignals('bench'); // a Ctrl-C leaves no nats-server, gateway or worker behind
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds what the gateway serves to browsers, into dist/public/ (served by src/transports/static.controller.ts):
+// Builds what the gateway serves to browsers, into dist/public/ (served by src/static/static.controller.ts):
 //   sdk/hookstream.js       the client SDK (packages/client) as ONE ES module (socket.io-client bundled in),
 //                           minified, with a sourcemap
 //   console/index.html      the live console page (web/console), its console.js (importing /sdk/hookstream.js)

@@ -14,7 +14,7 @@ import { EVENT_STORE, type EventStore } from './store/event-store.port.js';
 import { ConnectionRegistry } from './transports/connection-registry.js';
 import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
-import { StaticController } from './transports/static.controller.js';
+import { StaticController } from './static/static.controller.js';
 import { ConsoleController } from './console/console.controller.js';
 import { createSchemaRegistry, SCHEMAS_STARTER } from './schemas/schemas.providers.js';
 import { SchemaEnforcer } from './schemas/schema-enforcer.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { exportJWK, importPKCS8, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import type { Socket } from 'socket.io-client';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import {
   SocketCollector,
   SseReader,

@@ -24,8 +24,8 @@ import {
   type StorageLike,
   type Transport,
 } from '@hookstream/client';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
-import { waitFor } from './harness/wait.js';
+import { describeWithNats, NatsServerProcess } from './support/nats-server.js';
+import { waitFor } from './lib/wait.mjs';
 import { publishBatch, subscriberAuth, subscriberToken, type PublishResult } from './support/clients.js';
 import { testConfig, uniqueStreamName } from './support/config.js';
 import { freePort, startGateway, type RunningGateway } from './support/gateway.js';

@@ -32,7 +32,7 @@ import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { freePort } from './support/gateway.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

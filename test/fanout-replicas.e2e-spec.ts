@@ -6,8 +6,8 @@
  * by a restart on the same directory. What clients received is compared with what is stored.
  */
 import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
-import { NatsServerProcess } from './harness/nats-server.js';
-import { waitFor } from './harness/wait.js';
+import { NatsServerProcess } from './support/nats-server.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore, describeFor, readDataDir } from './support/backends.js';
 import {
   BrowserStream,

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { UnsecuredJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore, type StoreInspector } from './support/backends.js';
 import {
   LoadGenerator,

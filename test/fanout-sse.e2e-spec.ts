@@ -5,7 +5,7 @@
  * while 50,000 events flow. Run on both event stores (a real nats-server, and the embedded log).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore, type StoreInspector } from './support/backends.js';
 import {
   BrowserStream,

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import Stripe from 'stripe';
 import { ConfigError } from '../src/config/app-config.js';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore, type StoreInspector } from './support/backends.js';
 import { PUBLISH_KEY } from './support/clients.js';
 import { testConfig, uniqueStreamName } from './support/config.js';

@@ -14,7 +14,7 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket
 import WebSocket from 'ws';
 import { Authenticator } from '../src/auth/auth.service.js';
 import { FanoutHub } from '../src/fanout/fanout-hub.js';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore } from './support/backends.js';
 import {
   SocketCollector,

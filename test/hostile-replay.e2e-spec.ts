@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { EmbeddedEventStore } from '../src/store/embedded/embedded-event-store.adapter.js';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { SseReader, streamUrl } from './support/clients.js';
 import { testConfig } from './support/config.js';
 import { GatewayProcess } from './support/gateway.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { io, type Socket } from 'socket.io-client';
 import { FanoutHub } from '../src/fanout/fanout-hub.js';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import {
   SocketCollector,
   SseReader,

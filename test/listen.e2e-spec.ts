@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore } from './support/backends.js';
 import { publishBatch, subscriberAuth, subscriberToken, type PublishResult } from './support/clients.js';
 import { uniqueStreamName } from './support/config.js';

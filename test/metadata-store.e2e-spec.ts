@@ -12,8 +12,8 @@ import { StoreUnavailableError, type EventStore } from '../src/store/event-store
 import { JetStreamEventStore } from '../src/store/jetstream/jetstream-event-store.adapter.js';
 import { metadataBucketName } from '../src/store/jetstream/jetstream-metadata.adapter.js';
 import { MetadataConflictError, type MetadataBucket } from '../src/store/metadata.port.js';
-import { DEFAULT_MAX_PAYLOAD } from './harness/nats-server.js';
-import { waitFor } from './harness/wait.js';
+import { DEFAULT_MAX_PAYLOAD } from './support/nats-server.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore, describeFor, itFor, type TestBackend } from './support/backends.js';
 import { uniqueStreamName } from './support/config.js';
 import { describeMetadataContract, increment, registerNext, settleAll } from './support/metadata-contract.js';

@@ -17,8 +17,8 @@ import type { INestApplication } from '@nestjs/common';
 import { pino } from 'pino';
 import { createApp } from '../src/bootstrap.js';
 import { largestMessageBytes } from '../src/store/jetstream/jetstream-connection.js';
-import { describeWithNats, NatsServerProcess, type NatsServerOptions } from './harness/nats-server.js';
-import { waitFor } from './harness/wait.js';
+import { describeWithNats, NatsServerProcess, type NatsServerOptions } from './support/nats-server.js';
+import { waitFor } from './lib/wait.mjs';
 import { testConfig, uniqueStreamName } from './support/config.js';
 import { E2E_SOURCES, post, RAW_SECRET, standardWebhook } from './support/signers.js';
 

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import type { Socket } from 'socket.io-client';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore } from './support/backends.js';
 import {
   SseReader,

@@ -14,7 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import type { AppConfig } from '../src/config/app-config.js';
 import { APP_CONFIG } from '../src/config/app-config.js';
 import { createClient, type Delivery, type EventSourceConstructor } from '@hookstream/client';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore, type StoreInspector } from './support/backends.js';
 import { uniqueStreamName } from './support/config.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Socket } from 'socket.io-client';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import {
   LoadGenerator,
   SseReader,

@@ -19,7 +19,7 @@ import {
   type EmbeddedStoreOptions,
 } from '../src/store/embedded/embedded-event-store.adapter.js';
 import { StoreLockedError, StoreUnavailableError, type StoredEvent } from '../src/store/event-store.port.js';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { testConfig } from './support/config.js';
 import { describeEventStoreContract } from './support/store-contract.js';
 

@@ -11,8 +11,8 @@ import { StoreUnavailableError, type EventStore, type StoredEvent } from '../src
 import { JetStreamEventStore, type StoreLogger } from '../src/store/jetstream/jetstream-event-store.adapter.js';
 import { idempotencyKey } from '../src/store/jetstream/jetstream-util.js';
 import { JsRequester, JsRequestTimeout } from '../src/store/jetstream/js-requester.js';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
-import { waitFor } from './harness/wait.js';
+import { describeWithNats, NatsServerProcess } from './support/nats-server.js';
+import { waitFor } from './lib/wait.mjs';
 import { testConfig, uniqueStreamName } from './support/config.js';
 import { describeEventStoreContract } from './support/store-contract.js';
 

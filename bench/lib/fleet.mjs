@@ -2,7 +2,7 @@
 // limit per process), with their answers summed.
 import { join } from 'node:path';
 import { ROOT } from './gateway.mjs';
-import { Worker } from './procs.mjs';
+import { Worker } from './workers.mjs';
 import { Histogram } from './util.mjs';
 
 export const PER_PROCESS = 2_500;

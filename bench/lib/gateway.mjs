@@ -1,15 +1,13 @@
 // Runs Hookstream the way users run it — `node dist/main.js` with a config file — on 127.0.0.1, either on a
 // private nats-server (NATS_URL) or on the embedded log (DATA_DIR in a temp dir). Also runs the bare
 // reference servers (bench/refs/*.mjs) as separate processes with the same readiness check.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnTracked, stopChild } from './procs.mjs';
-import { BENCH_SECRET, freePort, sleep } from './util.mjs';
+import { join } from 'node:path';
+import { captureOutput, freePort, ROOT, spawnTracked, stopChild, waitHttpOk } from '../../test/lib/procs.mjs';
+import { BENCH_SECRET } from './util.mjs';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { ROOT };
 export const API_KEY = 'bench_publisher_key_0123456789abcdef';
 const PROF_EXIT = join(ROOT, 'bench', 'lib', 'prof-exit.mjs');
 let mainJs = 'dist/main.js';
@@ -17,31 +15,6 @@ let mainJs = 'dist/main.js';
 /** Runs another build of the gateway (e.g. a patched copy of dist/ under bench/results/tmp/, for an A/B). */
 export function useGatewayDist(dir) {
   mainJs = join(dir, 'main.js');
-}
-
-function newestMtime(dir) {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (!entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm run build` when dist/main.js is missing or older than anything in src/. Returns what it did. */
-export function ensureBuilt({ log = () => undefined } = {}) {
-  let built = 0;
-  try {
-    built = statSync(join(ROOT, 'dist', 'main.js')).mtimeMs;
-  } catch {
-    // missing
-  }
-  const src = newestMtime(join(ROOT, 'src'));
-  if (built && built >= src) return 'dist is up to date';
-  log(built ? 'dist is older than src: npm run build' : 'dist is missing: npm run build');
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  return 'built';
 }
 
 /** The config file every bench gateway runs with. */
@@ -58,31 +31,6 @@ export function benchConfig(extra = {}) {
     limits: { anonymousConnections: 50_000, connectionsPerIp: 50_000, ...(extra.limits ?? {}) },
     ...(extra.schemas ? { schemas: extra.schemas } : {}),
   };
-}
-
-async function waitHttp(url, child, output, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output()}`);
-    }
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
-    await sleep(50);
-  }
-}
-
-function capture(child) {
-  let out = '';
-  const on = (d) => (out = (out + d.toString()).slice(-32_768));
-  child.stdout?.on('data', on);
-  child.stderr?.on('data', on);
-  return () => out;
 }
 
 /**
@@ -113,10 +61,10 @@ export async function startGateway({ store, natsUrl, profileDir, config = {} }) 
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output = capture(child);
+  const output = captureOutput(child, 32_768);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitHttp(`${url}/readyz`, child, output);
+    await waitHttpOk(`${url}/readyz`, child, { output });
   } catch (err) {
     await stopChild(child, 'SIGKILL', 1_000);
     rmSync(dir, { recursive: true, force: true });
@@ -157,10 +105,10 @@ export async function startRef(name, { natsUrl, store, extraArgs = [], profileDi
     env: { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output = capture(child);
+  const output = captureOutput(child, 32_768);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitHttp(`${url}/healthz`, child, output);
+    await waitHttpOk(`${url}/healthz`, child, { output });
   } catch (err) {
     await stopChild(child, 'SIGKILL', 1_000);
     rmSync(dir, { recursive: true, force: true });

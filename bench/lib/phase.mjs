@@ -2,8 +2,8 @@
 // bare reference on it, the body of the phase, and everything stopped afterwards. Plus meters.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { NatsServerProcess } from '../../test/lib/nats-server.mjs';
 import { ROOT, startGateway, startRef } from './gateway.mjs';
-import { startNats } from './nats.mjs';
 import { startPushpin } from './pushpin.mjs';
 import { newestProfile, summariseProfile } from './profile.mjs';
 import { cpuOf, nowMs, rssOf, sleep } from './util.mjs';
@@ -17,7 +17,7 @@ export const PROFILE_ROOT = join(ROOT, 'bench', 'results', 'tmp', 'profiles');
  * target's CPU and RSS are summed over.
  */
 export async function withTarget({ store, kind, ref, config, profile, pushpin }, fn) {
-  const nats = store === 'jetstream' ? await startNats() : null;
+  const nats = store === 'jetstream' ? await NatsServerProcess.start() : null;
   let server;
   const profileDir = profile ? join(PROFILE_ROOT, profile) : undefined;
   let readyUs = 0;

@@ -20,8 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRef } from './gateway.mjs';
-import { spawnTracked } from './procs.mjs';
-import { freePort, sleep } from './util.mjs';
+import { freePort, sleep, spawnTracked } from '../../test/lib/procs.mjs';
 
 /** The `pushpin` executable on PATH, or undefined. */
 export function pushpinBin() {

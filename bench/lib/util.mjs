@@ -1,16 +1,17 @@
-// Small helpers shared by the bench orchestrator and its worker processes: time, waiting, ports,
-// latency histograms, /proc readings and the machine's description.
+// Small helpers shared by the bench orchestrator and its worker processes: time, waiting, latency histograms,
+// /proc readings and the machine's description.
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
+import { natsServerBin } from '../../test/lib/nats-server.mjs';
+import { sleep } from '../../test/lib/procs.mjs';
 
 /** Wall-clock ms with sub-ms resolution, comparable across processes on one machine. */
 export const nowMs = () => performance.timeOrigin + performance.now();
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (then returns the last value). */
 export async function waitFor(fn, { timeoutMs = 30_000, everyMs = 100 } = {}) {
@@ -20,18 +21,6 @@ export async function waitFor(fn, { timeoutMs = 30_000, everyMs = 100 } = {}) {
     if (v || Date.now() > deadline) return v;
     await sleep(everyMs);
   }
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 // ---- latency histogram: log buckets, ~2.5% resolution, mergeable across processes --------------------
@@ -146,20 +135,6 @@ export function machineInfo() {
     natsServer: nats.replace(/^nats-server:\s*/, ''),
     kernel,
   };
-}
-
-export function natsServerBin() {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/usr/local/bin', '/usr/bin'];
-  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
-  for (const d of dirs) {
-    try {
-      execFileSync('test', ['-x', `${d}/nats-server`]);
-      return `${d}/nats-server`;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
 }
 
 // ---- Standard Webhooks signing (the generator's side; the gateway verifies) -------------------------------

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, withTarget } from '../lib/phase.mjs';
-import { Worker } from '../lib/procs.mjs';
+import { Worker } from '../lib/workers.mjs';
 import { nowMs, waitFor } from '../lib/util.mjs';
 import { publisherFor, SUBJECTS } from './common.mjs';
 

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { API_KEY, ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, scrapeMetrics } from '../lib/phase.mjs';
-import { Worker } from '../lib/procs.mjs';
+import { Worker } from '../lib/workers.mjs';
 import { nowMs, sleep } from '../lib/util.mjs';
 
 const PUBLISHER = join(ROOT, 'bench', 'workers', 'publisher.mjs');

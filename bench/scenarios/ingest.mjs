@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, withTarget } from '../lib/phase.mjs';
-import { Worker } from '../lib/procs.mjs';
+import { Worker } from '../lib/workers.mjs';
 import { Histogram } from '../lib/util.mjs';
 
 const LOAD = join(ROOT, 'bench', 'workers', 'ingest-load.mjs');

@@ -3,7 +3,7 @@
 // reads of the gateway's own log file (after the gateway stopped: the log is single-owner). No parsing, no
 // sending: the ceiling a catch-up to a client is compared with.
 import { join } from 'node:path';
-import { serve } from '../lib/procs.mjs';
+import { serve } from '../lib/workers.mjs';
 import { nowMs } from '../lib/util.mjs';
 
 serve({

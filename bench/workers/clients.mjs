@@ -9,7 +9,7 @@
 // A connection the server (not the bench) ends is resumed from the last cursor, as a real client would.
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
-import { serve } from '../lib/procs.mjs';
+import { serve } from '../lib/workers.mjs';
 import { cursorSeq, Histogram, nowMs } from '../lib/util.mjs';
 
 const require = createRequire(import.meta.url);

@@ -4,7 +4,7 @@
 // every acknowledged seq must be distinct (a seq acknowledged twice would be two events stored as one).
 import { Agent } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { serve } from '../lib/procs.mjs';
+import { serve } from '../lib/workers.mjs';
 import { Histogram, nowMs, postJson, signStandardWebhook, webhookBody } from '../lib/util.mjs';
 
 

@@ -7,7 +7,7 @@
 // `events.bench.t<n mod T>.tick`; the seqs stored per topic are kept so clients can be checked exactly.
 import { Agent } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { serve } from '../lib/procs.mjs';
+import { serve } from '../lib/workers.mjs';
 import { Histogram, nowMs, postJson, signStandardWebhook, sleep, webhookBody } from '../lib/util.mjs';
 
 const SUBJECT = 'events.bench.tick';

@@ -11,7 +11,7 @@ import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
 import { heldPackets, sendsPreEncoded } from './prebuilt-frames.js';
-import { TurnOutbox } from './tick-batcher.js';
+import { TurnOutbox } from './turn-outbox.js';
 
 /** One subscription's view of its connection's outbox. A class, not closures: idle connections are counted in bytes. */
 class OutboxSink implements DeliverySink {

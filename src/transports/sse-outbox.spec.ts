@@ -2,7 +2,7 @@ import { describe, expect, it, jest } from '@jest/globals';
 import type { ServerResponse } from 'node:http';
 import type { Delivery } from '../fanout/fanout.types.js';
 import { SseOutbox } from './sse-outbox.js';
-import { CLOSING_GRACE_MS } from './tick-batcher.js';
+import { CLOSING_GRACE_MS } from './turn-outbox.js';
 
 /** The part of a ServerResponse the outbox uses; write callbacks run when the test says the socket flushed. */
 class FakeResponse {

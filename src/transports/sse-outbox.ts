@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { DeliverySink, GapNotice, Delivery } from '../fanout/fanout.types.js';
 import { sseDeliveryFrame } from './delivery-encoding.js';
 import { sseFrame } from './sse-frame.js';
-import { TurnOutbox } from './tick-batcher.js';
+import { TurnOutbox } from './turn-outbox.js';
 
 export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
   /** Frames handed to the response whose write callback has not run yet, and their bytes. */

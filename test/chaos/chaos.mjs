@@ -24,7 +24,10 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { Gateway, NatsCluster, ensureBuilt, sleep, waitUntil } from './lib/procs.mjs';
+import { ensureBuilt } from '../lib/build.mjs';
+import { NatsCluster } from '../lib/nats-server.mjs';
+import { exitOnSignals, sleep, waitUntil } from '../lib/procs.mjs';
+import { Gateway } from './lib/gateway.mjs';
 import { Producer, sourcesConfig } from './lib/producer.mjs';
 import { StreamInspector } from './lib/stream.mjs';
 import { SocketSubscriber, SseSubscriber, judge } from './lib/subscribers.mjs';
@@ -161,7 +164,7 @@ async function runFault(kind, t0) {
       inject(`kill -9 ${node.name} (leader ${leader}, holding ${most} consumers), restart after 5 s`);
       await node.kill('SIGKILL');
       await sleep(5_000);
-      await node.start();
+      await node.restart();
       break;
     }
     case 'leader-restart': {
@@ -173,7 +176,7 @@ async function runFault(kind, t0) {
       inject(`${signal} the stream leader ${leader}, restart after 3 s`);
       await node.kill(signal);
       await sleep(3_000);
-      await node.start();
+      await node.restart();
       const newLeader = await waitUntil(async () => !!(await inspector.leader()), 30_000, 100);
       rec.detail += newLeader ? `; new leader ${await inspector.leader()}` : '; no leader within 30 s';
       break;
@@ -230,9 +233,10 @@ function liveTapStalls() {
 // ---------------------------------------------------------------------------------------------------------
 
 async function main() {
+  exitOnSignals(); // a Ctrl-C leaves no nats-server or gateway behind
   log(`chaos run: ${SHORT ? 'short' : 'full'}, ${RUN_MS / 1000} s of load at ${RATE} webhooks/s, seed ${SEED}`);
   log(`logs and stores in ${dir}`);
-  if (!args['no-build']) ensureBuilt();
+  if (!args['no-build']) ensureBuilt({ log: (line) => process.stderr.write(`${line}\n`) });
 
   cluster = await NatsCluster.start(dir);
   log(`NATS cluster up: ${cluster.urls}`);

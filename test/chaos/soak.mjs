@@ -20,7 +20,10 @@ import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { Gateway, NatsCluster, ensureBuilt, sleep, waitUntil } from './lib/procs.mjs';
+import { ensureBuilt } from '../lib/build.mjs';
+import { NatsCluster } from '../lib/nats-server.mjs';
+import { exitOnSignals, sleep, waitUntil } from '../lib/procs.mjs';
+import { Gateway } from './lib/gateway.mjs';
 import { Producer, sourcesConfig } from './lib/producer.mjs';
 import { StreamInspector } from './lib/stream.mjs';
 import { SocketSubscriber, SseSubscriber } from './lib/subscribers.mjs';
@@ -93,9 +96,10 @@ const clientsOf = (m) =>
     .reduce((n, [, v]) => n + v, 0);
 
 async function main() {
+  exitOnSignals(); // a Ctrl-C leaves no nats-server or gateway behind
   log(`soak: ${MINUTES} min, ${RATE} webhooks/s, ${CLIENTS} clients, one leaves and one joins every ${CHURN_MS} ms`);
   log(`logs in ${dir}`);
-  if (!args['no-build']) ensureBuilt();
+  if (!args['no-build']) ensureBuilt({ log: (line) => process.stderr.write(`${line}\n`) });
   cluster = await NatsCluster.start(dir, { size: 1 });
   const node = cluster.nodes[0];
   inspector = await StreamInspector.open(cluster.urls, STREAM);

@@ -14,7 +14,7 @@ import type Database from 'better-sqlite3';
 import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
 import { EmbeddedEventStore } from '../../src/store/embedded/embedded-event-store.adapter.js';
 import { EVENT_STORE, type EventStore, type StoredEvent, type StreamState } from '../../src/store/event-store.port.js';
-import { describeWithNats, NatsServerProcess } from '../harness/nats-server.js';
+import { describeWithNats, NatsServerProcess } from './nats-server.js';
 import { testConfig } from './config.js';
 import { startGateway, type RunningGateway } from './gateway.js';
 import { envelopeId, StreamInspector } from './nats-inspect.js';

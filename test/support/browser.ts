@@ -4,7 +4,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { describe, it } from '@jest/globals';
-import { describeWithNats } from '../harness/nats-server.js';
+import { describeWithNats } from './nats-server.js';
 
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 export const LAUNCH_ARGS = [

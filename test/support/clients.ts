@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { EventSource } from 'eventsource';
 import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import { waitFor } from '../harness/wait.js';
+import { waitFor } from '../lib/wait.mjs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Credentials

@@ -2,9 +2,8 @@
  * Runs gateways for e2e tests: in-process (createApp on 127.0.0.1:0, fast, inspectable) or as a real
  * `node dist/main.js` process with a config file (kill -9, SIGTERM and restarts as users would see them).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -12,6 +11,9 @@ import { createApp } from '../../src/bootstrap.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { EventStore } from '../../src/store/event-store.port.js';
+import { freePort, spawnTracked } from '../lib/procs.mjs';
+
+export { freePort };
 
 export interface RunningGateway {
   url: string;
@@ -35,17 +37,6 @@ export async function startGateway(config: AppConfig, store?: EventStore): Promi
       await app.close();
     },
   };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** The gateway process ended before it was serving: its exit code and everything it printed. */
@@ -95,7 +86,8 @@ export class GatewayProcess {
   }
 
   private async spawn(): Promise<void> {
-    const child = spawn(process.execPath, ['dist/main.js'], {
+    // Tracked: killed if the test process ends before dispose().
+    const child = spawnTracked(process.execPath, ['dist/main.js'], {
       env: { PATH: process.env.PATH ?? '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

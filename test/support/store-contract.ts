@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { EventReader, EventStore, StoredEvent, Tail } from '../../src/store/event-store.port.js';
-import { waitFor } from '../harness/wait.js';
+import { waitFor } from '../lib/wait.mjs';
 
 export interface ContractSetup {
   /** A started store on a fresh, empty stream or log. */

@@ -12,7 +12,7 @@ import { ApiError } from '../common/api-error.js';
 
 /**
  * The package root: the nearest directory up from this file with hookstream's package.json. This file runs
- * from `dist/transports/` when built and from `src/transports/` under ts-jest; both sit two levels down.
+ * from `dist/static/` when built and from `src/static/` under ts-jest; both sit two levels down.
  */
 function packageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));

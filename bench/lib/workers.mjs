@@ -1,55 +1,7 @@
-// Child processes of the bench: every one is tracked and killed when the orchestrator exits, whatever the
-// reason (normal end, error, Ctrl-C). Node workers speak a tiny request/response protocol over IPC.
-import { fork, spawn } from 'node:child_process';
-
-const children = new Set();
-let hooked = false;
-
-function killAll() {
-  for (const child of children) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-}
-
-function hook() {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => {
-      process.stderr.write(`\nbench: ${sig}, stopping children\n`);
-      killAll();
-      process.exit(130);
-    });
-  }
-}
-
-export function track(child) {
-  hook();
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-/** Spawns a non-IPC process (nats-server, the gateway) and tracks it. */
-export function spawnTracked(cmd, args, opts) {
-  return track(spawn(cmd, args, opts));
-}
-
-/** Waits for a child's exit, SIGKILLing it after `graceMs`. */
-export async function stopChild(child, signal = 'SIGTERM', graceMs = 10_000) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
+// Forked bench workers (`bench/workers/*.mjs`) and the tiny request/response protocol they speak over IPC.
+// Every worker is tracked by test/lib/procs.mjs and killed when the orchestrator exits, whatever the reason.
+import { fork } from 'node:child_process';
+import { track } from '../../test/lib/procs.mjs';
 
 /**
  * A forked worker (`bench/workers/*.mjs`): `call(cmd, args)` resolves with the worker's answer;
