@@ -1,10 +1,16 @@
 /**
  * A paged catch-up read over one short-lived ordered consumer, and the registry of a store's open reads.
- * JetStream never says "end of stream" to a fetch: a fetch for more than is stored waits until it
- * expires, and a consume() with nothing pending blocks forever. So each page asks for at most what is known to be pending (from the consumer's
- * create response, then each message's `info.pending`), and the read is complete when nothing is pending
- * or `untilSeq` is reached. The consumer is deleted as soon as the read completes, and on close(). The next
- * page is fetched while the caller works on the current one, so a catch-up does not wait a round trip per page.
+ * JetStream never says "end of stream" to a pull: one for more than is stored waits until it expires, and a
+ * consume() with nothing pending blocks forever. So the read is complete when nothing is pending (from the
+ * consumer's create response, then each message's `info.pending`) or `untilSeq` is reached, and a wait that
+ * sees no message for a while asks the server whether anything is still pending. The consumer is deleted as
+ * soon as the read completes, and on close().
+ *
+ * Messages stream in through one consume(): it asks for more while the last batch is still arriving, so a
+ * catch-up never waits a round trip between batches (a fetch per batch left the gateway idle more than half
+ * the time). A pump moves them into a queue the caller takes whole pages from, one await per page; it stops
+ * pulling when the queue is full, and consume() only asks the server for more as its messages are taken, so
+ * a slow client holds at most a queue and a batch in memory.
  */
 import {
   DeliverPolicy,
@@ -18,15 +24,17 @@ import { StoreUnavailableError } from '../event-store.port.js';
 import { describeError, unavailable, withTimeout, type StoreLogger } from './jetstream-util.js';
 import { narrowFilter } from './subject-filter.js';
 
-/** Server-side wait of one fetch; only reached when the pending count overestimates (e.g. retention removed messages). */
-const FETCH_EXPIRES_MS = 2_000;
-/** Client-side bound on one fetch, in case the server goes away mid-fetch and never answers. */
-const FETCH_DEADLINE_MS = FETCH_EXPIRES_MS + 3_000;
+/** How long a read waits for a message the pending count promised, before asking the server again. */
+const IDLE_CHECK_MS = 2_000;
+/** Client-side bound on one consumer info request. */
+const INFO_DEADLINE_MS = 5_000;
 const DELETE_TIMEOUT_MS = 2_000;
-/** Events asked for per fetch (at least a caller's page): one round trip per 1,024 events, not per page. */
-const READ_AHEAD = 1_024;
-/** Fetches that came back empty although the server said messages were pending, before giving up. */
-const MAX_EMPTY_FETCHES = 3;
+/** Messages consume() keeps asked for; it asks again when a quarter of them arrived. */
+const READ_AHEAD = 2_048;
+/** Events the pump queues ahead of the caller before it stops taking messages. */
+const QUEUE_HIGH_WATER = 4_096;
+/** Idle checks in a row that found messages pending although none arrive, before giving up. */
+const MAX_IDLE_CHECKS = 3;
 
 /**
  * One event of a read. `time` is worked out only when asked for: a catch-up never needs it, and parsing the
@@ -52,13 +60,21 @@ class ReadEvent implements StoredEvent {
 }
 
 export class JetStreamReader implements EventReader {
+  /** No more messages will be queued (complete, failed or closed). */
   private done = false;
+  private closed = false;
   private closing?: Promise<void>;
-  private current?: ConsumerMessages;
-  /** The next page, asked for as soon as the previous one arrived. */
-  private prefetched?: Promise<StoredEvent[]>;
-  /** Events fetched beyond what the caller asked for (a prefetched page and a smaller `maxEvents`). */
-  private leftover: StoredEvent[] = [];
+  private messages?: ConsumerMessages;
+  /** Events received and not yet handed out; `head` is the first one still to hand out. */
+  private queue: StoredEvent[] = [];
+  private head = 0;
+  private failure?: unknown;
+  /** Events the waiting next() asked for: the pump wakes it once that many are queued (or the read ends). */
+  private want = 0;
+  /** Wakes next() when the pump queued events, finished or failed. */
+  private wakeReader?: () => void;
+  /** Wakes the pump when next() took events from a full queue. */
+  private wakePump?: () => void;
 
   private constructor(
     private readonly consumer: Consumer | undefined,
@@ -98,97 +114,121 @@ export class JetStreamReader implements EventReader {
     const pending = (await consumer.info(true)).num_pending;
     const reader = new JetStreamReader(consumer, pending, opts.untilSeq, logger, onRelease);
     if (pending === 0) await reader.release();
+    else await reader.start();
     return reader;
   }
 
   async next(maxEvents: number): Promise<StoredEvent[]> {
     const max = Math.max(1, Math.floor(maxEvents));
-    const batch = Math.max(max, READ_AHEAD);
-    let emptyFetches = 0;
-    while (this.leftover.length === 0 && (this.prefetched || !this.done)) {
-      let got: StoredEvent[];
-      if (this.prefetched) {
-        const ahead = this.prefetched;
-        this.prefetched = undefined;
-        got = await ahead;
-      } else {
-        if (this.pending <= 0) {
-          // The last known count ran out or was wrong; ask the server once before declaring the end.
-          this.pending = await this.numPending();
-          if (this.pending === 0) break;
-        }
-        got = await this.fetchPage(Math.min(batch, this.pending));
+    let idleChecks = 0;
+    // A full page unless the read ends first: one await per page, not per message.
+    while (this.queue.length - this.head < max && !this.done && !this.closed) {
+      this.want = max;
+      this.wakePump?.();
+      const woken = await this.arrival();
+      this.want = 0;
+      if (woken) {
+        idleChecks = 0;
+        continue;
       }
-      if (got.length === 0 && ++emptyFetches >= MAX_EMPTY_FETCHES) {
-        throw new StoreUnavailableError('JetStream reader: messages are pending but none arrive');
+      // Nothing arrived for a while: hand out what there is, or ask whether the pending count overestimates
+      // (e.g. retention removed messages).
+      if (this.done || this.head < this.queue.length) break;
+      if ((await this.numPending()) === 0) this.finish();
+      else if (++idleChecks >= MAX_IDLE_CHECKS) {
+        this.fail(new StoreUnavailableError('JetStream reader: messages are pending but none arrive'));
       }
-      if (got.length === 0) this.pending = 0;
-      this.leftover = got;
     }
-    const page = this.leftover.length <= max ? this.leftover : this.leftover.slice(0, max);
-    this.leftover = page === this.leftover ? [] : this.leftover.slice(max);
-    if (this.pending === 0) this.done = true;
-    if (this.done) {
-      if (this.leftover.length === 0 && !this.prefetched) await this.release();
-    } else if (!this.prefetched && this.leftover.length <= batch - max) {
-      // Ask for more now, so it streams in while the caller sends out what it has.
-      const ahead = this.fetchPage(Math.min(batch, this.pending));
-      ahead.catch(() => undefined); // surfaced by the next call, which awaits it
-      this.prefetched = ahead;
+    if (this.head === this.queue.length && this.failure !== undefined) {
+      const err = this.failure;
+      this.failure = undefined;
+      throw err;
     }
+    const end = Math.min(this.queue.length, this.head + max);
+    const page = this.head === 0 && end === this.queue.length ? this.queue : this.queue.slice(this.head, end);
+    if (end === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else this.head = end;
+    this.wakePump?.();
+    if (this.done && this.head === this.queue.length) await this.release();
     return page;
   }
 
   close(): Promise<void> {
-    this.done = true;
-    this.leftover = [];
-    this.current?.stop();
-    this.prefetched = undefined;
+    this.closed = true;
+    this.finish();
+    this.queue = [];
+    this.head = 0;
+    this.wakePump?.();
     return this.release();
   }
 
-  private async fetchPage(batch: number): Promise<StoredEvent[]> {
-    const page: StoredEvent[] = [];
-    if (this.done) return page;
-    const consumer = this.consumer!;
-    let iter: ConsumerMessages;
+  private async start(): Promise<void> {
+    let messages: ConsumerMessages;
     try {
-      iter = await consumer.fetch({ max_messages: batch, expires: FETCH_EXPIRES_MS });
+      messages = await this.consumer!.consume({ max_messages: READ_AHEAD, expires: IDLE_CHECK_MS * 5 });
     } catch (err) {
-      throw unavailable('JetStream fetch failed', err);
+      throw unavailable('JetStream consume failed', err);
     }
-    if (this.done) {
-      // Closed while the fetch was being set up.
-      iter.stop();
-      return page;
-    }
-    this.current = iter;
-    const timer = setTimeout(
-      () => iter.stop(new StoreUnavailableError(`JetStream fetch: no answer within ${FETCH_DEADLINE_MS} ms`)),
-      FETCH_DEADLINE_MS,
-    );
-    try {
-      for await (const m of iter) {
-        page.push(new ReadEvent(m));
-        this.pending = m.info.pending;
-        if (m.seq >= this.untilSeq) {
-          this.done = true;
-          break;
-        }
+    this.messages = messages;
+    this.pump(messages).catch((err: unknown) => this.fail(unavailable('JetStream consume failed', err)));
+  }
+
+  /** Moves messages into the queue until the read is complete, pausing while the queue is full. */
+  private async pump(messages: ConsumerMessages): Promise<void> {
+    for await (const m of messages) {
+      if (this.done) break;
+      this.queue.push(new ReadEvent(m));
+      this.pending = m.info.pending;
+      if (m.seq >= this.untilSeq || this.pending === 0) {
+        this.finish();
+        break;
       }
-    } catch (err) {
-      throw unavailable('JetStream fetch failed', err);
-    } finally {
-      clearTimeout(timer);
-      iter.stop();
-      this.current = undefined;
+      const queued = this.queue.length - this.head;
+      if (this.want > 0 && queued >= this.want) this.wakeReader?.();
+      if (queued >= Math.max(QUEUE_HIGH_WATER, this.want)) {
+        await new Promise<void>((resolve) => (this.wakePump = resolve));
+        this.wakePump = undefined;
+      }
     }
-    return page;
+    // Ending short of the read's end (e.g. the consumer vanished) must not look like the end of the stream.
+    if (!this.done) this.fail(new StoreUnavailableError('JetStream reader: the consumer stopped early'));
+  }
+
+  /** True when the pump woke us, false after IDLE_CHECK_MS without news. */
+  private arrival(): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeReader = undefined;
+        resolve(false);
+      }, IDLE_CHECK_MS);
+      this.wakeReader = () => {
+        clearTimeout(timer);
+        this.wakeReader = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  /** No more messages: stops consume() (its outstanding pull would otherwise wait for new events). */
+  private finish(): void {
+    if (this.done && !this.messages) return;
+    this.done = true;
+    this.messages?.stop();
+    this.messages = undefined;
+    this.wakeReader?.();
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    this.failure ??= err;
+    this.finish();
   }
 
   private async numPending(): Promise<number> {
     try {
-      return (await withTimeout(this.consumer!.info(), FETCH_DEADLINE_MS, 'JetStream consumer info')).num_pending;
+      return (await withTimeout(this.consumer!.info(), INFO_DEADLINE_MS, 'JetStream consumer info')).num_pending;
     } catch (err) {
       throw unavailable('JetStream consumer info failed', err);
     }
