@@ -10,6 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { EnvDto, FileConfigDto, type VerifierName } from './config.dto.js';
 import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
+import { checkHeaders, isValidSecret, parseEndpointUrl } from '../outbound/endpoint-rules.js';
+import { parseStart, decodeCursor } from '../events/cursor.js';
 
 export type { VerifierName } from './config.dto.js';
 
@@ -36,6 +38,39 @@ export interface ApiKeyConfig {
   key: string;
   publish: string[];
   subscribe: string[];
+  /** May register outbound endpoints inside `subscribe`, and manage its own. */
+  endpoints?: boolean;
+  /** Manages every endpoint (and schema); grants no publish or subscribe by itself. */
+  admin?: boolean;
+}
+
+/** Outbound webhook delivery (`delivery:`). */
+export interface DeliveryConfig {
+  timeoutMs: number;
+  /** Delay before attempt 2, 3, …; attempts = length + 1. */
+  retryScheduleMs: number[];
+  /** Each delay is spread by ± this fraction. */
+  jitter: number;
+  /** An endpoint with no 2xx for this long is disabled (`failing`). */
+  disableAfterMs: number;
+  /** After a rotation the old secret signs beside the new one this long. */
+  secretGraceMs: number;
+  attemptRetentionMs: number;
+  allowPrivateNetworks: boolean;
+}
+
+/** An endpoint declared in the config file: read-only through the API. */
+export interface EndpointConfig {
+  id: string;
+  url: string;
+  patterns: string[];
+  description: string;
+  from: string;
+  ordering: 'unordered' | 'fifo';
+  maxInFlight: number;
+  rateLimit: number | null;
+  headers: Record<string, string>;
+  secret: string;
 }
 
 export interface JwtConfig {
@@ -98,6 +133,8 @@ export interface AppConfig {
   socketio: { polling: boolean };
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
+  delivery: DeliveryConfig;
+  endpoints: EndpointConfig[];
 }
 
 export class ConfigError extends Error {
@@ -218,6 +255,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     key: k.key,
     publish: k.publish ?? [],
     subscribe: k.subscribe ?? [],
+    endpoints: k.endpoints ?? false,
+    admin: k.admin ?? false,
   }));
   const keyIds = new Set<string>();
   const checkPatterns = (where: string, patterns: string[]) => {
@@ -237,6 +276,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (messageBurst < subscriptionsPerConnection) {
     problems.push('limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)');
   }
+  const delivery = loadDelivery(dto, problems);
+  const endpoints = loadEndpoints(dto, delivery, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const ingest = dto.ingest ?? {};
@@ -277,7 +318,59 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: { jwt, apiKeys, anonymous: { subscribe: dto.auth?.anonymous?.subscribe ?? [] } },
     socketio: { polling: dto.socketio?.polling ?? false },
     console: { demoSource },
+    delivery,
+    endpoints,
   };
+}
+
+function loadDelivery(dto: FileConfigDto, problems: string[]): DeliveryConfig {
+  const d = dto.delivery ?? {};
+  const retryScheduleMs = (d.retrySchedule ?? ['5s', '5m', '30m', '2h', '5h', '10h', '10h']).map(
+    (v) => parseDuration(v) as number,
+  );
+  const timeoutMs = dur(d.timeout, 15_000);
+  if (timeoutMs < 1) problems.push('delivery.timeout must be at least 1ms');
+  return {
+    timeoutMs,
+    retryScheduleMs,
+    jitter: d.jitter ?? 0.2,
+    disableAfterMs: dur(d.disableAfter, 5 * 86_400_000),
+    secretGraceMs: dur(d.secretGrace, 24 * 3_600_000),
+    attemptRetentionMs: dur(d.attemptRetention, 7 * 86_400_000),
+    allowPrivateNetworks: d.allowPrivateNetworks ?? false,
+  };
+}
+
+function loadEndpoints(dto: FileConfigDto, delivery: DeliveryConfig, problems: string[]): EndpointConfig[] {
+  const out: EndpointConfig[] = [];
+  const ids = new Set<string>();
+  for (const [i, e] of (dto.endpoints ?? []).entries()) {
+    const at = `endpoints[${i}]`;
+    if (ids.has(e.id)) problems.push(`${at}.id: "${e.id}" is configured twice`);
+    ids.add(e.id);
+    const url = parseEndpointUrl(e.url, delivery.allowPrivateNetworks);
+    if (!url.ok) problems.push(`${at}.url: ${url.reason}`);
+    for (const p of e.patterns) if (!isValidPattern(p)) problems.push(`${at}.patterns: "${p}" is not a valid subject pattern`);
+    if (!isValidSecret(e.secret)) problems.push(`${at}.secret: must be whsec_ followed by base64 of 24 to 64 bytes`);
+    const headers = checkHeaders(e.headers);
+    if (!headers.ok) problems.push(`${at}.headers: ${headers.reason}`);
+    const from = e.from ?? 'latest';
+    if (!parseStart(from) && !decodeCursor(from)) problems.push(`${at}.from: must be earliest, latest, an RFC 3339 time or a cursor`);
+    const ordering = e.ordering ?? 'unordered';
+    out.push({
+      id: e.id,
+      url: e.url,
+      patterns: e.patterns,
+      description: e.description ?? '',
+      from,
+      ordering,
+      maxInFlight: ordering === 'fifo' ? 1 : (e.maxInFlight ?? 16),
+      rateLimit: e.rateLimit ?? null,
+      headers: headers.ok ? headers.headers : {},
+      secret: e.secret,
+    });
+  }
+  return out;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -8,8 +8,11 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -103,6 +106,8 @@ export class ApiKeyDto {
   @IsString() @MinLength(16, { message: 'auth.apiKeys[].key must be at least 16 characters' }) key!: string;
   @IsOptional() @IsArray() @IsString({ each: true }) publish?: string[];
   @IsOptional() @IsArray() @IsString({ each: true }) subscribe?: string[];
+  @IsOptional() @IsBoolean() endpoints?: boolean;
+  @IsOptional() @IsBoolean() admin?: boolean;
 }
 
 export class AnonymousDto {
@@ -126,6 +131,29 @@ export class ConsoleDto {
   demoSource?: string;
 }
 
+export class DeliveryDto {
+  @IsOptional() @IsDuration() timeout?: string | number;
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(50) @IsDuration({ each: true }) retrySchedule?: (string | number)[];
+  @IsOptional() @IsNumber() @Min(0) @Max(1) jitter?: number;
+  @IsOptional() @IsDuration() disableAfter?: string | number;
+  @IsOptional() @IsDuration() secretGrace?: string | number;
+  @IsOptional() @IsDuration() attemptRetention?: string | number;
+  @IsOptional() @IsBoolean() allowPrivateNetworks?: boolean;
+}
+
+export class EndpointDto {
+  @IsString() @Matches(TOKEN, { message: 'endpoints[].id must match [A-Za-z0-9_-]+' }) @MaxLength(64) id!: string;
+  @IsString() url!: string;
+  @IsArray() @ArrayMinSize(1) @IsString({ each: true }) patterns!: string[];
+  @IsOptional() @IsString() @MaxLength(1024) description?: string;
+  @IsOptional() @IsString() from?: string;
+  @IsOptional() @IsIn(['unordered', 'fifo']) ordering?: 'unordered' | 'fifo';
+  @IsOptional() @IsInt() @Min(1) @Max(1000) maxInFlight?: number;
+  @IsOptional() @IsNumber() @Min(0.001) rateLimit?: number;
+  @IsOptional() @IsObject() headers?: Record<string, unknown>;
+  @IsString() secret!: string;
+}
+
 export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => StreamDto) stream?: StreamDto;
   @IsOptional() @ValidateNested() @Type(() => IdempotencyDto) idempotency?: IdempotencyDto;
@@ -135,6 +163,8 @@ export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
+  @IsOptional() @ValidateNested() @Type(() => DeliveryDto) delivery?: DeliveryDto;
+  @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => EndpointDto) endpoints?: EndpointDto[];
 }
 
 export class EnvDto {
