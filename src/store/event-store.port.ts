@@ -8,6 +8,8 @@
  * (or the embedded log) gives a new epoch, so cursors from before are recognised as foreign.
  */
 
+import type { DeliveryQueues } from './delivery-queue.port.js';
+
 /** One stored message: the CloudEvent envelope as JSON bytes, at its stream sequence. */
 export interface StoredEvent {
   seq: number;
@@ -91,6 +93,8 @@ export interface EventStore {
    * were given up (their dedupe beyond the msgId window is lost). Absent when records are written with the event.
    */
   idempotencyRecords?(): { pending: number; dropped: number };
+  /** Durable per-endpoint delivery positions for outbound webhooks (delivery-queue.port.ts). */
+  deliveryQueues?(): DeliveryQueues;
 }
 
 export const EVENT_STORE = Symbol('EVENT_STORE');

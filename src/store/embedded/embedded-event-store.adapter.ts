@@ -27,6 +27,8 @@ import {
 } from '../event-store.port.js';
 import { DB_FILE, PRAGMAS, SCHEMA_SQL, SCHEMA_VERSION, SQL } from './embedded-schema.js';
 import { subjectPrefilter, type SubjectPrefilter } from './subject-prefilter.js';
+import type { DeliveryQueues } from '../delivery-queue.port.js';
+import { EmbeddedDeliveryQueues } from './embedded-delivery-queues.js';
 
 export interface EmbeddedStoreLogger {
   info(o: object, msg?: string): void;
@@ -211,6 +213,13 @@ export class EmbeddedEventStore implements EventStore {
     this.failQueue(new StoreUnavailableError('embedded event log is stopped'));
     db?.close(); // checkpoints the WAL and releases the directory lock
   }
+
+  /** Durable per-endpoint delivery positions (outbound webhooks), in tables of the same file. */
+  deliveryQueues(): DeliveryQueues {
+    this.queues ??= new EmbeddedDeliveryQueues({ db: () => this.db, store: this, now: this.now });
+    return this.queues;
+  }
+  private queues?: DeliveryQueues;
 
   async isReady(): Promise<boolean> {
     return this.db?.open === true;

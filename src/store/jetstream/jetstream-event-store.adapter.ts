@@ -47,6 +47,8 @@ import {
   type IdempotencyRecorderStats,
 } from './idempotency-recorder.js';
 import { JsRequester } from './js-requester.js';
+import type { DeliveryQueues } from '../delivery-queue.port.js';
+import { JetStreamDeliveryQueues } from './jetstream-delivery-queues.js';
 import { JetStreamReader } from './jetstream-reader.js';
 import { JetStreamTail } from './jetstream-tail.js';
 import {
@@ -559,6 +561,18 @@ export class JetStreamEventStore implements EventStore {
       },
     };
   }
+
+  /** Durable per-endpoint delivery positions (outbound webhooks): durable pull consumers on the stream. */
+  deliveryQueues(): DeliveryQueues {
+    this.queues ??= new JetStreamDeliveryQueues({
+      live: () => this.live(),
+      stream: this.streamName,
+      subjectPrefix: this.config.stream.subjectPrefix,
+      replicas: this.config.stream.replicas,
+    });
+    return this.queues;
+  }
+  private queues?: DeliveryQueues;
 
   /** The handles for an operation now, or StoreUnavailableError: never wait on a reconnect. */
   private live(): { js: JetStreamClient; jsm: JetStreamManager; kv: KV } {
