@@ -16,16 +16,22 @@ import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
 import { StaticController } from './transports/static.controller.js';
 import { ConsoleController } from './console/console.controller.js';
+import { EndpointsController, OUTBOUND_SERVICE } from './outbound/endpoints.controller.js';
+import { OutboundLifecycle } from './outbound/outbound.lifecycle.js';
+import { OutboundService, type OutboundOptions } from './outbound/outbound.service.js';
+import type { MetadataStore } from './outbound/metadata.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
   logger: AppLogger;
   store: EventStore;
+  /** Outbound webhooks: a resolver for the SSRF guard (tests), and a metadata store when the event store has none. */
+  outbound?: Pick<OutboundOptions, 'resolver'> & { metadata?: MetadataStore };
 }
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, logger, store }: AppModuleOptions): DynamicModule {
+  static forRoot({ config, logger, store, outbound }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       controllers: [
@@ -36,6 +42,7 @@ export class AppModule {
         MetricsController,
         StaticController,
         ConsoleController,
+        EndpointsController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -79,6 +86,23 @@ export class AppModule {
               logger,
             ),
         },
+        {
+          provide: OUTBOUND_SERVICE,
+          inject: [MetricsService],
+          useFactory: (m: MetricsService) => {
+            const metadata =
+              outbound?.metadata ?? (store as { metadata?: () => MetadataStore }).metadata?.call(store);
+            const queues = store.deliveryQueues?.();
+            if (!metadata || !queues) return null;
+            const service = new OutboundService(config, store, queues, metadata, logger.child({ component: 'outbound' }), {
+              resolver: outbound?.resolver,
+              metrics: m.outboundHooks(),
+            });
+            m.watchOutbound(() => service.snapshot());
+            return service;
+          },
+        },
+        OutboundLifecycle,
         Lifecycle,
         ConnectionRegistry,
         SocketGateway,
