@@ -567,3 +567,116 @@ describeEachStore('outbound webhooks: SSRF guard', (backend) => {
     expect(rx.received).toHaveLength(0);
   });
 });
+
+describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, metrics', (backend) => {
+  let gw: RunningGateway;
+  let declared: Receiver;
+  const receivers: Receiver[] = [];
+  const receiver = async () => {
+    const r = await Receiver.start();
+    receivers.push(r);
+    return r;
+  };
+  const SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
+
+  beforeAll(async () => {
+    await backend.setup();
+    declared = await receiver();
+    declared.secret = SECRET;
+    gw = await startOutboundGateway(
+      backend.configFor(
+        outboundFile(
+          uniqueStreamName('OUTX'),
+          { retrySchedule: ['300ms', '300ms', '300ms', '300ms', '300ms', '300ms'], disableAfter: '1500ms' },
+          {
+            endpoints: [
+              { id: 'audit', url: `${declared.url}/audit`, patterns: ['events.audit.>'], secret: SECRET, ordering: 'fifo' },
+            ],
+          },
+        ),
+      ),
+      { metadata: metadataFor(backend) },
+    );
+  });
+  afterAll(async () => {
+    for (const r of receivers) await r.close();
+    await gw?.close();
+    await backend.teardown();
+  });
+
+  it('a declared endpoint delivers, is listed as managed "config" to admins, and is read-only (409)', async () => {
+    await waitFor(async () => (await api(gw.url, 'GET', '/v1/endpoints/audit', ADMIN_KEY)).status === 200, {
+      message: 'the declared endpoint is loaded',
+    });
+    const ids = [uid('a'), uid('a')];
+    await publish(gw.url, 'events.audit.login', ids);
+    await waitFor(() => declared.received.length === 2, { message: 'two deliveries' });
+    expect(declared.ids()).toEqual(ids);
+    expect(declared.received.every((r) => r.verified && r.path === '/audit')).toBe(true);
+    const view = (await api(gw.url, 'GET', '/v1/endpoints/audit', ADMIN_KEY)).body;
+    expect(view).toMatchObject({ id: 'audit', managed: 'config', owner: null, ordering: 'fifo', status: 'active' });
+    for (const [method, path, body] of [
+      ['PATCH', '/v1/endpoints/audit', { description: 'x' }],
+      ['DELETE', '/v1/endpoints/audit'],
+      ['POST', '/v1/endpoints/audit/rotate-secret', {}],
+    ] as [string, string, unknown?][]) {
+      expect(await api(gw.url, method, path, ADMIN_KEY, body)).toMatchObject({ status: 409, body: { error: 'read_only' } });
+    }
+    // Not visible to a key that did not create it.
+    expect((await api(gw.url, 'GET', '/v1/endpoints/audit', SVC_KEY)).status).toBe(404);
+    expect((await api(gw.url, 'GET', '/v1/endpoints/audit/secret', ADMIN_KEY)).body).toEqual({ secret: SECRET });
+  });
+
+  it('unordered: up to maxInFlight requests at once, never more', async () => {
+    const rx = await receiver();
+    // Each answer takes 200 ms: twelve events would overlap far beyond three without the cap.
+    rx.behaviour = () => ({ status: 200, delayMs: 200 });
+    const subject = `events.svc.${uid('mif')}.x`;
+    await createEndpoint(gw.url, rx, { patterns: [subject], maxInFlight: 3 });
+    await publish(gw.url, subject, Array.from({ length: 12 }, () => uid('e')));
+    await waitFor(() => rx.received.length === 12, { message: 'twelve deliveries' });
+    expect(rx.maxConcurrent).toBe(3);
+  });
+
+  it('rateLimit caps deliveries per second', async () => {
+    const rx = await receiver();
+    const subject = `events.svc.${uid('rate')}.x`;
+    await createEndpoint(gw.url, rx, { patterns: [subject], rateLimit: 5 });
+    await publish(gw.url, subject, Array.from({ length: 8 }, () => uid('e')));
+    await waitFor(() => rx.received.length === 8, { timeoutMs: 15_000, message: 'eight deliveries' });
+    // 5 per second, evenly spaced: 8 requests span at least 7 gaps of 200 ms.
+    const span = rx.received[7].at - rx.received[0].at;
+    if (span < 7 * 200 - 50) {
+      const seen = rx.received.map((r) => ({ id: r.id, at: r.at - rx.received[0].at, attempt: r.attempt }));
+      throw new Error(`8 deliveries within ${span} ms: ${JSON.stringify(seen)}`);
+    }
+    expect(new Set(rx.ids()).size).toBe(8);
+  });
+
+  it('disables an endpoint with no 2xx for disableAfter (reason failing), keeping its events', async () => {
+    const rx = await receiver();
+    rx.behaviour = () => ({ status: 500 });
+    const subject = `events.svc.${uid('failing')}.x`;
+    const ep = await createEndpoint(gw.url, rx, { patterns: [subject] });
+    const [evt] = await publish(gw.url, subject, [uid('e')]);
+    await waitFor(async () => (await endpoint(gw, ep.id)).status === 'disabled', { timeoutMs: 15_000, message: 'disabled' });
+    const view = await endpoint(gw, ep.id);
+    expect(view).toMatchObject({ disabledReason: 'failing' });
+    expect(view.state.failingSince).not.toBeNull();
+    rx.behaviour = () => ({ status: 200 });
+    await api(gw.url, 'PATCH', `/v1/endpoints/${ep.id}`, SVC_KEY, { status: 'active' });
+    await waitFor(() => rx.received.some((r) => r.id === evt.id && r.verified && rx.received.indexOf(r) > 0), {
+      message: 'delivered after reactivation',
+    });
+    await waitFor(async () => (await endpoint(gw, ep.id)).state.failingSince === null, { message: 'healthy again' });
+  });
+
+  it('exposes the outbound metrics', async () => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toMatch(/hookstream_outbound_attempts_total\{endpoint="audit",outcome="delivered"\} 2/);
+    expect(text).toMatch(/hookstream_outbound_delivery_latency_seconds_count/);
+    expect(text).toMatch(/hookstream_outbound_pending\{endpoint="audit"\} 0/);
+    expect(text).toMatch(/hookstream_outbound_dead\{endpoint="audit"\} 0/);
+    expect(text).toMatch(/hookstream_outbound_disabled_endpoints \d+/);
+  });
+});

@@ -146,7 +146,7 @@ export interface Received {
   at: number;
 }
 
-export type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+export type Answer = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hang';
 export type Behaviour = (r: Received, req: IncomingMessage) => Answer;
 
 /** A webhook receiver on 127.0.0.1: records every request and answers as `behaviour` says (default 200). */
@@ -236,7 +236,7 @@ export class Receiver {
       setTimeout(() => {
         this.concurrent--;
         res.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? '');
-      }, 5);
+      }, answer.delayMs ?? 5);
     });
   }
 
