@@ -1,4 +1,4 @@
-// Jest in native ESM mode (NestJS 12 is ESM-only); see nats-nest-notes.md §5b.
+// Jest in native ESM mode (NestJS 12 is ESM-only): ts-jest with useESM; `.js` import suffixes map to the .ts files.
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },

@@ -16,6 +16,7 @@ import { JetStreamEventStore } from './store/jetstream/jetstream-event-store.ada
 import { HookstreamIoAdapter } from './transports/io-adapter.js';
 import { IngestService } from './ingest/ingest.service.js';
 import { installWebhookFastPath } from './ingest/webhook-fast-path.js';
+import { prebuiltFrameSupport } from './transports/prebuilt-frames.js';
 
 export function createStore(config: AppConfig, logger: AppLogger): EventStore {
   if (config.natsUrl) return new JetStreamEventStore(config, logger.child({ component: 'jetstream' }));
@@ -40,6 +41,13 @@ export async function createApp(
   const onUnexpected = (err: unknown) => logger.error({ err }, 'unhandled error');
   app.useGlobalFilters(new ApiErrorFilter(onUnexpected));
   app.useWebSocketAdapter(new HookstreamIoAdapter(app, config.socketio.polling));
+  const frames = prebuiltFrameSupport();
+  if (!frames.ok) {
+    logger.warn(
+      { problems: frames.problems },
+      'Socket.IO fan-out without pre-built WebSocket frames: engine.io or ws changed what it relies on (see src/transports/prebuilt-frames.ts); every event is sent as a plain message, correct but slower',
+    );
+  }
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   const server = app.getHttpServer() as import('node:http').Server;
   // Before Socket.IO attaches (at init): the ingest hot path skips Express's router (webhook-fast-path.ts).

@@ -1,5 +1,6 @@
 /**
- * Issue "Reliability", part 3: auth attacks end to end over the real transports (DESIGN.md §2, §5). A bad token is
+ * Issue "Reliability", part 3: auth attacks end to end over the real transports (docs/configuration.md,
+ * docs/protocol.md). A bad token is
  * refused at the Socket.IO handshake (`connect_error` 'unauthorized') and on SSE (401 unauthorized); valid
  * credentials asking outside their grant get the ack `forbidden` / SSE 403 (never a narrowed subscription); a token
  * that expires mid-stream is closed with `closing` {reason: 'token_expired'} on both transports. The unit versions

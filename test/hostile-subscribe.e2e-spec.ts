@@ -1,6 +1,6 @@
 /**
  * Issue "Reliability", part 2 (subscribers): hostile Socket.IO and SSE clients. Each gets its documented answer
- * (DESIGN.md §5: ack codes, SSE statuses, closing reasons), the process stays up (`/healthz` after every burst)
+ * (docs/protocol.md: ack codes, SSE statuses, closing reasons), the process stays up (`/healthz` after every burst)
  * and, for floods, heapUsed after a forced GC stays within a generous bound. Embedded store, no NATS.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

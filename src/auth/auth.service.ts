@@ -1,6 +1,6 @@
 /**
- * Credentials → grants (DESIGN.md §2, §5): JWT, API key or anonymous. Pure apart from `jose` and node:crypto;
- * the Nest provider wiring lives elsewhere.
+ * Credentials → grants (docs/configuration.md, docs/protocol.md): JWT, API key or anonymous. Pure apart from
+ * `jose` and node:crypto; the Nest provider wiring lives elsewhere.
  */
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';

@@ -1,5 +1,5 @@
 /**
- * `createClient`: the SDK's entry point (DESIGN.md §5, "Browser SDK"). Owns the token, the status, the
+ * `createClient`: the SDK's entry point (docs/protocol.md, "The SDK"). Owns the token, the status, the
  * listeners and the subscriptions; the transport owns the connections.
  */
 import { Backoff } from './backoff.js';
@@ -187,7 +187,7 @@ class Client implements HookstreamClient {
   }
 }
 
-/** Connects to a Hookstream gateway. See the README ("From a browser") and DESIGN.md §5. */
+/** Connects to a Hookstream gateway. See docs/protocol.md ("The SDK"). */
 export function createClient(options: ClientOptions): HookstreamClient {
   return new Client(options);
 }

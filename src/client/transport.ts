@@ -38,5 +38,5 @@ export function retryRefusal(code: string, limitRetriesSoFar: number): boolean {
 }
 export const LIMIT_RETRIES = 3;
 
-/** Close reasons of DESIGN.md §5 after which the token must be renewed before reconnecting. */
+/** Close reasons (docs/protocol.md) after which the token must be renewed before reconnecting. */
 export const TOKEN_REASONS: ReadonlySet<string> = new Set(['token_expired', 'unauthorized']);

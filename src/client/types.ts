@@ -1,9 +1,9 @@
 /**
- * Public shapes of the Hookstream client SDK. The wire shapes are copied from DESIGN.md §5 rather than
+ * Public shapes of the Hookstream client SDK. The wire shapes are copied from docs/protocol.md rather than
  * imported from the server, so the SDK bundle carries no server code.
  */
 
-/** A CloudEvents 1.0 JSON envelope as stored by the gateway (DESIGN.md §4). */
+/** A CloudEvents 1.0 JSON envelope as stored by the gateway (docs/protocol.md). */
 export interface CloudEvent<T = unknown> {
   specversion: '1.0';
   id: string;

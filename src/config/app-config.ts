@@ -217,6 +217,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const sources = new Map<string, SourceConfig>();
   for (const [i, s] of (dto.sources ?? []).entries()) {
     if (sources.has(s.name)) problems.push(`sources[${i}].name: "${s.name}" is configured twice`);
+    // `/v1/events` stores under `v1:<key id>:<id>`: a source of that name could claim (or be claimed by) those keys.
+    if (s.name.toLowerCase() === 'v1') problems.push(`sources[${i}].name: "${s.name}" is reserved for POST /v1/events`);
     if (s.verifier === 'hmac' && !s.header) problems.push(`sources[${i}].header: the hmac verifier needs a header`);
     sources.set(s.name, {
       name: s.name,
@@ -264,6 +266,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
   for (const [i, k] of apiKeys.entries()) {
     if (keyIds.has(k.id)) problems.push(`auth.apiKeys: id "${k.id}" is configured twice`);
+    // The id is a segment of the idempotency key `v1:<key id>:<event id>`: a `:` would let two keys' events collide.
+    if (k.id.includes(':')) problems.push(`auth.apiKeys[${i}].id: "${k.id}" must not contain ":"`);
     keyIds.add(k.id);
     checkPatterns(`auth.apiKeys[${i}].publish`, k.publish);
     checkPatterns(`auth.apiKeys[${i}].subscribe`, k.subscribe);

@@ -32,8 +32,9 @@ export class ConsoleController {
   settings(): ConsoleSettings {
     const everything = `${this.config.stream.subjectPrefix}.>`;
     const anonymous = this.config.auth.anonymous.subscribe;
-    // DESIGN.md §5: the default is `events.>` within the caller's grant. Without a token the caller is anonymous:
-    // when its grant is narrower, start with the grant itself rather than a subscription that would be refused.
+    // The default is `events.>` within the caller's grant (docs/protocol.md). Without a token the caller is
+    // anonymous: when its grant is narrower, start with the grant itself rather than a subscription that would
+    // be refused.
     const defaultSubjects = anonymous.length === 0 || allowedBy(anonymous, everything) ? [everything] : [...anonymous];
     return {
       subjectPrefix: this.config.stream.subjectPrefix,

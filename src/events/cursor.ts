@@ -1,5 +1,5 @@
 /**
- * The opaque subscriber cursor `<epoch>_<seq>` (DESIGN.md §5) and the `from` start points. Pure.
+ * The opaque subscriber cursor `<epoch>_<seq>` (docs/protocol.md) and the `from` start points. Pure.
  * The epoch identifies the stream (a recreated stream gets a new one), seq is the stream sequence.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The stored event: a CloudEvents 1.0 JSON envelope (DESIGN.md §4), and the checks a JSON body passes first.
+ * The stored event: a CloudEvents 1.0 JSON envelope (docs/protocol.md), and the checks a JSON body passes first.
  * Pure: no Nest or NATS import.
  */
 

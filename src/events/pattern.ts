@@ -1,5 +1,5 @@
 /**
- * NATS subject patterns (DESIGN.md §5): `*` is exactly one token, `>` is one or more tokens and only last.
+ * NATS subject patterns (docs/protocol.md): `*` is exactly one token, `>` is one or more tokens and only last.
  * Matching, containment (for grants), one covering filter (for a JetStream consumer) and a token trie for routing.
  * Pure: no Nest or NATS import.
  */

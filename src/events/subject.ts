@@ -1,5 +1,5 @@
 /**
- * Mapping of events to NATS subjects (DESIGN.md §4) and validation of first-party publish subjects (§3).
+ * Mapping of events to NATS subjects and validation of first-party publish subjects (docs/protocol.md).
  * Pure: no Nest or NATS import.
  */
 

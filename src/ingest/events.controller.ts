@@ -6,6 +6,7 @@ import { AuthError, Authenticator } from '../auth/auth.service.js';
 import { parseJsonBody } from '../events/envelope.js';
 import { readRawBody } from './body-reader.js';
 import { IngestService } from './ingest.service.js';
+import { sendApiError } from './send-error.js';
 import { sendJson } from './send-json.js';
 
 /** `POST /v1/events`: first-party publish with an API key (DESIGN.md §3). */
@@ -19,6 +20,17 @@ export class EventsController {
 
   @Post()
   async publish(@Req() req: Request, @Res() res: Response): Promise<void> {
+    try {
+      await this.receive(req, res);
+    } catch (err) {
+      // A refusal made before the body was read (a missing key, a declared oversized body) is answered without
+      // resetting a client that is still sending (send-error.ts).
+      if (!(err instanceof ApiError)) throw err;
+      sendApiError(req, res, err, this.config.ingest.maxBodyBytes);
+    }
+  }
+
+  private async receive(req: Request, res: Response): Promise<void> {
     let principal;
     try {
       principal = this.auth.authenticateApiKey(req.headers.authorization);

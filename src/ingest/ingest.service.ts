@@ -12,6 +12,7 @@ import { eventSubject, validatePublishSubject } from '../events/subject.js';
 import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
+import { bodyHash, MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
 import { schemeFor } from './verifiers/verifier.js';
 
 export interface WebhookRequest {
@@ -102,7 +103,11 @@ export class IngestService {
       json,
       body: req.body,
     });
-    const result = await this.append(subject, `${source.name}:${deliveryId}`, envelope, () => outcome('unavailable'));
+    // Where the delivery id is not signed (GitHub, Shopify, generic hmac), the idempotency key is the signed body:
+    // a captured body replayed under a new id or type is a duplicate, and an id claimed in advance with another
+    // body cannot make a real delivery answer `duplicate`. The answer's `id` stays the delivery id as sent.
+    const key = scheme.signsDeliveryId ? deliveryId : bodyHash(req.body);
+    const result = await this.append(subject, `${source.name}:${key}`, envelope, () => outcome('unavailable'));
     if (result.duplicate) {
       outcome('duplicate');
       return { status: 200, body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) } };
@@ -143,7 +148,8 @@ export class IngestService {
       return { subject, id: (id as string | undefined) ?? randomUUID(), type: type as string | undefined, data: item.data };
     });
 
-    const source = `/v1/events`;
+    // Each key publishes as its own CloudEvents source: (source, id) stays unique across keys, as the spec asks.
+    const source = `/v1/events/${encodeURIComponent(principal.id)}`;
     const now = this.clock();
     const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
     // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.
@@ -242,7 +248,7 @@ export class IngestService {
 
 const VERIFY_MESSAGES = {
   missing_signature: 'the request carries no signature, or lacks a header the scheme needs',
-  invalid_signature: 'no configured secret produces this signature',
+  invalid_signature: `no configured secret produces this signature, or there are over ${MAX_SIGNATURES} signatures`,
   timestamp_out_of_tolerance: 'the signed timestamp is too far from the current time',
 } as const;
 

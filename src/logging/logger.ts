@@ -1,15 +1,36 @@
-/** Structured JSON logs (pino), and an adapter so Nest's own messages go through the same logger. */
+/**
+ * Logs (pino): JSON lines for machines, readable lines (pino-pretty) when a person watches a terminal; and an
+ * adapter so Nest's own messages go through the same logger.
+ */
 import type { LoggerService } from '@nestjs/common';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type AppLogger = Logger;
 
-export function createLogger(level: string): AppLogger {
+export interface LoggerOptions {
+  /** Readable lines instead of JSON. Default: when stdout is a terminal (pipes, files and containers get JSON). */
+  pretty?: boolean;
+  /** Where lines go. Default: stdout (fd 1). */
+  destination?: number | NodeJS.WritableStream;
+}
+
+export function createLogger(level: string, options: LoggerOptions = {}): AppLogger {
+  const pretty = options.pretty ?? process.stdout.isTTY === true;
+  const dest = options.destination ?? 1;
   // Synchronous writes: logs are low-volume (no per-request lines) and none is lost on exit.
-  return pino(
-    { level, base: { service: 'hookstream' }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 1, sync: true }),
-  );
+  const stream: DestinationStream = pretty
+    ? pinoPretty({
+        destination: dest,
+        sync: true,
+        colorize: dest === 1 && process.stdout.isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,service',
+      })
+    : typeof dest === 'number'
+      ? pino.destination({ dest, sync: true })
+      : (dest as DestinationStream);
+  return pino({ level, base: { service: 'hookstream' }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
 }
 
 export class NestPinoLogger implements LoggerService {

@@ -1,4 +1,4 @@
-/** Prometheus metrics of DESIGN.md §6, on one registry per app instance (tests boot several). */
+/** Prometheus metrics (docs/operations.md), on one registry per app instance (tests boot several). */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class MetricsService {

@@ -10,23 +10,8 @@
 import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
+import { heldPackets, sendsPreEncoded } from './prebuilt-frames.js';
 import { TurnOutbox } from './tick-batcher.js';
-
-interface EngineTransport {
-  name: string;
-  perMessageDeflate?: unknown;
-  socket?: { _sender?: { sendFrame?: unknown } };
-}
-
-/**
- * Whether engine.io will send `wsPreEncodedFrame` as is: the same test engine.io's WebSocket transport makes
- * (`_canSendPreEncodedFrame`). A batch must only be written when it holds, or all but its first event would
- * be sent as the packet's text alone.
- */
-function sendsPreEncoded(socket: Socket): boolean {
-  const t = socket.conn.transport as unknown as EngineTransport;
-  return t.name === 'websocket' && !t.perMessageDeflate && typeof t.socket?._sender?.sendFrame === 'function';
-}
 
 /** One subscription's view of its connection's outbox. A class, not closures: idle connections are counted in bytes. */
 class OutboxSink implements DeliverySink {
@@ -81,8 +66,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
 
   /** Packets engine.io still holds (its transport has not taken the previous batch) + batched events. */
   protected inTransit(): number {
-    const held = (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
-    return held + this.inFlight;
+    return heldPackets(this.socket) + this.inFlight;
   }
 
   protected writeOut(packets: SocketEventPacket[]): void {

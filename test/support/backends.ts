@@ -1,6 +1,7 @@
 /**
  * Runs an e2e suite once per event store, so the JetStream and embedded adapters are held to the same
- * end-to-end behaviour (DESIGN.md §1). `describeEachStore(name, (backend) => …)` registers the suite as
+ * end-to-end behaviour (docs/architecture.md, "Two stores"). `describeEachStore(name, (backend) => …)` registers
+ * the suite as
  * `name [jetstream]` (describeWithNats: skipped loudly without nats-server, failing in CI / REQUIRE_NATS=1) and
  * `name [embedded]` (no NATS needed). A case that inspects JetStream itself is registered for that backend only
  * with `itFor` / `describeFor`, so nothing is reported as skipped.

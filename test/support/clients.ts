@@ -55,7 +55,7 @@ export function subscriberToken(patterns: string[], opts: TokenOptions = {}): Pr
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Shapes of the contract (DESIGN.md §5)
+// Shapes of the contract (docs/protocol.md)
 
 export interface Delivery {
   cursor: string;

@@ -4,7 +4,7 @@ import { sign, verify as octokitVerify } from '@octokit/webhooks-methods';
 import fc from 'fast-check';
 import type { SourceConfig } from '../../config/app-config.js';
 import { githubScheme as scheme } from './github.js';
-import { bodyHash, type WebhookInput } from './verifier.js';
+import { bodyHash, type WebhookInput } from './scheme-helpers.js';
 
 const source = (over: Partial<SourceConfig> = {}): SourceConfig => ({
   name: 'github',

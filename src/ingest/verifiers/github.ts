@@ -11,16 +11,19 @@ import {
   firstHeader,
   hmac,
   jsonString,
+  MAX_SIGNATURES,
   safeEqual,
   type VerifyErrorCode,
   type WebhookIdentity,
   type WebhookInput,
   type WebhookScheme,
-} from './verifier.js';
+} from './scheme-helpers.js';
 
 const PREFIX = 'sha256=';
 
 export const githubScheme: WebhookScheme = {
+  signsDeliveryId: false, // X-GitHub-Delivery and X-GitHub-Hook-ID are not signed
+
   verify(input: WebhookInput, source: SourceConfig): VerifyErrorCode | null {
     const values = commaSeparatedValues(input, 'x-hub-signature-256');
     if (!values.length) return 'missing_signature';
@@ -30,6 +33,7 @@ export const githubScheme: WebhookScheme = {
       const sig = v.startsWith(PREFIX) ? decodeHex(v.slice(PREFIX.length)) : undefined;
       if (sig) signatures.push(sig);
     }
+    if (signatures.length > MAX_SIGNATURES) return 'invalid_signature';
     const ok = source.secrets.some((secret) => {
       const expected = hmac('sha256', Buffer.from(secret, 'utf8'), [input.body]);
       return signatures.some((sig) => safeEqual(sig, expected));

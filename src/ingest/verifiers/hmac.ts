@@ -11,14 +11,17 @@ import {
   firstHeader,
   hmac,
   jsonString,
+  MAX_SIGNATURES,
   safeEqual,
   type VerifyErrorCode,
   type WebhookIdentity,
   type WebhookInput,
   type WebhookScheme,
-} from './verifier.js';
+} from './scheme-helpers.js';
 
 export const hmacScheme: WebhookScheme = {
+  signsDeliveryId: false, // the id header is not signed
+
   verify(input: WebhookInput, source: SourceConfig): VerifyErrorCode | null {
     // The config refuses an hmac source without a header; without one nothing can be verified.
     const values = source.header ? commaSeparatedValues(input, source.header) : [];
@@ -30,6 +33,7 @@ export const hmacScheme: WebhookScheme = {
       const sig = v.startsWith(source.prefix) ? decode(v.slice(source.prefix.length)) : undefined;
       if (sig) signatures.push(sig);
     }
+    if (signatures.length > MAX_SIGNATURES) return 'invalid_signature';
     const ok = source.secrets.some((secret) => {
       const expected = hmac(source.algorithm, Buffer.from(secret, 'utf8'), [input.body]);
       return signatures.some((sig) => safeEqual(sig, expected));

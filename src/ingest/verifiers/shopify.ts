@@ -10,19 +10,23 @@ import {
   decodeBase64,
   firstHeader,
   hmac,
+  MAX_SIGNATURES,
   safeEqual,
   type VerifyErrorCode,
   type WebhookIdentity,
   type WebhookInput,
   type WebhookScheme,
-} from './verifier.js';
+} from './scheme-helpers.js';
 
 export const shopifyScheme: WebhookScheme = {
+  signsDeliveryId: false, // X-Shopify-Event-Id and X-Shopify-Webhook-Id are not signed
+
   verify(input: WebhookInput, source: SourceConfig): VerifyErrorCode | null {
     const values = commaSeparatedValues(input, 'x-shopify-hmac-sha256');
     if (!values.length) return 'missing_signature';
 
     const signatures = values.map(decodeBase64).filter((s): s is Buffer => s !== undefined);
+    if (signatures.length > MAX_SIGNATURES) return 'invalid_signature';
     const ok = source.secrets.some((secret) => {
       const expected = hmac('sha256', Buffer.from(secret, 'utf8'), [input.body]);
       return signatures.some((sig) => safeEqual(sig, expected));

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { SourceConfig } from '../../config/app-config.js';
 import { slackScheme as scheme } from './slack.js';
-import { bodyHash, type WebhookInput } from './verifier.js';
+import { bodyHash, type WebhookInput } from './scheme-helpers.js';
 
 const source = (over: Partial<SourceConfig> = {}): SourceConfig => ({
   name: 'slack',

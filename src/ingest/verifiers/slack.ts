@@ -9,6 +9,7 @@ import {
   decodeHex,
   hmac,
   jsonString,
+  MAX_SIGNATURES,
   safeEqual,
   timestampHeader,
   withinTolerance,
@@ -16,11 +17,13 @@ import {
   type WebhookIdentity,
   type WebhookInput,
   type WebhookScheme,
-} from './verifier.js';
+} from './scheme-helpers.js';
 
 const PREFIX = 'v0=';
 
 export const slackScheme: WebhookScheme = {
+  signsDeliveryId: true, // event_id is read from the signed body
+
   verify(input: WebhookInput, source: SourceConfig): VerifyErrorCode | null {
     const values = commaSeparatedValues(input, 'x-slack-signature');
     const ts = timestampHeader(input, 'x-slack-request-timestamp');
@@ -31,6 +34,7 @@ export const slackScheme: WebhookScheme = {
       const sig = v.startsWith(PREFIX) ? decodeHex(v.slice(PREFIX.length)) : undefined;
       if (sig) signatures.push(sig);
     }
+    if (signatures.length > MAX_SIGNATURES) return 'invalid_signature';
     const signed = [Buffer.from(`v0:${ts}:`, 'utf8'), input.body];
     const ok = source.secrets.some((secret) => {
       const expected = hmac('sha256', Buffer.from(secret, 'utf8'), signed);

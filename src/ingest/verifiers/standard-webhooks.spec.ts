@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
 import type { SourceConfig } from '../../config/app-config.js';
 import { standardWebhooksKey, standardWebhooksScheme as scheme } from './standard-webhooks.js';
-import { bodyHash, type WebhookInput } from './verifier.js';
+import { bodyHash, type WebhookInput } from './scheme-helpers.js';
 
 const source = (over: Partial<SourceConfig> = {}): SourceConfig => ({
   name: 'acme',

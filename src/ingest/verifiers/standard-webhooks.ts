@@ -11,13 +11,14 @@ import {
   headerValues,
   hmac,
   jsonString,
+  MAX_SIGNATURES,
   safeEqual,
   withinTolerance,
   type VerifyErrorCode,
   type WebhookIdentity,
   type WebhookInput,
   type WebhookScheme,
-} from './verifier.js';
+} from './scheme-helpers.js';
 
 const SECRET_PREFIX = 'whsec_';
 
@@ -49,6 +50,8 @@ export function parseStandardSignatures(values: string[]): Buffer[] {
 }
 
 export const standardWebhooksScheme: WebhookScheme = {
+  signsDeliveryId: true, // webhook-id is part of the signed content
+
   verify(input: WebhookInput, source: SourceConfig): VerifyErrorCode | null {
     const id = pick(input, 'id')[0];
     // Timestamps hold no comma: of a comma-joined repeated header, the first part.
@@ -57,6 +60,7 @@ export const standardWebhooksScheme: WebhookScheme = {
     if (!id || !ts || !sigValues.length) return 'missing_signature';
 
     const signatures = parseStandardSignatures(sigValues);
+    if (signatures.length > MAX_SIGNATURES) return 'invalid_signature';
     const signed = [Buffer.from(`${id}.${ts}.`, 'utf8'), input.body];
     const ok = source.secrets.some((secret) => {
       const expected = hmac('sha256', standardWebhooksKey(secret), signed);

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import Stripe from 'stripe';
 import type { SourceConfig } from '../../config/app-config.js';
 import { parseStripeHeader, stripeScheme as scheme } from './stripe.js';
-import { bodyHash, hmac, type WebhookInput } from './verifier.js';
+import { bodyHash, hmac, type WebhookInput } from './scheme-helpers.js';
 
 const source = (over: Partial<SourceConfig> = {}): SourceConfig => ({
   name: 'stripe',

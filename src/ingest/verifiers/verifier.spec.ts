@@ -15,11 +15,11 @@ import {
   headerValues,
   jsonString,
   safeEqual,
-  schemeFor,
   timestampHeader,
   withinTolerance,
   type WebhookInput,
-} from './verifier.js';
+} from './scheme-helpers.js';
+import { schemeFor } from './verifier.js';
 
 const input = (headers: Record<string, string[] | undefined>): WebhookInput => ({
   headers,
