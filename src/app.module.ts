@@ -19,14 +19,13 @@ import { ConsoleController } from './console/console.controller.js';
 import { EndpointsController, OUTBOUND_SERVICE } from './outbound/endpoints.controller.js';
 import { OutboundLifecycle } from './outbound/outbound.lifecycle.js';
 import { OutboundService, type OutboundOptions } from './outbound/outbound.service.js';
-import type { MetadataStore } from './outbound/metadata.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
   logger: AppLogger;
   store: EventStore;
-  /** Outbound webhooks: a resolver for the SSRF guard (tests), and a metadata store when the event store has none. */
-  outbound?: Pick<OutboundOptions, 'resolver'> & { metadata?: MetadataStore };
+  /** Outbound webhooks: a resolver of its own for the SSRF guard (tests). */
+  outbound?: Pick<OutboundOptions, 'resolver'>;
 }
 
 @Module({})
@@ -90,10 +89,9 @@ export class AppModule {
           provide: OUTBOUND_SERVICE,
           inject: [MetricsService],
           useFactory: (m: MetricsService) => {
-            const metadata =
-              outbound?.metadata ?? (store as { metadata?: () => MetadataStore }).metadata?.call(store);
+            const metadata = store.metadata();
             const queues = store.deliveryQueues?.();
-            if (!metadata || !queues) return null;
+            if (!queues) return null;
             const service = new OutboundService(config, store, queues, metadata, logger.child({ component: 'outbound' }), {
               resolver: outbound?.resolver,
               metrics: m.outboundHooks(),

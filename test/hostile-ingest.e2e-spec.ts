@@ -5,6 +5,7 @@
  * within a generous bound. Runs on the embedded store (no NATS needed: the broker is not what is under test).
  */
 import { createHmac } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,8 +57,15 @@ describe('hostile ingest', () => {
 
   /** The process still answers: run after every hostile burst. */
   const expectAlive = async () => {
-    const res = await fetch(`${gw.url}/healthz`);
-    expect(res.status).toBe(200);
+    // A new connection each time: a pooled keep-alive socket the server is closing just then would fail the
+    // request with ECONNRESET although the process is fine.
+    const status = await new Promise<number | undefined>((resolve, reject) =>
+      httpGet(`${gw.url}/healthz`, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      }).on('error', reject),
+    );
+    expect(status).toBe(200);
   };
 
   /** A request on the generic hmac source `raw`, signed over exactly these bytes. */

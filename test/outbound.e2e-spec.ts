@@ -4,14 +4,10 @@
  * the schedule, in order for fifo endpoints, dead after the last attempt and sent again by redelivery.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { EmbeddedEventStore } from '../src/store/embedded/embedded-event-store.adapter.js';
-import { JetStreamEventStore } from '../src/store/jetstream/jetstream-event-store.adapter.js';
-import type { MetadataStore } from '../src/outbound/metadata.js';
 import { waitFor } from './harness/wait.js';
-import { describeEachStore, type TestBackend } from './support/backends.js';
+import { describeEachStore } from './support/backends.js';
 import { uniqueStreamName } from './support/config.js';
 import type { RunningGateway } from './support/gateway.js';
-import { MemoryMetadataStore } from './support/memory-metadata.js';
 import {
   ADMIN_KEY,
   api,
@@ -26,14 +22,6 @@ import {
 } from './support/outbound.js';
 
 jest.setTimeout(60_000);
-
-/** Until the stores carry their own metadata port, the suites hand the gateway an in-memory one. */
-function metadataFor(backend: TestBackend): MetadataStore | undefined {
-  const proto = (backend.kind === 'jetstream' ? JetStreamEventStore : EmbeddedEventStore).prototype as {
-    metadata?: unknown;
-  };
-  return typeof proto.metadata === 'function' ? undefined : new MemoryMetadataStore();
-}
 
 let counter = 0;
 const uid = (p: string) => `${p}_${Date.now().toString(36)}_${++counter}`;
@@ -69,7 +57,6 @@ describeEachStore('outbound webhooks', (backend) => {
           timeout: '1s',
         }),
       ),
-      { metadata: metadataFor(backend) },
     );
   });
   afterAll(async () => {
@@ -521,7 +508,7 @@ describeEachStore('outbound webhooks: SSRF guard', (backend) => {
       backend.configFor(
         outboundFile(uniqueStreamName('SSRF'), { allowPrivateNetworks: false, retrySchedule: ['200ms', '200ms'] }),
       ),
-      { resolver, metadata: metadataFor(backend) },
+      { resolver },
     );
   });
   afterAll(async () => {
@@ -595,7 +582,6 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
           },
         ),
       ),
-      { metadata: metadataFor(backend) },
     );
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@
  * is stream order.
  */
 import type { AttemptRecord, DeadLetter, EndpointHealth, EndpointRecord, RedeliveryJob } from './endpoint.js';
-import type { MetadataBucket, MetadataStore } from './metadata.js';
+import type { MetadataBucket, MetadataStore } from '../store/metadata.port.js';
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const seqKey = (seq: number) => pad(seq, 16);

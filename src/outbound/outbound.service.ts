@@ -30,7 +30,7 @@ import {
 import { checkHeaders, generateSecret, isValidSecret, parseEndpointUrl } from './endpoint-rules.js';
 import { EndpointStore, type Versioned } from './endpoint-store.js';
 import { HttpSender, type SendResult } from './http-sender.js';
-import type { MetadataStore } from './metadata.js';
+import { MetadataConflictError, type MetadataStore } from '../store/metadata.port.js';
 import { firstBlockedAddress, systemResolver, type Resolver } from './ssrf-guard.js';
 
 /** Who calls the API: an API key and what it may do. */
@@ -267,8 +267,8 @@ export class OutboundService {
       try {
         await store.update({ ...cur.value, status: 'disabled', disabledReason: reason }, cur.revision);
         return;
-      } catch {
-        // changed meanwhile: read again
+      } catch (err) {
+        if (!(err instanceof MetadataConflictError)) throw err; // else changed meanwhile: read again
       }
     }
   }
@@ -517,8 +517,8 @@ export class OutboundService {
         void this.refresh();
         return next;
       } catch (err) {
-        if (err instanceof StoreUnavailableError || attempt >= 4) throw err;
-        // Changed by someone else meanwhile (the worker, another replica): apply to the new version.
+        // Changed by someone else meanwhile (the worker, another replica): apply the change to the new version.
+        if (!(err instanceof MetadataConflictError) || attempt >= 4) throw err;
       }
     }
   }

@@ -7,8 +7,8 @@
  * never reused within one epoch. The epoch names one incarnation of the stream; recreating the stream
  * (or the embedded log) gives a new epoch, so cursors from before are recognised as foreign.
  */
-
 import type { DeliveryQueues } from './delivery-queue.port.js';
+import type { MetadataStore } from './metadata.port.js';
 
 /** One stored message: the CloudEvent envelope as JSON bytes, at its stream sequence. */
 export interface StoredEvent {
@@ -93,6 +93,11 @@ export interface EventStore {
    * were given up (their dedupe beyond the msgId window is lost). Absent when records are written with the event.
    */
   idempotencyRecords?(): { pending: number; dropped: number };
+  /**
+   * Key-value buckets kept beside the events, shared by every gateway on the same store (metadata.port.ts).
+   * Its calls throw StoreUnavailableError while the store is unreachable.
+   */
+  metadata(): MetadataStore;
   /** Durable per-endpoint delivery positions for outbound webhooks (delivery-queue.port.ts). */
   deliveryQueues?(): DeliveryQueues;
 }

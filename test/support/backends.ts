@@ -199,6 +199,7 @@ function borrowed(store: EventStore): EventStore {
     seqAtTime: (t) => store.seqAtTime(t),
     openReader: (opts) => store.openReader(opts),
     tail: (from, handler) => store.tail(from, handler),
+    metadata: () => store.metadata(),
   };
 }
 

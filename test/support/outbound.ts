@@ -11,7 +11,6 @@ import type { AppConfig } from '../../src/config/app-config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { EventStore } from '../../src/store/event-store.port.js';
 import type { Resolver } from '../../src/outbound/ssrf-guard.js';
-import type { MetadataStore } from '../../src/outbound/metadata.js';
 import type { RunningGateway } from './gateway.js';
 
 export const PUB_KEY = 'pk_outbound_publisher_0123456789';
@@ -53,10 +52,9 @@ export function outboundFile(
 export interface OutboundGatewayOptions {
   store?: EventStore;
   resolver?: Resolver;
-  metadata?: MetadataStore;
 }
 
-/** An in-process gateway on 127.0.0.1:0 with the outbound test hooks (resolver, metadata when the store has none). */
+/** An in-process gateway on 127.0.0.1:0 with a resolver of the test's own for the SSRF guard. */
 export async function startOutboundGateway(
   config: AppConfig,
   opts: OutboundGatewayOptions = {},
@@ -64,7 +62,7 @@ export async function startOutboundGateway(
   const app: INestApplication = await createApp(config, {
     logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     store: opts.store,
-    outbound: { resolver: opts.resolver, metadata: opts.metadata },
+    outbound: { resolver: opts.resolver },
   });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;

@@ -21,6 +21,8 @@ import {
   type Tail,
   type TailHandler,
 } from '../../store/event-store.port.js';
+import type { MetadataStore } from '../../store/metadata.port.js';
+import { MemoryMetadataStore } from './memory-metadata-store.js';
 
 export interface PageInfo {
   readerId: number;
@@ -54,6 +56,8 @@ export class MemoryEventStore implements EventStore {
   private readGate: { promise: Promise<void>; open: () => void } | null = null;
   private readFailures = 0;
   private openFailures = 0;
+  /** Kept across recreate(), as KV buckets outlive the event stream; unavailable with the store. */
+  private readonly meta = new MemoryMetadataStore(() => this.available);
 
   /** Clock for StoredEvent.time. */
   now: () => number = () => Date.now();
@@ -164,6 +168,10 @@ export class MemoryEventStore implements EventStore {
 
   async isReady(): Promise<boolean> {
     return this.available;
+  }
+
+  metadata(): MetadataStore {
+    return this.meta;
   }
 
   async append(req: AppendRequest): Promise<AppendResult> {

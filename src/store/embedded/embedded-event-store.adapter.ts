@@ -25,7 +25,9 @@ import {
   type Tail,
   type TailHandler,
 } from '../event-store.port.js';
+import type { MetadataStore } from '../metadata.port.js';
 import { DB_FILE, PRAGMAS, SCHEMA_SQL, SCHEMA_VERSION, SQL } from './embedded-schema.js';
+import { EmbeddedMetadataStore } from './embedded-metadata.adapter.js';
 import { subjectPrefilter, type SubjectPrefilter } from './subject-prefilter.js';
 import type { DeliveryQueues } from '../delivery-queue.port.js';
 import { EmbeddedDeliveryQueues } from './embedded-delivery-queues.js';
@@ -124,6 +126,8 @@ export class EmbeddedEventStore implements EventStore {
 
   private readonly now: () => number;
   private readonly retentionIntervalMs: number;
+  /** Metadata buckets in the same file, on this connection (the file is locked to it). */
+  private readonly meta = new EmbeddedMetadataStore(() => this.db);
 
   constructor(
     private readonly config: AppConfig,
@@ -223,6 +227,10 @@ export class EmbeddedEventStore implements EventStore {
 
   async isReady(): Promise<boolean> {
     return this.db?.open === true;
+  }
+
+  metadata(): MetadataStore {
+    return this.meta;
   }
 
   private statements(): Statements {

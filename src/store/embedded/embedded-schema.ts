@@ -39,6 +39,9 @@ export const PRAGMAS: readonly string[] = [
  * - meta: one row. `last_seq` survives deleting every event, so sequences are never reused; `total_bytes`
  *   is the sum of `length(data)`, kept in the same transactions, so size retention needs no scan.
  * - idempotency: one row per msgId; a row whose `expires_at` is past counts as absent.
+ * - metadata: the metadata port's buckets (embedded-metadata.adapter.ts); a deleted key's row is removed.
+ *   metadata_revision: one row, the last revision handed out, so revisions are never reused, even after the
+ *   newest row is deleted. Added without a layout version bump: an older file simply gains the empty tables.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -63,6 +66,18 @@ CREATE TABLE IF NOT EXISTS idempotency (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS metadata (
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS metadata_revision (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  last INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO metadata_revision (id, last) VALUES (1, 0);
 `;
 
 export const SQL = {
@@ -91,4 +106,17 @@ export const SQL = {
   upsertKey: 'INSERT OR REPLACE INTO idempotency (msg_id, seq, expires_at) VALUES (?, ?, ?)',
   pruneKeys:
     'DELETE FROM idempotency WHERE msg_id IN (SELECT msg_id FROM idempotency WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)',
+} as const;
+
+/** The metadata port's statements (embedded-metadata.adapter.ts prepares them on the adapter's connection). */
+export const METADATA_SQL = {
+  nextRevision: 'UPDATE metadata_revision SET last = last + 1 WHERE id = 1 RETURNING last',
+  get: 'SELECT key, value, revision FROM metadata WHERE bucket = ? AND key = ?',
+  insert: 'INSERT INTO metadata (bucket, key, value, revision) VALUES (?, ?, ?, ?)',
+  update: 'UPDATE metadata SET value = ?, revision = ? WHERE bucket = ? AND key = ? AND revision = ?',
+  upsert:
+    'INSERT INTO metadata (bucket, key, value, revision) VALUES (?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+  delete: 'DELETE FROM metadata WHERE bucket = ? AND key = ?',
+  /** Key characters are ASCII below 0x7f: the range [prefix, prefix + '\x7f') holds exactly the keys with the prefix. */
+  list: 'SELECT key, value, revision FROM metadata WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key',
 } as const;

@@ -30,6 +30,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { AppConfig } from '../../config/app-config.js';
+import type { MetadataStore } from '../metadata.port.js';
 import {
   StoreUnavailableError,
   type AppendRequest,
@@ -49,6 +50,7 @@ import {
 import { JsRequester } from './js-requester.js';
 import type { DeliveryQueues } from '../delivery-queue.port.js';
 import { JetStreamDeliveryQueues } from './jetstream-delivery-queues.js';
+import { JetStreamMetadataStore } from './jetstream-metadata.adapter.js';
 import { JetStreamReader } from './jetstream-reader.js';
 import { JetStreamTail } from './jetstream-tail.js';
 import {
@@ -139,6 +141,7 @@ export class JetStreamEventStore implements EventStore {
   private readonly readers = new Set<EventReader>();
   private markFirstReady!: () => void;
   private readonly firstReady = new Promise<void>((resolve) => (this.markFirstReady = resolve));
+  private meta?: JetStreamMetadataStore;
 
   constructor(
     private readonly config: AppConfig,
@@ -397,6 +400,17 @@ export class JetStreamEventStore implements EventStore {
   }
 
   // ---- port --------------------------------------------------------------------------------------
+
+  /** KV buckets beside the stream, on this connection: unavailable whenever live() is. */
+  metadata(): MetadataStore {
+    this.meta ??= new JetStreamMetadataStore({
+      js: () => this.live().js,
+      streamName: this.streamName,
+      replicas: this.config.stream.replicas,
+      timeoutMs: ADMIN_TIMEOUT_MS,
+    });
+    return this.meta;
+  }
 
   async isReady(): Promise<boolean> {
     const { nc, jsm } = this;
