@@ -92,10 +92,17 @@ export class AppModule {
             const metadata = store.metadata();
             const queues = store.deliveryQueues?.();
             if (!queues) return null;
-            const service = new OutboundService(config, store, queues, metadata, logger.child({ component: 'outbound' }), {
-              resolver: outbound?.resolver,
-              metrics: m.outboundHooks(),
-            });
+            const service = new OutboundService(
+              config,
+              store,
+              queues,
+              metadata,
+              logger.child({ component: 'outbound' }),
+              {
+                resolver: outbound?.resolver,
+                metrics: m.outboundHooks(),
+              },
+            );
             m.watchOutbound(() => service.snapshot());
             return service;
           },

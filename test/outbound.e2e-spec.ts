@@ -577,7 +577,13 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
           { retrySchedule: ['300ms', '300ms', '300ms', '300ms', '300ms', '300ms'], disableAfter: '1500ms' },
           {
             endpoints: [
-              { id: 'audit', url: `${declared.url}/audit`, patterns: ['events.audit.>'], secret: SECRET, ordering: 'fifo' },
+              {
+                id: 'audit',
+                url: `${declared.url}/audit`,
+                patterns: ['events.audit.>'],
+                secret: SECRET,
+                ordering: 'fifo',
+              },
             ],
           },
         ),
@@ -606,7 +612,10 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
       ['DELETE', '/v1/endpoints/audit'],
       ['POST', '/v1/endpoints/audit/rotate-secret', {}],
     ] as [string, string, unknown?][]) {
-      expect(await api(gw.url, method, path, ADMIN_KEY, body)).toMatchObject({ status: 409, body: { error: 'read_only' } });
+      expect(await api(gw.url, method, path, ADMIN_KEY, body)).toMatchObject({
+        status: 409,
+        body: { error: 'read_only' },
+      });
     }
     // Not visible to a key that did not create it.
     expect((await api(gw.url, 'GET', '/v1/endpoints/audit', SVC_KEY)).status).toBe(404);
@@ -619,7 +628,11 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
     rx.behaviour = () => ({ status: 200, delayMs: 200 });
     const subject = `events.svc.${uid('mif')}.x`;
     await createEndpoint(gw.url, rx, { patterns: [subject], maxInFlight: 3 });
-    await publish(gw.url, subject, Array.from({ length: 12 }, () => uid('e')));
+    await publish(
+      gw.url,
+      subject,
+      Array.from({ length: 12 }, () => uid('e')),
+    );
     await waitFor(() => rx.received.length === 12, { message: 'twelve deliveries' });
     expect(rx.maxConcurrent).toBe(3);
   });
@@ -628,7 +641,11 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
     const rx = await receiver();
     const subject = `events.svc.${uid('rate')}.x`;
     await createEndpoint(gw.url, rx, { patterns: [subject], rateLimit: 5 });
-    await publish(gw.url, subject, Array.from({ length: 8 }, () => uid('e')));
+    await publish(
+      gw.url,
+      subject,
+      Array.from({ length: 8 }, () => uid('e')),
+    );
     await waitFor(() => rx.received.length === 8, { timeoutMs: 15_000, message: 'eight deliveries' });
     // 5 per second, evenly spaced: 8 requests span at least 7 gaps of 200 ms.
     const span = rx.received[7].at - rx.received[0].at;
@@ -645,7 +662,10 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
     const subject = `events.svc.${uid('failing')}.x`;
     const ep = await createEndpoint(gw.url, rx, { patterns: [subject] });
     const [evt] = await publish(gw.url, subject, [uid('e')]);
-    await waitFor(async () => (await endpoint(gw, ep.id)).status === 'disabled', { timeoutMs: 15_000, message: 'disabled' });
+    await waitFor(async () => (await endpoint(gw, ep.id)).status === 'disabled', {
+      timeoutMs: 15_000,
+      message: 'disabled',
+    });
     const view = await endpoint(gw, ep.id);
     expect(view).toMatchObject({ disabledReason: 'failing' });
     expect(view.state.failingSince).not.toBeNull();

@@ -142,6 +142,9 @@ export interface Received {
   /** The official library accepted the signature (and the timestamp). */
   verified: boolean;
   at: number;
+  /** The status answered (null: hung up) and when the answer went out. */
+  status: number | null;
+  answeredAt: number;
 }
 
 export type Answer = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hang';
@@ -217,6 +220,8 @@ export class Receiver {
         body: body.toString('utf8'),
         verified,
         at: Date.now(),
+        status: null,
+        answeredAt: 0,
       };
       this.received.push(r);
       this.concurrent++;
@@ -233,6 +238,8 @@ export class Receiver {
       // Answered a moment later, so overlapping requests would show in `maxConcurrent`.
       setTimeout(() => {
         this.concurrent--;
+        r.status = answer.status;
+        r.answeredAt = Date.now();
         res.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? '');
       }, answer.delayMs ?? 5);
     });
