@@ -71,12 +71,16 @@ export class AppModule {
                 ringEvents: config.limits.ringEvents,
                 clientBufferEvents: config.limits.clientBufferEvents,
                 concurrentReplays: config.limits.concurrentReplays,
+                replaysPerConnection: config.limits.replaysPerConnection,
+                clientBufferBytes: config.limits.clientBufferBytes,
+                slowConsumerMs: config.limits.slowConsumerTimeoutMs,
               },
               {
                 delivered: (n) => m.deliveries.inc(n),
                 replayed: (n) => m.replayed.inc(n),
                 gap: () => m.gaps.inc(),
                 slowConsumer: () => m.slowConsumers.inc(),
+                slowConsumerClosed: () => m.slowConsumerCloses.inc(),
                 liveEvent: (seq, storeTimeMs) => {
                   m.liveSeq.set(seq);
                   m.lag.observe(Math.max(0, Date.now() - storeTimeMs) / 1000);

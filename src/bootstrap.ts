@@ -40,7 +40,7 @@ export async function createApp(
   });
   const onUnexpected = (err: unknown) => logger.error({ err }, 'unhandled error');
   app.useGlobalFilters(new ApiErrorFilter(onUnexpected));
-  app.useWebSocketAdapter(new HookstreamIoAdapter(app, config.socketio.polling));
+  app.useWebSocketAdapter(new HookstreamIoAdapter(app, config));
   const frames = prebuiltFrameSupport();
   if (!frames.ok) {
     logger.warn(
@@ -88,7 +88,10 @@ export async function bootstrap(env: Record<string, string | undefined> = proces
   return app;
 }
 
-/** With `console.demoSource` set (config/demo.yaml), says once how to send that source a signed test webhook. */
+/**
+ * With `console.demoSource` set (config/demo.yaml), says once how to send that source a signed test webhook:
+ * the command, which reads the secret from the config file itself. Logs never carry a secret.
+ */
 function logDemoSource(config: AppConfig, logger: AppLogger): void {
   const name = config.console.demoSource;
   const source = name === undefined ? undefined : config.sources.get(name);
@@ -101,7 +104,6 @@ function logDemoSource(config: AppConfig, logger: AppLogger): void {
   logger.info(
     {
       demoSource: name,
-      secret: source.secrets[0],
       console: `http://localhost:${config.port}/console`,
       try: send.join(' '),
     },

@@ -15,7 +15,7 @@ import { waitFor } from './harness/wait.js';
 import { expectStrictlyIncreasing } from './support/clients.js';
 import { testConfig, uniqueStreamName } from './support/config.js';
 import { GatewayProcess, startGateway, type RunningGateway } from './support/gateway.js';
-import { E2E_SOURCES, githubWebhook, post, standardWebhook, stripeWebhook } from './support/signers.js';
+import { ACME_SECRET, E2E_SOURCES, githubWebhook, post, standardWebhook, stripeWebhook } from './support/signers.js';
 
 jest.setTimeout(90_000);
 
@@ -163,9 +163,13 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
 
   const file = (stream: string) => ({
     stream: { name: stream },
-    sources: E2E_SOURCES,
+    // The console's demo button signs only for a source dedicated to demos.
+    sources: [
+      ...E2E_SOURCES,
+      { name: 'console-demo', verifier: 'standard-webhooks', secrets: [ACME_SECRET], demo: true },
+    ],
     auth: { anonymous: { subscribe: ['events.>'] } },
-    console: { demoSource: 'acme' },
+    console: { demoSource: 'console-demo' },
   });
 
   beforeAll(async () => {
@@ -234,8 +238,10 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
 
       // "Send test webhook" signs on the server and ingests through the normal path.
       await page.click('#demo');
-      await page.waitForSelector('tr.event[data-subject="events.acme.console.test"]', { timeout: 5_000 });
-      expect(await page.textContent('#notice')).toMatch(/^Sent: events\.acme\.console\.test accepted as seq \d+/);
+      await page.waitForSelector('tr.event[data-subject="events.console-demo.console.test"]', { timeout: 5_000 });
+      expect(await page.textContent('#notice')).toMatch(
+        /^Sent: events\.console-demo\.console\.test accepted as seq \d+/,
+      );
 
       if (process.env.HOOKSTREAM_SCREENSHOT === '1') {
         const more = [

@@ -12,6 +12,7 @@ import { StoreUnavailableError, type EventStore } from '../src/store/event-store
 import { JetStreamEventStore } from '../src/store/jetstream/jetstream-event-store.adapter.js';
 import { metadataBucketName } from '../src/store/jetstream/jetstream-metadata.adapter.js';
 import { MetadataConflictError, type MetadataBucket } from '../src/store/metadata.port.js';
+import { DEFAULT_MAX_PAYLOAD } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
 import { describeEachStore, describeFor, itFor, type TestBackend } from './support/backends.js';
 import { uniqueStreamName } from './support/config.js';
@@ -124,7 +125,7 @@ describeEachStore('MetadataStore', (backend) => {
 
     it('refuses a value over the server max_payload as a caller error, and stores nothing', async () => {
       const bucket = await (await open(backend.configFor(fileFor()))).metadata().bucket('big');
-      const tooBig = 'x'.repeat(1024 * 1024 + 1); // nats-server's default max_payload is 1 MB
+      const tooBig = 'x'.repeat(DEFAULT_MAX_PAYLOAD + 1); // the harness's nats-server max_payload
       await expect(bucket.put('k', tooBig)).rejects.toBeInstanceOf(RangeError);
       await expect(bucket.create('k', tooBig)).rejects.toBeInstanceOf(RangeError);
       expect(await bucket.get('k')).toBeNull();

@@ -15,6 +15,7 @@ import { matchesSubject } from '../src/events/pattern.js';
 import {
   EmbeddedEventStore,
   MAX_BATCH,
+  READ_WINDOW,
   type EmbeddedStoreOptions,
 } from '../src/store/embedded/embedded-event-store.adapter.js';
 import { StoreLockedError, StoreUnavailableError, type StoredEvent } from '../src/store/event-store.port.js';
@@ -579,11 +580,11 @@ describe('EmbeddedEventStore: readers', () => {
     expect(seqs(await readAll(store, 'events.acme.>', 10))).toEqual([11, 14, 15, 16, 18, 21]);
   });
 
-  it('starts at fromSeq and stops after the first matching event at or past untilSeq', async () => {
+  it('starts at fromSeq and stops at untilSeq, in SQL (nothing after it is scanned)', async () => {
     const store = await seeded();
     expect(seqs(await readAll(store, '>', 5, 9))).toEqual([5, 6, 7, 8, 9]);
-    // 9 does not match: the read ends after the next match (10), not at 9.
-    expect(seqs(await readAll(store, 'events.other.>', 1, 9))).toEqual([3, 10]);
+    // 9 does not match: the read still ends at 9, without walking on to the next match (10).
+    expect(seqs(await readAll(store, 'events.other.>', 1, 9))).toEqual([3]);
     expect(seqs(await readAll(store, 'events.acme.invoice.paid', 2, 8, 1))).toEqual([7, 8]);
     expect(await readAll(store, '>', 10, 9)).toEqual([]);
     expect(seqs(await readAll(store, '>', 21, 21))).toEqual([21]);
@@ -613,6 +614,39 @@ describe('EmbeddedEventStore: readers', () => {
     await store.append(ev('events.acme.w', 'n4'));
     expect(seqs(await reader.next(10))).toEqual([23]);
     expect(await reader.next(10)).toEqual([]);
+  });
+
+  it('walks a table its pattern does not match in bounded windows, yielding between them, and stops when closed', async () => {
+    const { store } = await started(tempDir());
+    const windows = 5;
+    await Promise.all(range(1, windows * READ_WINDOW).map((i) => store.append(ev('events.demo.a', `w${i}`))));
+    await store.append(ev('events.demo.zz.hit', 'hit'));
+    // Turns of the event loop that ran while one next() call was in progress.
+    const turnsDuring = async (read: () => Promise<StoredEvent[]>) => {
+      let turns = 0;
+      let reading = true;
+      const tick = () => {
+        if (!reading) return;
+        turns++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      const page = await read();
+      reading = false;
+      return { page, turns };
+    };
+    const reader = await store.openReader({ fromSeq: 1, filter: 'events.demo.zz.*', untilSeq: END });
+    const { page, turns } = await turnsDuring(() => reader.next(10));
+    expect(seqs(page)).toEqual([windows * READ_WINDOW + 1]);
+    // One statement per window and a turn between two: the loop was never held for the whole table.
+    expect(turns).toBeGreaterThanOrEqual(windows);
+    expect(await reader.next(10)).toEqual([]);
+
+    // A reader closed while it walks gives up at the next window instead of finishing the table.
+    const closing = await store.openReader({ fromSeq: 1, filter: 'events.demo.zz.*', untilSeq: END });
+    const pending = closing.next(10);
+    setImmediate(() => void closing.close());
+    expect(await pending).toEqual([]);
   });
 
   it('refuses a malformed pattern', async () => {

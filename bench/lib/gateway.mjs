@@ -54,7 +54,8 @@ export function benchConfig(extra = {}) {
       apiKeys: [{ id: 'bench', key: API_KEY, publish: ['events.>'], subscribe: ['events.>'] }],
       anonymous: { subscribe: ['events.>'] },
     },
-    limits: { ...(extra.limits ?? {}) },
+    // Every bench client is anonymous and on one loopback address: lift those two caps to the process cap.
+    limits: { anonymousConnections: 50_000, connectionsPerIp: 50_000, ...(extra.limits ?? {}) },
   };
 }
 

@@ -1,6 +1,6 @@
 // A private nats-server for one bench phase: JetStream on, 127.0.0.1, a free port, a temp store that is
 // removed afterwards. Never the shared server on 4222.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,11 @@ export async function startNats() {
   if (!bin) throw new Error('nats-server not found (apt-get install nats-server, or set NATS_SERVER_BIN)');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'hookstream-bench-nats-'));
-  const child = spawnTracked(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
+  // NATS's default max_payload (1MB) cannot hold the events of the default ingest.maxBodyBytes: the gateway
+  // would stay unready. max_payload has no command-line flag.
+  const conf = join(dir, 'nats-server.conf');
+  writeFileSync(conf, 'max_payload: 8388608\n');
+  const child = spawnTracked(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -6,14 +6,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
-import { parse as parseYaml } from 'yaml';
-import { EnvDto, FileConfigDto, type VerifierName } from './config.dto.js';
+import { parseDocument, Scalar, visit } from 'yaml';
+import { type ApiKeyDto, EnvDto, FileConfigDto, type SourceDto, type VerifierName } from './config.dto.js';
 import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
 import { checkHeaders, isValidSecret, parseEndpointUrl } from '../outbound/endpoint-rules.js';
 import { parseStart, decodeCursor } from '../events/cursor.js';
+import { natsConnectionFromEnv, type NatsConnectionConfig } from './nats-connection.js';
+import { secretProblems, type SecretPolicyInput } from './secret-policy.js';
 
 export type { VerifierName } from './config.dto.js';
+export type { NatsAuth, NatsConnectionConfig } from './nats-connection.js';
 
 export interface SourceConfig {
   name: string;
@@ -31,6 +34,8 @@ export interface SourceConfig {
   typeField?: string;
   /** Event type when neither the body nor a header gives one. */
   defaultType: string;
+  /** Dedicated to demos: the only kind of source the console's demo button may sign for (anyone can forge its events). */
+  demo?: boolean;
 }
 
 export interface ApiKeyConfig {
@@ -84,7 +89,10 @@ export interface JwtConfig {
 export interface AppConfig {
   port: number;
   host: string;
+  /** NATS_URL without any user info: safe to log. Set → JetStream, unset → the embedded store. */
   natsUrl?: string;
+  /** Servers, credentials and TLS for the JetStream adapter; set exactly when natsUrl is. */
+  nats?: NatsConnectionConfig;
   dataDir: string;
   logLevel: string;
   configFile?: string;
@@ -116,6 +124,12 @@ export interface AppConfig {
     ringEvents: number;
     /** Catch-up reads from the store running at once per process. */
     concurrentReplays: number;
+    /** Of those, the most one connection may hold at once; its other catch-ups wait their turn. */
+    replaysPerConnection: number;
+    /** Bytes of deliveries queued for one connection before it falls back to catch-up (like clientBufferEvents). */
+    clientBufferBytes: number;
+    /** A connection that stays behind those bounds this long is closed with reason `slow_consumer`; 0: never. */
+    slowConsumerTimeoutMs: number;
     /** Socket.IO messages one connection may send per second, sustained (a token bucket refilled at this rate). */
     messagesPerSecond: number;
     /**
@@ -123,6 +137,10 @@ export interface AppConfig {
      * `limit_exceeded`; a further full burst while refused closes the connection with reason `rate_limited`.
      */
     messageBurst: number;
+    /** Connections without credentials at once per process (part of `connectionsPerProcess`); 0 = none. */
+    anonymousConnections: number;
+    /** Connections at once from one client address, every transport together. */
+    connectionsPerIp: number;
   };
   sources: Map<string, SourceConfig>;
   auth: {
@@ -131,6 +149,15 @@ export interface AppConfig {
     anonymous: { subscribe: string[] };
   };
   socketio: { polling: boolean };
+  server: {
+    /**
+     * Header (lower-case) whose last address is the client's, set by a reverse proxy this gateway trusts; unset =
+     * the socket's peer address. Only set it when every request arrives through that proxy: clients can write it.
+     */
+    trustedProxyHeader?: string;
+    /** Origins whose pages may connect (Socket.IO) or open streams (SSE); unset = any origin. Never with credentials. */
+    allowedOrigins?: string[];
+  };
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
   delivery: DeliveryConfig;
@@ -144,9 +171,11 @@ export class ConfigError extends Error {
   }
 }
 
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
 /** Replaces `${NAME}` with env var NAME; a missing variable is a problem, not an empty string. */
 export function interpolate(text: string, env: Record<string, string | undefined>, problems: string[]): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+  return text.replace(REFERENCE, (_m, name: string) => {
     const value = env[name];
     if (value === undefined) {
       problems.push(`config file refers to \${${name}}, but the environment variable ${name} is not set`);
@@ -154,6 +183,42 @@ export function interpolate(text: string, env: Record<string, string | undefined
     }
     return value;
   });
+}
+
+const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+const PLAIN_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/;
+
+/**
+ * `${NAME}` is replaced inside the parsed values, never in the file's text: whatever the variable holds
+ * (` #`, quotes, a newline, YAML syntax) arrives as it is. Only an unquoted YAML value made of one reference
+ * to a number or true/false becomes that number or boolean, as the same text written there would.
+ */
+function interpolateYaml(text: string, env: Record<string, string | undefined>, problems: string[]): unknown {
+  const doc = parseDocument(text);
+  if (doc.errors.length) {
+    const hint = text.includes('${') ? ' (inside [ ] or { }, write "${NAME}" in quotes)' : '';
+    throw new Error(`${doc.errors[0].message}${hint}`);
+  }
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const whole = node.type === Scalar.PLAIN && WHOLE_REFERENCE.test(node.value);
+      const value = interpolate(node.value, env, problems);
+      if (whole && PLAIN_NUMBER.test(value)) node.value = Number(value);
+      else if (whole && (value === 'true' || value === 'false')) node.value = value === 'true';
+      else node.value = value;
+    },
+  });
+  return doc.toJS();
+}
+
+function interpolateJson(value: unknown, env: Record<string, string | undefined>, problems: string[]): unknown {
+  if (typeof value === 'string') return value.includes('${') ? interpolate(value, env, problems) : value;
+  if (Array.isArray(value)) return value.map((v) => interpolateJson(v, env, problems));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateJson(v, env, problems)]));
+  }
+  return value;
 }
 
 function flatten(errors: ValidationError[], path = ''): string[] {
@@ -180,9 +245,10 @@ function readFileConfig(
     problems.push(`HOOKSTREAM_CONFIG: cannot read ${file}: ${(err as Error).message}`);
     return { raw: {}, file };
   }
-  text = interpolate(text, env, problems);
   try {
-    const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    const parsed: unknown = file.endsWith('.json')
+      ? interpolateJson(JSON.parse(text), env, problems)
+      : interpolateYaml(text, env, problems);
     if (parsed === null || parsed === undefined) return { raw: {}, file };
     if (typeof parsed !== 'object' || Array.isArray(parsed)) {
       problems.push(`${file}: the top level must be a mapping`);
@@ -195,6 +261,23 @@ function readFileConfig(
   }
 }
 
+/** The secrets of a file that may still be invalid elsewhere: weak secrets are listed with every other problem. */
+function secretsOf(dto: FileConfigDto): SecretPolicyInput {
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : []);
+  const jwtSecret = dto.auth?.jwt?.secret;
+  return {
+    sources: list<SourceDto>(dto.sources).map((s) => ({
+      name: s.name,
+      verifier: s.verifier,
+      secrets: strings(s.secrets),
+    })),
+    jwtSecret: typeof jwtSecret === 'string' ? jwtSecret : undefined,
+    apiKeys: list<ApiKeyDto>(dto.auth?.apiKeys).filter((k) => typeof k.key === 'string'),
+    demoSource: typeof dto.console?.demoSource === 'string' ? dto.console.demoSource : undefined,
+  };
+}
+
 const dur = (v: unknown, dflt: number) => (v === undefined ? dflt : (parseDuration(v) as number));
 const size = (v: unknown, dflt: number) => (v === undefined ? dflt : (parseSize(v) as number));
 
@@ -203,10 +286,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   const envDto = plainToInstance(EnvDto, { ...env });
   problems.push(...flatten(validateSync(envDto, { forbidUnknownValues: false })));
+  const nats = natsConnectionFromEnv(env, problems);
   const { raw, file } = readFileConfig(env, problems);
   const dto = plainToInstance(FileConfigDto, raw);
   problems.push(...flatten(validateSync(dto, { forbidUnknownValues: false })));
-  if (problems.length) throw new ConfigError(problems);
+  // Checked on their own, so that they are listed together with schema problems and with semantic ones.
+  const weakSecrets = secretProblems(secretsOf(dto));
+  if (problems.length) throw new ConfigError([...problems, ...weakSecrets]);
+  problems.push(...weakSecrets);
 
   const stream = dto.stream ?? {};
   const maxAgeMs = dur(stream.maxAge, 7 * 86_400_000);
@@ -232,12 +319,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idHeader: s.idHeader?.toLowerCase(),
       typeField: s.typeField,
       defaultType: s.defaultType ?? 'webhook',
+      demo: s.demo ?? false,
     });
   }
 
   const demoSource = dto.console?.demoSource;
   if (demoSource !== undefined && !sources.has(demoSource)) {
     problems.push(`console.demoSource: "${demoSource}" is not a configured source`);
+  } else if (demoSource !== undefined && !sources.get(demoSource)?.demo) {
+    // The button signs for anyone who can reach the page: it must never mint a real provider's events.
+    problems.push(
+      `console.demoSource: source "${demoSource}" is not marked "demo: true"; the console signs test webhooks only for a source dedicated to demos`,
+    );
   }
 
   const jwtDto = dto.auth?.jwt;
@@ -278,17 +371,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // A reconnecting client resubscribes everything at once: the burst must hold that.
   const messageBurst = limits.messageBurst ?? Math.max(200, 2 * subscriptionsPerConnection);
   if (messageBurst < subscriptionsPerConnection) {
-    problems.push('limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)');
+    problems.push(
+      'limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)',
+    );
   }
   const delivery = loadDelivery(dto, problems);
   const endpoints = loadEndpoints(dto, delivery, problems);
+  // Below one large envelope, a client could only ever be sent one event at a time.
+  const bufferBytes = limits.clientBufferBytes === undefined ? null : parseSize(limits.clientBufferBytes);
+  if (bufferBytes !== null && bufferBytes < 64 * 1024) {
+    problems.push('limits.clientBufferBytes must be at least 64KB');
+  }
+  const connectionsPerProcess = limits.connectionsPerProcess ?? 50_000;
   if (problems.length) throw new ConfigError(problems);
 
   const ingest = dto.ingest ?? {};
   return {
     port: envDto.PORT ?? 3000,
     host: envDto.HOST ?? '0.0.0.0',
-    natsUrl: envDto.NATS_URL || undefined,
+    natsUrl: nats?.servers.join(','),
+    nats,
     dataDir: resolve(envDto.DATA_DIR ?? './data'),
     logLevel: envDto.LOG_LEVEL ?? 'info',
     configFile: file,
@@ -311,16 +413,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: {
       subscriptionsPerConnection,
       patternsPerSubscription: limits.patternsPerSubscription ?? 32,
-      connectionsPerProcess: limits.connectionsPerProcess ?? 50_000,
+      connectionsPerProcess,
       clientBufferEvents: limits.clientBufferEvents ?? 1024,
       ringEvents: limits.ringEvents ?? 10_000,
       concurrentReplays: limits.concurrentReplays ?? 8,
+      replaysPerConnection: limits.replaysPerConnection ?? 2,
+      clientBufferBytes: size(limits.clientBufferBytes, 1024 ** 2),
+      slowConsumerTimeoutMs: dur(limits.slowConsumerTimeout, 30_000),
       messagesPerSecond: limits.messagesPerSecond ?? 50,
       messageBurst,
+      // Anonymous clients cannot take every slot: most stay for clients with credentials.
+      anonymousConnections: limits.anonymousConnections ?? Math.max(1, Math.floor(connectionsPerProcess / 5)),
+      connectionsPerIp: limits.connectionsPerIp ?? 1000,
     },
     sources,
     auth: { jwt, apiKeys, anonymous: { subscribe: dto.auth?.anonymous?.subscribe ?? [] } },
     socketio: { polling: dto.socketio?.polling ?? false },
+    server: {
+      trustedProxyHeader: dto.server?.trustedProxyHeader?.toLowerCase(),
+      allowedOrigins: dto.server?.allowedOrigins?.map((o) => o.toLowerCase()),
+    },
     console: { demoSource },
     delivery,
     endpoints,

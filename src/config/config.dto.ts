@@ -46,7 +46,10 @@ const IsSize = unitDecorator('isSize', parseSize, 'a size such as 512KB, 1MB or 
 
 export class StreamDto {
   @IsOptional() @Matches(TOKEN, { message: 'stream.name must match [A-Za-z0-9_-]+' }) name?: string;
-  @IsOptional() @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'stream.subjectPrefix must be dot-separated tokens of [A-Za-z0-9_-]' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
+    message: 'stream.subjectPrefix must be dot-separated tokens of [A-Za-z0-9_-]',
+  })
   subjectPrefix?: string;
   @IsOptional() @IsDuration() maxAge?: string | number;
   @IsOptional() @IsSize() maxBytes?: string | number;
@@ -73,15 +76,23 @@ export class LimitsDto {
   @IsOptional() @IsInt() @Min(16) clientBufferEvents?: number;
   @IsOptional() @IsInt() @Min(0) ringEvents?: number;
   @IsOptional() @IsInt() @Min(1) concurrentReplays?: number;
+  @IsOptional() @IsInt() @Min(1) replaysPerConnection?: number;
+  @IsOptional() @IsSize() clientBufferBytes?: string | number;
+  @IsOptional() @IsDuration() slowConsumerTimeout?: string | number;
   @IsOptional() @IsInt() @Min(1) messagesPerSecond?: number;
   @IsOptional() @IsInt() @Min(1) messageBurst?: number;
+  @IsOptional() @IsInt() @Min(0) anonymousConnections?: number;
+  @IsOptional() @IsInt() @Min(1) connectionsPerIp?: number;
 }
 
 export class SourceDto {
   @IsString() @Matches(TOKEN, { message: 'sources[].name must match [A-Za-z0-9_-]+' }) name!: string;
   @IsIn(VERIFIERS as unknown as string[], { message: `sources[].verifier must be one of ${VERIFIERS.join(', ')}` })
   verifier!: VerifierName;
-  @IsArray() @ArrayMinSize(1, { message: 'sources[].secrets needs at least one secret' }) @IsString({ each: true }) @MinLength(1, { each: true })
+  @IsArray()
+  @ArrayMinSize(1, { message: 'sources[].secrets needs at least one secret' })
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
   secrets!: string[];
   @IsOptional() @IsDuration() tolerance?: string | number;
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]+$/) header?: string;
@@ -91,6 +102,7 @@ export class SourceDto {
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]+$/) idHeader?: string;
   @IsOptional() @IsString() typeField?: string;
   @IsOptional() @IsString() @MinLength(1) defaultType?: string;
+  @IsOptional() @IsIn([true, false], { message: 'sources[].demo must be true or false' }) demo?: boolean;
 }
 
 export class JwtDto {
@@ -154,17 +166,41 @@ export class EndpointDto {
   @IsString() secret!: string;
 }
 
+/** An origin as a browser sends it: scheme, host and optional port, nothing else. */
+const ORIGIN = /^https?:\/\/[^/\s?#@]+$/;
+
+export class ServerDto {
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9-]+$/, { message: 'server.trustedProxyHeader must be a header name such as X-Forwarded-For' })
+  trustedProxyHeader?: string;
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @Matches(ORIGIN, {
+    each: true,
+    message: 'server.allowedOrigins entries must be origins such as https://app.example.com',
+  })
+  allowedOrigins?: string[];
+}
+
 export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => StreamDto) stream?: StreamDto;
   @IsOptional() @ValidateNested() @Type(() => IdempotencyDto) idempotency?: IdempotencyDto;
   @IsOptional() @ValidateNested() @Type(() => IngestDto) ingest?: IngestDto;
   @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
-  @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => SourceDto) sources?: SourceDto[];
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @ValidateNested({ each: true })
+  @Type(() => SourceDto)
+  sources?: SourceDto[];
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
   @IsOptional() @ValidateNested() @Type(() => DeliveryDto) delivery?: DeliveryDto;
   @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => EndpointDto) endpoints?: EndpointDto[];
+  @IsOptional() @ValidateNested() @Type(() => ServerDto) server?: ServerDto;
 }
 
 export class EnvDto {
@@ -173,7 +209,8 @@ export class EnvDto {
   @IsOptional() @IsString() @MinLength(1) @MaxLength(4096) NATS_URL?: string;
   @IsOptional() @IsString() HOOKSTREAM_CONFIG?: string;
   @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
-  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   })
   LOG_LEVEL?: string;

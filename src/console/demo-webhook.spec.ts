@@ -17,8 +17,8 @@ function configWith(file: Record<string, unknown>): AppConfig {
 }
 
 const SOURCES = [
-  { name: 'sw', verifier: 'standard-webhooks', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_b3RoZXI='] },
-  { name: 'stripe', verifier: 'stripe', secrets: ['whsec_test_secret'] },
+  { name: 'sw', verifier: 'standard-webhooks', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_b3RoZXItc3RhbmRhcmQtd2ViaG9va3Mta2V5LTAx'] },
+  { name: 'stripe', verifier: 'stripe', secrets: ['whsec_test_secret_0123456789'] },
   { name: 'github', verifier: 'github', secrets: ["It's a Secret to Everybody"] },
   { name: 'shopify', verifier: 'shopify', secrets: ['shpss_test_secret'] },
   { name: 'slack', verifier: 'slack', secrets: ['8f742231b10e8888abcd99yyyzzz85a5'] },
@@ -31,9 +31,9 @@ const SOURCES = [
     encoding: 'base64',
     idHeader: 'X-Id',
     typeField: 'meta.kind',
-    secrets: ['raw'],
+    secrets: ['raw-hmac-secret-0123'],
   },
-  { name: 'hmac-plain', verifier: 'hmac', header: 'X-Signature', secrets: ['raw'] },
+  { name: 'hmac-plain', verifier: 'hmac', header: 'X-Signature', secrets: ['raw-hmac-secret-0123'] },
 ];
 
 describe('signDemoWebhook', () => {
@@ -80,8 +80,17 @@ describe('console.demoSource config', () => {
     expect(configWith({}).console).toEqual({ demoSource: undefined });
   });
 
-  it('names a configured source', () => {
-    expect(configWith({ sources: SOURCES, console: { demoSource: 'stripe' } }).console.demoSource).toBe('stripe');
+  it('names a configured source dedicated to demos (demo: true)', () => {
+    const sources = SOURCES.map((s) => (s.name === 'stripe' ? { ...s, demo: true } : s));
+    expect(configWith({ sources, console: { demoSource: 'stripe' } }).console.demoSource).toBe('stripe');
+  });
+
+  it("refuses a source not marked demo: true: the button would sign that provider's events for anyone", () => {
+    expect(() => configWith({ sources: SOURCES, console: { demoSource: 'stripe' } })).toThrow(
+      /console\.demoSource: source "stripe" is not marked "demo: true"/,
+    );
+    const notBool = SOURCES.map((s) => (s.name === 'stripe' ? { ...s, demo: 'yes' } : s));
+    expect(() => configWith({ sources: notBool, console: { demoSource: 'stripe' } })).toThrow(/sources\[1\]\.demo/);
   });
 
   it('refuses a source that is not configured, naming the key', () => {

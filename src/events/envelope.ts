@@ -53,6 +53,22 @@ export function buildEnvelope(args: EnvelopeArgs): CloudEvent {
   return event;
 }
 
+/**
+ * Room in a stored event for everything besides the body's base64: the envelope's fixed fields; its id, type and
+ * content type, which come from request headers (Node reads at most 16 KiB of them; JSON escaping at most
+ * doubles that); and the message's Nats-Msg-Id header, made from the same headers.
+ */
+export const STORED_EVENT_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * The largest stored event (envelope bytes plus message id) the ingest path sends for bodies of at most
+ * `maxBodyBytes`: a body that is not JSON is kept as base64 (4 bytes per 3). The ingest path refuses anything
+ * larger (JSON whose numbers grow when re-encoded, e.g. `1e9`), so the store can be sized to this bound.
+ */
+export function maxStoredEventBytes(maxBodyBytes: number): number {
+  return 4 * Math.ceil(maxBodyBytes / 3) + STORED_EVENT_OVERHEAD_BYTES;
+}
+
 // `application/json` or `application/<anything>+json`, subtype made of RFC 9110 token characters.
 const JSON_TYPE = /^application\/(?:[!#$%&'*+.^_`|~0-9a-z-]+\+)?json$/;
 

@@ -40,55 +40,106 @@ export function waitDrained(sink: DeliverySink, signal: AbortSignal, timeoutMs?:
   });
 }
 
-/** Counting semaphore whose waiters leave the queue when their signal aborts. */
+interface Waiter {
+  owner: object;
+  grant: () => void;
+}
+
+/** Gives the slot back (call it exactly once; later calls do nothing). */
+export type Release = (() => void) & {
+  /** The slot was not free at once: the caller queued for it, so others contend for slots. */
+  readonly waited: boolean;
+};
+
+/**
+ * Counting semaphore shared fairly between owners (client connections): an owner holds at most `perOwner`
+ * slots, and free slots go round-robin over the owners that wait (each owner's own waiters in order), so one
+ * client queueing many reads cannot push another client's read to the back. Waiters leave when their signal
+ * aborts. Without an owner, every acquire is its own owner: plain first-come, first-served.
+ */
 export class Semaphore {
   private active = 0;
-  private readonly waiters: { grant: () => void }[] = [];
+  private queued = 0;
+  private readonly held = new Map<object, number>();
+  /** Waiters per owner; the map's insertion order is the round-robin order (a served owner moves to the back). */
+  private readonly queues = new Map<object, Waiter[]>();
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly perOwner = limit,
+  ) {}
 
   get inUse(): number {
     return this.active;
   }
 
   get waiting(): number {
-    return this.waiters.length;
+    return this.queued;
   }
 
   /** Resolves with a release function (call it exactly once), or null when the signal aborted first. */
-  acquire(signal: AbortSignal): Promise<(() => void) | null> {
+  acquire(signal: AbortSignal, owner: object = {}): Promise<Release | null> {
     if (signal.aborted) return Promise.resolve(null);
-    if (this.active < this.limit) {
-      this.active++;
-      return Promise.resolve(this.releaser());
-    }
     return new Promise((resolve) => {
-      const waiter = {
+      let queued = false;
+      const waiter: Waiter = {
+        owner,
         grant: () => {
           signal.removeEventListener('abort', onAbort);
-          resolve(this.releaser());
+          resolve(this.releaser(owner, queued));
         },
       };
       const onAbort = () => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
+        const q = this.queues.get(owner);
+        const i = q ? q.indexOf(waiter) : -1;
+        if (q && i >= 0) {
+          q.splice(i, 1);
+          this.queued--;
+          if (q.length === 0) this.queues.delete(owner);
+        }
         resolve(null);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
+      const q = this.queues.get(owner);
+      if (q) q.push(waiter);
+      else this.queues.set(owner, [waiter]);
+      this.queued++;
+      this.dispatch();
+      queued = true; // granted from here on means granted after a wait
     });
   }
 
-  private releaser(): () => void {
+  /** Grants free slots to the first waiting owners, in rotation, that are under their own cap. */
+  private dispatch(): void {
+    while (this.active < this.limit && this.queued > 0) {
+      let next: Waiter | undefined;
+      for (const [owner, q] of this.queues) {
+        if ((this.held.get(owner) ?? 0) >= this.perOwner) continue;
+        next = q.shift() as Waiter;
+        this.queues.delete(owner);
+        if (q.length > 0) this.queues.set(owner, q);
+        break;
+      }
+      if (!next) return;
+      this.queued--;
+      this.active++;
+      this.held.set(next.owner, (this.held.get(next.owner) ?? 0) + 1);
+      next.grant();
+    }
+  }
+
+  private releaser(owner: object, waited: boolean): Release {
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
-      const next = this.waiters.shift();
-      // The slot passes straight to the next waiter, so `active` stays the same.
-      if (next) next.grant();
-      else this.active--;
+      this.active--;
+      const n = (this.held.get(owner) ?? 1) - 1;
+      if (n > 0) this.held.set(owner, n);
+      else this.held.delete(owner);
+      this.dispatch();
     };
+    return Object.assign(release, { waited });
   }
 }
 

@@ -71,6 +71,42 @@ describe('Semaphore', () => {
   });
 });
 
+describe('Semaphore shared by owners', () => {
+  it('caps the slots of one owner and serves waiting owners round-robin', async () => {
+    const sem = new Semaphore(2, 1);
+    const signal = new AbortController().signal;
+    const a = {};
+    const b = {};
+    const c = {};
+    const order: string[] = [];
+    const take = (owner: object, name: string) =>
+      sem.acquire(signal, owner).then((release) => {
+        order.push(name);
+        return release;
+      });
+    const a1 = await take(a, 'a1');
+    // a is at its cap: its second read waits although a slot is free; b takes that slot.
+    const a2 = take(a, 'a2');
+    const a3 = take(a, 'a3');
+    const b1 = await take(b, 'b1');
+    const b2 = take(b, 'b2');
+    const c1 = take(c, 'c1');
+    expect(sem.inUse).toBe(2);
+    expect(sem.waiting).toBe(4);
+    // A freed slot goes to the next owner in turn that is under its cap, not to whoever queued first:
+    // a2's release passes over a3 (a was just served) and b2 (b is at its cap) to c1.
+    a1?.();
+    (await a2)?.();
+    b1?.();
+    (await b2)?.();
+    (await c1)?.();
+    (await a3)?.();
+    expect(order).toEqual(['a1', 'b1', 'a2', 'c1', 'b2', 'a3']);
+    expect(sem.inUse).toBe(0);
+    expect(sem.waiting).toBe(0);
+  });
+});
+
 describe('SharedCall', () => {
   it('joins callers to the next call issued after they asked, never to one already in flight', async () => {
     let value = 0;

@@ -44,6 +44,17 @@ export interface FanoutOptions {
   clientBufferEvents: number;
   /** Most store catch-up reads in flight at once in this process. */
   concurrentReplays: number;
+  /** Most of those one connection may hold (its other reads wait their turn). Default: concurrentReplays. */
+  replaysPerConnection?: number;
+  /**
+   * Seqs a store read may advance while other reads wait for a slot; then it gives its slot back and queues
+   * again behind them. Default 4096.
+   */
+  replaySliceSeqs?: number;
+  /** Byte budget of one connection's unsent deliveries (and of one hand-off buffer). Default: unlimited. */
+  clientBufferBytes?: number;
+  /** A connection behind its bounds for this long is closed as a slow consumer. Default 30000; 0: never. */
+  slowConsumerMs?: number;
   /** Events per store page. Default 512. */
   replayPageSize?: number;
   /** Period of the background epoch check (stream recreated?). Default 5000; 0 disables it. */
@@ -108,6 +119,8 @@ export class FanoutHub {
   private counter = 0;
   /** store.state(), shared by concurrent callers (reconnect storms ask it once per round trip, not per client). */
   private readonly streamState: SharedCall<StreamState>;
+  /** Connections already asked to close as slow consumers. */
+  private readonly closedSlow = new WeakSet<object>();
 
   constructor(
     private readonly store: EventStore,
@@ -120,7 +133,9 @@ export class FanoutHub {
     this.metrics = metrics ?? {};
     this.log = log ?? noopLog;
     this.ring = new RingBuffer(Math.max(0, Math.floor(options.ringEvents)));
-    this.replays = new Semaphore(options.concurrentReplays);
+    const perConnection = options.replaysPerConnection ?? options.concurrentReplays;
+    if (!(perConnection >= 1)) throw new RangeError('replaysPerConnection must be at least 1');
+    this.replays = new Semaphore(options.concurrentReplays, perConnection);
     this.streamState = new SharedCall(() => store.state());
     this.core = {
       store,
@@ -129,7 +144,11 @@ export class FanoutHub {
       ring: this.ring,
       replays: this.replays,
       bufferBound: options.clientBufferEvents,
+      bufferBytes: options.clientBufferBytes ?? Infinity,
       pageSize: Math.max(1, options.replayPageSize ?? 512),
+      sliceSeqs: Math.max(1, options.replaySliceSeqs ?? 4096),
+      slowConsumerMs: Math.max(0, options.slowConsumerMs ?? 30_000),
+      closeSlow: (sink) => this.closeSlow(sink),
       retryDelayMs: Math.max(1, options.retryDelayMs ?? 100),
       drainHoldMs: DRAIN_HOLD_MS,
       metrics: this.metrics,
@@ -492,6 +511,14 @@ export class FanoutHub {
         this.log.error({ err, subscription: sub.id }, 'subscription update failed');
       }
     }
+  }
+
+  private closeSlow(sink: DeliverySink): void {
+    const owner = sink.owner ?? sink;
+    if (this.closedSlow.has(owner)) return;
+    this.closedSlow.add(owner);
+    this.metrics.slowConsumerClosed?.();
+    sink.slowConsumer?.();
   }
 
   private unregister(sub: FanoutSubscription): void {

@@ -39,6 +39,21 @@ export interface DeliverySink {
   /** Deliveries written but not yet flushed to the client's socket (transport's own queue, corked ones included). */
   backlog(): number;
   /**
+   * Optional: the bytes behind `backlog()` (and anything else the connection has queued and not flushed). The hub
+   * holds it under its byte budget as it holds `backlog()` under its event bound.
+   */
+  backlogBytes?(): number;
+  /**
+   * Optional: the client connection this sink writes to. Subscriptions of one connection share it, so replay
+   * slots are capped and shared fairly per connection. Absent: the sink is its own connection.
+   */
+  readonly owner?: object;
+  /**
+   * Optional: the client has not drained its backlog for the hub's slow-consumer timeout. The transport closes the
+   * connection with reason `slow_consumer` (the client resumes by cursor). May be called more than once.
+   */
+  slowConsumer?(): void;
+  /**
    * Optional: hold the sends that follow until `uncork()`, then write them as one batch (a catch-up page).
    * Calls nest; only the outermost uncork writes. The hub uncorks in the same tick it corked.
    */
@@ -73,6 +88,8 @@ export interface FanoutMetrics {
   gap?(): void;
   /** A live subscription fell behind its sink's bound and switched to catching up. */
   slowConsumer?(): void;
+  /** A connection stayed behind for the slow-consumer timeout and was asked to close (once per connection). */
+  slowConsumerClosed?(): void;
   /** One event arrived on the live tap; `storeTimeMs` is when the store accepted it (for end-to-end lag). */
   liveEvent?(seq: number, storeTimeMs: number): void;
 }

@@ -1,7 +1,9 @@
 /**
  * One subscription's state machine (nats-nest-notes.md §3c): catch up from the start position (ring or store
  * pages) while live events are buffered, then flush the buffer and flip to live with no await in between.
- * A slow sink drops the subscription back to catching up, so per-client memory stays bounded and nothing is lost.
+ * A slow sink drops the subscription back to catching up, so per-client memory stays bounded and nothing is lost;
+ * one that stays behind for the slow-consumer timeout is asked to close. Store reads share the hub's replay
+ * slots fairly per connection and give theirs back after each slice while others wait.
  *
  * Positions: `lastSent` is the seq of the last delivery (the client's cursor; deliveries at or below it are
  * dropped as duplicates). `scanned` ≥ lastSent is how far this subscription has examined the stream: every
@@ -51,7 +53,15 @@ export interface HubCore {
   readonly ring: RingBuffer;
   readonly replays: Semaphore;
   readonly bufferBound: number;
+  /** Byte budget of one connection's sink backlog, and of one subscription's hand-off buffer. */
+  readonly bufferBytes: number;
   readonly pageSize: number;
+  /** Seqs a store read may advance while others wait for a replay slot, before it gives the slot back. */
+  readonly sliceSeqs: number;
+  /** How long a sink may stay behind before its connection is asked to close; 0: never. */
+  readonly slowConsumerMs: number;
+  /** Asks the sink's connection to close as a slow consumer (once per connection). */
+  closeSlow(sink: DeliverySink): void;
   readonly retryDelayMs: number;
   readonly drainHoldMs: number;
   readonly metrics: FanoutMetrics;
@@ -74,6 +84,8 @@ export class FanoutSubscription implements Subscription {
   private lagging = false;
   /** Live events with seq > bufferFrom, held while catching up; dropped (buffering=false) past the bound. */
   private buffer: Delivery[] = [];
+  /** Size of `buffer`, in UTF-16 units of the envelopes' JSON (bytes, for ASCII JSON). */
+  private bufferedBytes = 0;
   private buffering = true;
   private bufferFrom: number;
   /** Run token: bumped whenever a catch-up run is superseded (close, new epoch, tail jump). */
@@ -81,6 +93,8 @@ export class FanoutSubscription implements Subscription {
   private abort: AbortController | null = null;
   private reader: EventReader | null = null;
   private pendingGap: GapNotice | null;
+  /** The connection the sink writes to: replay slots are shared fairly per connection. */
+  private readonly owner: object;
 
   constructor(
     private readonly core: HubCore,
@@ -95,6 +109,7 @@ export class FanoutSubscription implements Subscription {
     this.lastSent = start.lastSent;
     this.scanned = start.lastSent;
     this.pendingGap = start.gap;
+    this.owner = sink.owner ?? sink;
     // Registered now: every live event after the current head reaches us (buffer or sink).
     this.bufferFrom = core.head();
     this.startCursor = encodeCursor({ epoch: this.epoch, seq: this.lastSent });
@@ -130,8 +145,7 @@ export class FanoutSubscription implements Subscription {
     if (this.mode === 'closed') return;
     this.mode = 'closed';
     this.stopRun();
-    this.buffer = [];
-    this.buffering = false;
+    this.dropBuffer();
     this.core.unregister(this);
   }
 
@@ -140,7 +154,7 @@ export class FanoutSubscription implements Subscription {
     switch (this.mode) {
       case 'live':
         if (d.seq <= this.lastSent) return 0;
-        if (this.sink.backlog() >= this.core.bufferBound) {
+        if (this.behind()) {
           // Slow consumer: stop taking live events; catch up from here once the sink drains.
           this.lagging = true;
           this.mode = 'catchup';
@@ -154,13 +168,13 @@ export class FanoutSubscription implements Subscription {
       case 'pending':
       case 'catchup': {
         if (!this.buffering || d.seq <= this.lastSent) return 0;
-        if (this.buffer.length >= this.core.bufferBound) {
+        if (this.buffer.length >= this.core.bufferBound || this.bufferedBytes + d.json.length > this.core.bufferBytes) {
           // Overflow: forget the buffer; the catch-up extends to the head instead (see runCatchup).
-          this.buffer = [];
-          this.buffering = false;
+          this.dropBuffer();
           return 0;
         }
         this.buffer.push(d);
+        this.bufferedBytes += d.json.length;
         return 0;
       }
       default:
@@ -174,8 +188,7 @@ export class FanoutSubscription implements Subscription {
    */
   onTapJump(prevHead: number): void {
     if (this.mode === 'closed') return;
-    this.buffer = [];
-    this.buffering = false;
+    this.dropBuffer();
     if (this.mode === 'live') {
       this.scanned = Math.max(this.scanned, prevHead);
       this.lagging = true;
@@ -196,8 +209,7 @@ export class FanoutSubscription implements Subscription {
     this.epoch = epoch;
     this.lastSent = resume;
     this.scanned = resume;
-    this.buffer = [];
-    this.buffering = false;
+    this.dropBuffer();
     if (this.mode === 'pending') {
       this.pendingGap = notice;
       return;
@@ -205,6 +217,37 @@ export class FanoutSubscription implements Subscription {
     this.mode = 'catchup';
     this.emitGap(notice);
     this.startRun();
+  }
+
+  private dropBuffer(): void {
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    this.buffering = false;
+  }
+
+  /** The sink holds as many deliveries, or as many bytes, as one client may have queued. */
+  private behind(): boolean {
+    return this.sink.backlog() >= this.core.bufferBound || this.overBytes();
+  }
+
+  private overBytes(): boolean {
+    return (this.sink.backlogBytes?.() ?? 0) >= this.core.bufferBytes;
+  }
+
+  /**
+   * Waits until the sink drains. A sink still behind after the slow-consumer timeout gets its connection
+   * closed (the client resumes by cursor); the wait goes on until that close stops this run.
+   */
+  private async awaitDrain(gen: number, signal: AbortSignal): Promise<void> {
+    const { core } = this;
+    if (core.slowConsumerMs <= 0) {
+      await waitDrained(this.sink, signal);
+      return;
+    }
+    const drained = await waitDrained(this.sink, signal, core.slowConsumerMs);
+    if (drained || this.stale(gen) || !this.behind()) return;
+    core.closeSlow(this.sink);
+    await waitDrained(this.sink, signal);
   }
 
   private emitGap(notice: GapNotice): void {
@@ -252,13 +295,14 @@ export class FanoutSubscription implements Subscription {
     const { core } = this;
     let retryDelay = core.retryDelayMs;
     while (!this.stale(gen)) {
-      if (this.sink.backlog() >= core.bufferBound) {
-        await waitDrained(this.sink, signal);
+      if (this.behind()) {
+        await this.awaitDrain(gen, signal);
         continue;
       }
       if (!this.buffering) {
         // (Re)start buffering at the current head: the catch-up must now reach it.
         this.buffer = [];
+        this.bufferedBytes = 0;
         this.buffering = true;
         this.bufferFrom = core.head();
       }
@@ -283,8 +327,7 @@ export class FanoutSubscription implements Subscription {
   /** Flush the buffer and go live, synchronously (pitfall 8). */
   private flip(): void {
     const buffered = this.buffer;
-    this.buffer = [];
-    this.buffering = false;
+    this.dropBuffer();
     let n = 0;
     this.corked(() => {
       for (const d of buffered) if (this.deliver(d)) n++;
@@ -315,7 +358,7 @@ export class FanoutSubscription implements Subscription {
    * bound. False if the ring turned out not to hold what was needed (then the store is read instead).
    */
   private replayFromRing(target: number): boolean {
-    const { ring, bufferBound } = this.core;
+    const { ring } = this.core;
     let n = 0;
     let ok = true;
     this.corked(() => {
@@ -326,7 +369,7 @@ export class FanoutSubscription implements Subscription {
           break;
         }
         if (this.matches(d.subject)) {
-          if (this.sink.backlog() >= bufferBound) break;
+          if (this.behind()) break;
           if (this.deliver(d)) n++;
         }
         this.scanned = d.seq;
@@ -366,21 +409,29 @@ export class FanoutSubscription implements Subscription {
    * it runs). Only then is the stream's state read; when its oldest event is past such a hole, the hole is
    * announced as a gap (conservatively: the lost events may not have matched), never jumped over silently.
    * Events gone right after our position thus show up as a hole at the start of the first page.
+   *
+   * Fairness: the slot is acquired for this subscription's connection (capped per connection, shared
+   * round-robin), and once the read has advanced `sliceSeqs` while others wait, it ends early: runCatchup
+   * queues again for the rest, behind them. A read that had to wait for its slot (others contend) ends at its
+   * slice's end (`until`) in the store itself, so a scan that matches little cannot keep the slot for long
+   * either. A page stops early when the sink reaches its byte budget; the rest is read again once it drains.
    */
   private async readFromStore(gen: number, signal: AbortSignal, target: number): Promise<void> {
     const { core } = this;
-    const release = await core.replays.acquire(signal);
+    const release = await core.replays.acquire(signal, this.owner);
     if (!release) return;
+    const sliceEnd = this.scanned + core.sliceSeqs;
+    const until = release.waited ? Math.min(target, sliceEnd) : target;
     let reader: EventReader | null = null;
     let handedOver = false;
     try {
       if (this.stale(gen)) return;
-      reader = await core.store.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: target });
+      reader = await core.store.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: until });
       if (this.stale(gen)) return;
       this.reader = reader;
       handedOver = true;
       for (;;) {
-        if (this.sink.backlog() >= core.bufferBound) {
+        if (this.behind()) {
           // Keep the reader briefly for a client that is just behind; give the slot back to one that stalls.
           const drained = await waitDrained(this.sink, signal, core.drainHoldMs);
           if (this.stale(gen) || !drained) return;
@@ -388,34 +439,41 @@ export class FanoutSubscription implements Subscription {
         const page = await reader.next(core.pageSize);
         if (this.stale(gen)) return;
         let firstSeq = 0;
-        if (hasHole(page, this.scanned, target)) {
+        if (hasHole(page, this.scanned, until)) {
           const now = await this.freshState(gen);
           if (!now || this.stale(gen)) return;
           firstSeq = now.firstSeq;
         }
         if (page.length === 0) {
-          // The read ended (end of stream, which is at or past the target).
+          // The read ended at `until` (the end of the stream is at or past the target). What is gone is gone
+          // up to the target, whatever part of it this read covered.
           if (this.scanned + 1 < firstSeq) this.announceGap(Math.min(firstSeq - 1, target));
-          if (this.scanned < target) this.scanned = target;
+          if (this.scanned < until) this.scanned = until;
           return;
         }
         let n = 0;
         let done = false;
+        let stopped = false;
         this.corked(() => {
           for (const ev of page) {
             if (ev.seq <= this.scanned) continue;
+            if (this.overBytes()) {
+              stopped = true;
+              break;
+            }
             if (ev.seq > this.scanned + 1 && this.scanned + 1 < firstSeq)
               this.announceGap(Math.min(ev.seq, firstSeq) - 1);
             if (this.matches(ev.subject) && this.deliver(core.toDelivery(ev))) n++;
             this.scanned = ev.seq;
-            if (ev.seq >= target) {
+            if (ev.seq >= until) {
               done = true;
               break;
             }
           }
         });
         this.countReplayed(n);
-        if (done) return;
+        if (done || stopped) return;
+        if (this.scanned >= sliceEnd && core.replays.waiting > 0) return;
       }
     } finally {
       // A reader handed over to this.reader and since taken by stopRun() was closed there already.

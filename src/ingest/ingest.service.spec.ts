@@ -180,3 +180,36 @@ describe('IngestService cursor epoch', () => {
     expect(store.stored()).toHaveLength(1);
   });
 });
+
+describe('IngestService: stored events never exceed the bound the store is sized to', () => {
+  // 1e6-byte bodies: at most 4 * ceil(1e6 / 3) + 64 KiB per stored event (maxStoredEventBytes).
+  const bound = 4 * Math.ceil(1e6 / 3) + 64 * 1024;
+  // `9e20` re-encodes as 900000000000000000000: JSON that grows 4x when stored.
+  const growing = (bytes: number) => `[${Array.from({ length: Math.floor(bytes / 5) }, () => '9e20').join(',')}]`;
+
+  it('a non-JSON body of maxBodyBytes fits the bound', async () => {
+    const { ingest, store } = setup();
+    const body = 'x'.repeat(1e6);
+    await ingest.ingestWebhook(rawRequest(body, 'big', 'application/octet-stream'));
+    expect(store.stored()[0].data.length).toBeGreaterThan(1.3e6);
+    expect(store.stored()[0].data.length).toBeLessThanOrEqual(bound);
+  });
+
+  it('refuses a webhook whose JSON grows past it with 413 payload_too_large, storing nothing', async () => {
+    const { ingest, store } = setup();
+    const body = growing(900_000);
+    expect(body.length).toBeLessThanOrEqual(1e6);
+    expect(await refusal(ingest.ingestWebhook(rawRequest(body)))).toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(store.stored()).toHaveLength(0);
+  });
+
+  it('refuses a /v1/events batch with one such item before storing any item', async () => {
+    const { ingest, store } = setup();
+    const items = [
+      { subject: 'events.billing.ok', data: { a: 1 } },
+      { subject: 'events.billing.big', data: JSON.parse(growing(600_000)) as unknown },
+    ];
+    expect(await refusal(ingest.publish(key, items))).toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(store.stored()).toHaveLength(0);
+  });
+});

@@ -7,7 +7,7 @@ import type { AppConfig, SourceConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { allowedBy } from '../events/pattern.js';
 import { encodeCursor } from '../events/cursor.js';
-import { buildEnvelope, isJsonContentType, parseJsonBody } from '../events/envelope.js';
+import { buildEnvelope, isJsonContentType, maxStoredEventBytes, parseJsonBody } from '../events/envelope.js';
 import { eventSubject, validatePublishSubject } from '../events/subject.js';
 import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
@@ -50,13 +50,16 @@ export class IngestService {
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
   private epoch?: { value: string; at: number };
+  private readonly maxEventBytes: number;
 
   constructor(
     private readonly config: AppConfig,
     private readonly store: EventStore,
     private readonly metrics: MetricsService,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.maxEventBytes = maxStoredEventBytes(config.ingest.maxBodyBytes);
+  }
 
   source(name: string): SourceConfig {
     const source = this.config.sources.get(name);
@@ -106,8 +109,8 @@ export class IngestService {
     // Where the delivery id is not signed (GitHub, Shopify, generic hmac), the idempotency key is the signed body:
     // a captured body replayed under a new id or type is a duplicate, and an id claimed in advance with another
     // body cannot make a real delivery answer `duplicate`. The answer's `id` stays the delivery id as sent.
-    const key = scheme.signsDeliveryId ? deliveryId : bodyHash(req.body);
-    const result = await this.append(subject, `${source.name}:${key}`, envelope, () => outcome('unavailable'));
+    const msgId = `${source.name}:${scheme.signsDeliveryId ? deliveryId : bodyHash(req.body)}`;
+    const result = await this.append(subject, msgId, this.encode(envelope, msgId), () => outcome('unavailable'));
     if (result.duplicate) {
       outcome('duplicate');
       return { status: 200, body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) } };
@@ -124,6 +127,9 @@ export class IngestService {
       throw new ApiError(400, 'invalid_payload', `send one event or an array of 1 to ${MAX_BATCH} events`);
     }
     const prefix = this.config.stream.subjectPrefix;
+    const now = this.clock();
+    // Each key publishes as its own CloudEvents source: (source, id) stays unique across keys, as the spec asks.
+    const source = `/v1/events/${encodeURIComponent(principal.id)}`;
     const checked = items.map((item, i) => {
       const where = Array.isArray(payload) ? `item ${i}: ` : '';
       if (!isObject(item)) throw new ApiError(400, 'invalid_payload', `${where}an event must be a JSON object`);
@@ -145,32 +151,26 @@ export class IngestService {
         throw new ApiError(400, 'invalid_payload', `${where}"type" must be a string of 1 to 256 characters`);
       }
       if (!('data' in item)) throw new ApiError(400, 'invalid_payload', `${where}"data" is required`);
-      return { subject, id: (id as string | undefined) ?? randomUUID(), type: type as string | undefined, data: item.data };
+      const eventId = (id as string | undefined) ?? randomUUID();
+      const msgId = `v1:${principal.id}:${eventId}`;
+      const envelope = {
+        specversion: '1.0',
+        id: eventId,
+        source,
+        type: (type as string | undefined) ?? subject.slice(prefix.length + 1),
+        time: new Date(now).toISOString(),
+        datacontenttype: 'application/json',
+        data: item.data,
+        hookstreamsource: principal.id,
+      };
+      // Encoded while validating: an item too large to store refuses the batch before anything is stored.
+      return { subject, id: eventId, msgId, data: this.encode(envelope, msgId, where) };
     });
 
-    // Each key publishes as its own CloudEvents source: (source, id) stays unique across keys, as the spec asks.
-    const source = `/v1/events/${encodeURIComponent(principal.id)}`;
-    const now = this.clock();
     const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
     // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.
     const results = await Promise.all(
-      checked.map((item) =>
-        this.append(
-          item.subject,
-          `v1:${principal.id}:${item.id}`,
-          {
-            specversion: '1.0',
-            id: item.id,
-            source,
-            type: item.type ?? item.subject.slice(prefix.length + 1),
-            time: new Date(now).toISOString(),
-            datacontenttype: 'application/json',
-            data: item.data,
-            hookstreamsource: principal.id,
-          },
-          () => outcome('unavailable'),
-        ),
-      ),
+      checked.map((item) => this.append(item.subject, item.msgId, item.data, () => outcome('unavailable'))),
     );
     const epoch = await this.currentEpoch();
     return results.map((r, i) => {
@@ -196,7 +196,24 @@ export class IngestService {
     });
   }
 
-  private async append(subject: string, msgId: string, envelope: object, onUnavailable: () => void): Promise<AppendResult> {
+  /**
+   * The envelope's bytes, or 413 when the event would exceed the bound the store is sized to (see
+   * maxStoredEventBytes): only JSON that grows when re-encoded, or huge headers, get there.
+   */
+  private encode(envelope: object, msgId: string, where = ''): Buffer {
+    const data = Buffer.from(JSON.stringify(envelope));
+    const size = data.length + Buffer.byteLength(msgId);
+    if (size > this.maxEventBytes) {
+      throw new ApiError(
+        413,
+        'payload_too_large',
+        `${where}the stored event would be ${size} bytes, over the ${this.maxEventBytes} that ingest.maxBodyBytes allows`,
+      );
+    }
+    return data;
+  }
+
+  private async append(subject: string, msgId: string, data: Buffer, onUnavailable: () => void): Promise<AppendResult> {
     if (!this.accepting) {
       onUnavailable();
       throw unavailable('this gateway is shutting down; retry');
@@ -209,7 +226,6 @@ export class IngestService {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     try {
-      const data = Buffer.from(JSON.stringify(envelope));
       // The adapter bounds its own wait; this guard makes sure no request ever hangs on a store bug.
       const guard = new Promise<never>((_, reject) => {
         timer = setTimeout(

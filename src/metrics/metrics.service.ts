@@ -41,6 +41,11 @@ export class MetricsService {
     help: 'Subscriptions that fell back from live to catch-up because the client did not read fast enough',
     registers: [this.registry],
   });
+  readonly slowConsumerCloses = new Counter({
+    name: 'hookstream_slow_consumer_closes_total',
+    help: 'Connections closed with reason slow_consumer: they stayed behind their buffer bounds too long',
+    registers: [this.registry],
+  });
   readonly lag = new Histogram({
     name: 'hookstream_end_to_end_lag_seconds',
     help: 'Time from the store accepting an event to the live tap dispatching it',

@@ -1,7 +1,7 @@
 /**
  * The event-store port: the only way the rest of Hookstream touches durable state.
  * Two adapters implement it: JetStream (`jetstream/`) and the embedded single-node log (`embedded/`).
- * Both are held to the same contract suite (`event-store.contract.ts`).
+ * Both are held to the same contract suite (test/support/store-contract.ts), run against each.
  *
  * Sequences are the stream's own: positive integers, strictly increasing, global across subjects,
  * never reused within one epoch. The epoch names one incarnation of the stream; recreating the stream
@@ -53,7 +53,11 @@ export interface ReadOptions {
   fromSeq: number;
   /** One subject pattern (NATS wildcards) the store filters on; matching is exact per NATS rules. */
   filter: string;
-  /** Stop after the first event with `seq >= untilSeq`, or earlier at the end of the stream. */
+  /**
+   * The read's end point: it stops at `untilSeq` (the embedded log, which bounds its scan there) or after the
+   * first matching event with `seq >= untilSeq` (JetStream), or earlier at the end of the stream. Callers
+   * treat whatever comes after `untilSeq` as a bonus, never as owed.
+   */
   untilSeq: number;
 }
 

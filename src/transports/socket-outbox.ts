@@ -28,6 +28,16 @@ class OutboxSink implements DeliverySink {
   backlog(): number {
     return this.outbox.backlog();
   }
+  backlogBytes(): number {
+    return this.outbox.backlogBytes();
+  }
+  /** Every subscription of the connection shares its outbox: replay slots are shared per connection. */
+  get owner(): object {
+    return this.outbox;
+  }
+  slowConsumer(): void {
+    this.outbox.slowConsumer();
+  }
   onceDrained(cb: () => void): void {
     this.outbox.onceDrained(cb);
   }
@@ -42,6 +52,8 @@ class OutboxSink implements DeliverySink {
 export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   /** Events written in batches that the transport has not flushed yet. */
   private inFlight = 0;
+  /** Bytes of every event written (batched or not) whose write callback has not run yet. */
+  private inFlightBytes = 0;
   /** Whether a 'drain' listener is registered (only while someone waits). */
   private listening = false;
 
@@ -69,16 +81,35 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
     return heldPackets(this.socket) + this.inFlight;
   }
 
+  protected bytesInTransit(): number {
+    return this.inFlightBytes;
+  }
+
+  protected sizeOf(p: SocketEventPacket): number {
+    return p.packet.length;
+  }
+
+  /** Cuts the WebSocket (or polling) connection without waiting for engine.io to flush its buffer. */
+  protected abort(): void {
+    const transport = this.socket.conn.transport as unknown as { socket?: { terminate?: () => void } };
+    if (typeof transport.socket?.terminate === 'function') transport.socket.terminate();
+    else this.socket.conn.close(true);
+  }
+
   protected writeOut(packets: SocketEventPacket[]): void {
     if (packets.length === 1 || !sendsPreEncoded(this.socket)) {
       for (const p of packets) this.write(p);
       return;
     }
     const n = packets.length;
+    let bytes = 0;
+    for (const p of packets) bytes += p.packet.length;
     this.inFlight += n;
+    this.inFlightBytes += bytes;
     // The packet text is only what engine.io would send if it could not use the frame (checked above).
     this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [batchFrames(packets)] } as object, () => {
       this.inFlight -= n;
+      this.inFlightBytes -= bytes;
       this.wake();
     });
   }
@@ -95,7 +126,14 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
 
   /** One packet on the same engine.io queue as emit(); over WebSocket, its shared pre-built frame as is. */
   private write(p: SocketEventPacket): void {
-    if (sendsPreEncoded(this.socket)) this.socket.conn.write(p.packet, { wsPreEncodedFrame: p.frame } as object);
-    else this.socket.conn.write(p.packet);
+    const bytes = p.packet.length;
+    this.inFlightBytes += bytes;
+    const written = () => {
+      this.inFlightBytes -= bytes;
+      this.wake();
+    };
+    if (sendsPreEncoded(this.socket))
+      this.socket.conn.write(p.packet, { wsPreEncodedFrame: p.frame } as object, written);
+    else this.socket.conn.write(p.packet, {}, written);
   }
 }

@@ -12,6 +12,7 @@ import { SubscribeError, type GapNotice, type WireDelivery } from '../fanout/fan
 import type { Subscription } from '../fanout/fanout-hub.js';
 import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
 import { Lifecycle } from '../lifecycle.js';
+import { clientAddress, originAllowed } from './client-address.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
@@ -37,7 +38,8 @@ export interface ClientToServerEvents {
 
 interface SocketData {
   principal: Principal;
-  release: () => void;
+  /** Set once the connection holds a slot (connection-registry.ts). */
+  release?: () => void;
   outbox?: SocketOutbox;
 }
 
@@ -63,6 +65,8 @@ type HsServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string
 @WebSocketGateway()
 export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
   private server?: HsServer;
+  /** Transport connections with a socket connected or being authenticated. */
+  private readonly claimed = new WeakSet<object>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -76,20 +80,46 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
   afterInit(server: HsServer): void {
     this.server = server;
     server.use((socket, next) => {
-      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       if (this.lifecycle.draining) return next(new Error('shutdown'));
+      const { headers, address } = socket.handshake;
+      if (!originAllowed(headers.origin, this.config.server.allowedOrigins)) return next(new Error('forbidden'));
+      // socket.io would open a socket for every CONNECT packet on one transport connection: one slot per connection.
+      const conn = socket.conn;
+      if (this.claimed.has(conn)) return next(new Error('limit_exceeded'));
+      this.claimed.add(conn);
+      const refuse = (err: Error) => {
+        this.claimed.delete(conn);
+        next(err);
+      };
+      // The client may go away while its token is verified. socket.io then drops the socket without `disconnect`,
+      // so the slot is tied to the transport's own close, which always fires, and taken only while it is open.
+      let gone = conn.readyState !== 'open';
+      conn.once('close', () => {
+        gone = true;
+        socket.data.release?.();
+      });
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       this.auth
         .authenticate(token)
         .then((principal) => {
-          const release = this.connections.acquire('socketio');
-          if (!release) return next(new Error('limit_exceeded'));
+          // socket.io discards a socket whose transport closed; `next` still has to run to forget it.
+          if (gone || conn.readyState !== 'open') return refuse(new Error('unauthorized'));
+          // Nothing to read without credentials: refuse now rather than hold a slot for a client that can do nothing.
+          if (principal.kind === 'anonymous' && principal.subscribe.length === 0) {
+            return refuse(new Error('unauthorized'));
+          }
+          const ip = clientAddress(address, headers, this.config.server.trustedProxyHeader);
+          const slot = this.connections.acquire('socketio', { anonymous: principal.kind === 'anonymous', ip });
+          if (typeof slot === 'string') {
+            return refuse(Object.assign(new Error('limit_exceeded'), { data: { limit: slot } }));
+          }
           socket.data.principal = principal;
-          socket.data.release = release;
+          socket.data.release = slot;
           next();
         })
         .catch((err: unknown) => {
           if (!(err instanceof AuthError)) this.log.error({ err }, 'socket.io handshake failed');
-          next(new Error('unauthorized'));
+          refuse(new Error('unauthorized'));
         });
     });
     this.lifecycle.onShutdown(() => this.closeAll('shutdown'));
@@ -116,6 +146,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
       socket.disconnect(true);
     };
+    outbox.onSlowConsumer(() => close('slow_consumer'));
     const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
 
     // Every incoming message spends from the connection's budget before any handler runs (unknown events too).
@@ -170,7 +201,8 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       cancelExpiry();
       for (const sub of subs.values()) sub.close();
       subs.clear();
-      socket.data.release();
+      socket.data.release?.();
+      this.claimed.delete(socket.conn);
     });
   }
 

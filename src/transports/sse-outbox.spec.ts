@@ -1,7 +1,8 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import type { ServerResponse } from 'node:http';
 import type { Delivery } from '../fanout/fanout.types.js';
 import { SseOutbox } from './sse-outbox.js';
+import { CLOSING_GRACE_MS } from './tick-batcher.js';
 
 /** The part of a ServerResponse the outbox uses; write callbacks run when the test says the socket flushed. */
 class FakeResponse {
@@ -16,6 +17,9 @@ class FakeResponse {
   }
   flushSocket(): void {
     for (const cb of this.callbacks.splice(0)) cb();
+  }
+  destroy(): void {
+    this.destroyed = true;
   }
 }
 
@@ -77,6 +81,36 @@ describe('SseOutbox', () => {
     out.onceDrained(() => drained++);
     await turn();
     expect(drained).toBe(2);
+  });
+
+  it('counts the bytes it holds, queued and written but not flushed, until the socket takes them', async () => {
+    const [out, res] = outbox();
+    out.send(delivery(1));
+    out.send(delivery(2));
+    const queued = out.backlogBytes();
+    expect(queued).toBeGreaterThan(2 * delivery(1).json.length);
+    await turn();
+    expect(out.backlogBytes()).toBe(res.writes[0].length);
+    expect(out.backlogBytes()).toBe(queued);
+    res.flushSocket();
+    expect(out.backlogBytes()).toBe(0);
+  });
+
+  it('closes a slow consumer once through its handler, and cuts the response if it is still open after a grace', () => {
+    jest.useFakeTimers();
+    try {
+      const [out, res] = outbox();
+      let closes = 0;
+      out.onSlowConsumer(() => closes++);
+      out.slowConsumer();
+      out.slowConsumer();
+      expect(closes).toBe(1);
+      expect(res.destroyed).toBe(false);
+      jest.advanceTimersByTime(CLOSING_GRACE_MS);
+      expect(res.destroyed).toBe(true);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('drops frames once the response has ended', async () => {

@@ -1,7 +1,7 @@
 /**
  * What one SSE response is sent: frames queued and written once per event-loop turn (tick-batcher.ts) or
  * when a corked catch-up page ends, as one string (one write, one callback) instead of a write per event.
- * The backlog the hub bounds counts frames not yet flushed to the socket, queued ones included.
+ * The backlog the hub bounds counts frames (and their bytes) not yet flushed to the socket, queued ones included.
  */
 import type { ServerResponse } from 'node:http';
 import type { DeliverySink, GapNotice, Delivery } from '../fanout/fanout.types.js';
@@ -10,8 +10,9 @@ import { sseFrame } from './sse-frame.js';
 import { TurnOutbox } from './tick-batcher.js';
 
 export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
-  /** Frames handed to the response whose write callback has not run yet. */
+  /** Frames handed to the response whose write callback has not run yet, and their bytes. */
   private written = 0;
+  private writtenBytes = 0;
 
   constructor(private readonly res: ServerResponse) {
     super();
@@ -34,14 +35,29 @@ export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
     return this.written;
   }
 
+  protected bytesInTransit(): number {
+    return this.writtenBytes;
+  }
+
+  protected sizeOf(frame: string): number {
+    return frame.length;
+  }
+
+  protected abort(): void {
+    this.res.destroy();
+  }
+
   /** One write, one callback, for all the frames of a turn or a catch-up page. */
   protected writeOut(frames: string[]): void {
     const { res } = this;
     if (res.writableEnded || res.destroyed) return;
     const n = frames.length;
+    const text = n === 1 ? frames[0] : frames.join('');
     this.written += n;
-    res.write(n === 1 ? frames[0] : frames.join(''), () => {
+    this.writtenBytes += text.length;
+    res.write(text, () => {
       this.written -= n;
+      this.writtenBytes -= text.length;
       this.wake();
     });
   }

@@ -10,7 +10,8 @@ import { AuthError, Authenticator, type Principal } from '../auth/auth.service.j
 import { FanoutHub } from '../fanout/fanout-hub.js';
 import { SubscribeError } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
-import { ConnectionRegistry } from './connection-registry.js';
+import { clientAddress, originAllowed } from './client-address.js';
+import { type ConnectionCap, ConnectionRegistry } from './connection-registry.js';
 import type { CloseReason } from './socket.gateway.js';
 import { SseOutbox } from './sse-outbox.js';
 import { sseFrame } from './sse-frame.js';
@@ -30,7 +31,7 @@ const MESSAGES: Record<string, string> = {
   invalid_request: 'the request is not a valid stream request',
   invalid_subject: 'every subject= must be a valid pattern (tokens of [A-Za-z0-9_-], * or a final >)',
   invalid_cursor: 'the cursor does not decode, or from= is not earliest, latest or an RFC 3339 time',
-  limit_exceeded: 'too many subject= patterns, or too many connections on this gateway',
+  limit_exceeded: 'too many subject= patterns',
   forbidden: 'these credentials may not subscribe to every requested pattern',
   unavailable: 'the event store cannot be read right now; retry',
 };
@@ -47,7 +48,28 @@ export class SseController {
 
   @Get()
   async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
+    // The client may leave during any await below. Whatever the request holds is given back once, by `releaseAll`,
+    // when the response closes (or at once when it already has), and each await is followed by a check.
+    const held: (() => void)[] = [];
+    let gone = false;
+    const releaseAll = () => {
+      for (const give of held.splice(0).reverse()) give();
+    };
+    const hold = (give: () => void) => {
+      held.push(give);
+      if (gone) releaseAll();
+    };
+    res.once('close', () => {
+      gone = true;
+      releaseAll();
+    });
+    if (req.socket.destroyed) gone = true;
+
+    if (!originAllowed(req.headers.origin, this.config.server.allowedOrigins)) {
+      throw new ApiError(403, 'forbidden', 'pages from this origin may not open streams (server.allowedOrigins)');
+    }
     const principal = await this.authenticate(req);
+    if (gone) return;
     const query = req.query;
     const list = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
     const patterns = list(query.subject);
@@ -64,8 +86,10 @@ export class SseController {
     const refused = checkSubscribeRequest(principal, { patterns, cursor, from }, this.config.limits);
     if (refused) throw refusal(refused);
     if (this.lifecycle.draining) throw refusal('unavailable');
-    const release = this.connections.acquire('sse');
-    if (!release) throw refusal('limit_exceeded');
+    const ip = clientAddress(req.socket.remoteAddress, req.headers, this.config.server.trustedProxyHeader);
+    const slot = this.connections.acquire('sse', { anonymous: principal.kind === 'anonymous', ip });
+    if (typeof slot === 'string') throw capRefusal(slot);
+    hold(slot);
 
     const outbox = new SseOutbox(res);
 
@@ -73,18 +97,22 @@ export class SseController {
     try {
       sub = await this.hub.subscribe({ patterns, cursor, from }, outbox);
     } catch (err) {
-      release();
+      releaseAll();
       if (err instanceof SubscribeError) throw refusal(err.code);
       throw err;
     }
+    const opened = sub;
+    hold(() => opened.close());
+    if (gone) return;
 
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
-      // Browsers' EventSource on another origin: credentials travel as access_token, never as cookies.
-      'Access-Control-Allow-Origin': '*',
+      // Pages of another origin use EventSource without credentials: the token travels as access_token, never
+      // as a cookie. With an allow-list, only listed origins get here (checked above).
+      ...corsHeaders(req.headers.origin, this.config.server.allowedOrigins),
     });
     res.socket?.setNoDelay(true);
     outbox.write(sseFrame({ retry: 2000 }));
@@ -92,20 +120,15 @@ export class SseController {
     sub.begin();
 
     const keepalive = setInterval(() => outbox.write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
+    hold(() => clearInterval(keepalive));
     const close = (reason: CloseReason) => {
       outbox.write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
       outbox.flush();
       res.end();
     };
-    const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
-    const unregister = this.lifecycle.onShutdown(() => close('shutdown'));
-    res.once('close', () => {
-      clearInterval(keepalive);
-      cancelExpiry();
-      unregister();
-      sub.close();
-      release();
-    });
+    outbox.onSlowConsumer(() => close('slow_consumer'));
+    hold(armTokenExpiry(principal.expiresAtMs, () => close('token_expired')));
+    hold(this.lifecycle.onShutdown(() => close('shutdown')));
   }
 
   private async authenticate(req: Request): Promise<Principal> {
@@ -135,6 +158,24 @@ export class SseController {
       throw err;
     }
   }
+}
+
+const CAP_MESSAGES: Record<ConnectionCap, string> = {
+  connectionsPerProcess: 'this gateway holds as many connections as it may (limits.connectionsPerProcess); retry later',
+  anonymousConnections:
+    'this gateway holds as many connections without credentials as it may (limits.anonymousConnections); retry later or send a token',
+  connectionsPerIp: 'too many connections from this address (limits.connectionsPerIp)',
+};
+
+/** A full connection cap: 400 `limit_exceeded`, like every other limit before the stream starts. */
+function capRefusal(cap: ConnectionCap): ApiError {
+  return new ApiError(400, 'limit_exceeded', CAP_MESSAGES[cap]);
+}
+
+/** `*` without an allow-list; with one, the page's own (allowed) origin, and caches told the answer varies. */
+function corsHeaders(origin: string | undefined, allowed: string[] | undefined): Record<string, string> {
+  if (!allowed) return { 'Access-Control-Allow-Origin': '*' };
+  return origin === undefined ? { Vary: 'Origin' } : { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
 }
 
 function refusal(code: string): ApiError {

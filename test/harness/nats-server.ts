@@ -3,7 +3,7 @@
  * kill/restart cycle on the same port and store for outage tests. Never touches the shared server on 4222.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -76,6 +76,16 @@ function track(child: ChildProcess): void {
   });
 }
 
+export type NatsServerAuth = { user: string; password: string } | { token: string } | { nkey: string };
+
+export interface NatsServerTls {
+  certFile: string;
+  keyFile: string;
+  /** With `verify`, clients must present a certificate signed by this CA. */
+  caFile?: string;
+  verify?: boolean;
+}
+
 export interface NatsServerOptions {
   port?: number;
   storeDir?: string;
@@ -83,6 +93,35 @@ export interface NatsServerOptions {
   serverName?: string;
   /** How long to wait for "Server is ready"; default 20 s. */
   startTimeoutMs?: number;
+  /**
+   * The server's max_payload. Default 8 MiB: the server's own default (1 MB) cannot hold the events of the
+   * default ingest.maxBodyBytes, and the gateway refuses to become ready on such a server.
+   */
+  maxPayload?: number;
+  /** Clients must sign in like this (a user NKey is its public key, `U…`). */
+  authorization?: NatsServerAuth;
+  tls?: NatsServerTls;
+  /** More nats-server config text, e.g. an operator and its accounts. */
+  extraConfig?: string;
+}
+
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+
+/** The nats-server config file for the options that have no command-line flag. */
+function serverConfig(opts: NatsServerOptions): string {
+  const q = (v: string) => JSON.stringify(v);
+  const lines = [`max_payload: ${opts.maxPayload ?? DEFAULT_MAX_PAYLOAD}`];
+  const auth = opts.authorization;
+  if (auth && 'user' in auth) lines.push(`authorization { user: ${q(auth.user)}, password: ${q(auth.password)} }`);
+  if (auth && 'token' in auth) lines.push(`authorization { token: ${q(auth.token)} }`);
+  if (auth && 'nkey' in auth) lines.push(`authorization { users: [ { nkey: ${q(auth.nkey)} } ] }`);
+  const tls = opts.tls;
+  if (tls) {
+    const ca = tls.caFile ? `, ca_file: ${q(tls.caFile)}` : '';
+    lines.push(`tls { cert_file: ${q(tls.certFile)}, key_file: ${q(tls.keyFile)}${ca}, verify: ${!!tls.verify} }`);
+  }
+  if (opts.extraConfig) lines.push(opts.extraConfig);
+  return `${lines.join('\n')}\n`;
 }
 
 const LOG_LIMIT = 64 * 1024;
@@ -131,7 +170,9 @@ export class NatsServerProcess {
   }
 
   private async spawn(): Promise<void> {
-    const args = ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir];
+    const configFile = join(this.storeDir, 'nats-server.conf');
+    writeFileSync(configFile, serverConfig(this.opts));
+    const args = ['-c', configFile, '-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir];
     if (this.opts.serverName) args.push('-n', this.opts.serverName);
     args.push(...(this.opts.args ?? []));
     this.log = '';

@@ -7,7 +7,7 @@ import { sign as githubSign } from '@octokit/webhooks-methods';
 export const ACME_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 export const STRIPE_SECRET = 'whsec_test_secret_for_e2e';
 export const GITHUB_SECRET = "It's a Secret to Everybody";
-export const RAW_SECRET = 'raw-hmac-secret';
+export const RAW_SECRET = 'raw-hmac-secret-0123456789';
 
 const stripe = new Stripe('sk_test_hookstream');
 

@@ -12,6 +12,12 @@ export class FakeSink implements DeliverySink {
   /** Highest backlog reached. */
   maxBacklog = 0;
   private pending = 0;
+  /** Bytes (envelope JSON length) of the pending sends. */
+  private pendingBytes = 0;
+  /** Highest byte backlog reached. */
+  maxBacklogBytes = 0;
+  /** How often the hub asked this sink's connection to close as a slow consumer. */
+  slowConsumerCalls = 0;
   private paused = false;
   private drainCallbacks: (() => void)[] = [];
   /** Extra backlog added to the real one (simulates other traffic on the same socket). */
@@ -21,8 +27,18 @@ export class FakeSink implements DeliverySink {
     this.records.push({ kind: 'event', delivery });
     if (this.paused) {
       this.pending++;
+      this.pendingBytes += delivery.json.length;
       this.maxBacklog = Math.max(this.maxBacklog, this.backlog());
+      this.maxBacklogBytes = Math.max(this.maxBacklogBytes, this.pendingBytes);
     }
+  }
+
+  backlogBytes(): number {
+    return this.pendingBytes;
+  }
+
+  slowConsumer(): void {
+    this.slowConsumerCalls++;
   }
 
   gap(notice: GapNotice): void {
@@ -50,6 +66,9 @@ export class FakeSink implements DeliverySink {
       },
       gap: (notice) => this.records.push({ kind: 'gap', notice, tag }),
       backlog: () => this.backlog(),
+      backlogBytes: () => this.backlogBytes(),
+      owner: this,
+      slowConsumer: () => this.slowConsumer(),
       onceDrained: (cb) => this.onceDrained(cb),
     };
   }
@@ -68,6 +87,7 @@ export class FakeSink implements DeliverySink {
   resume(): void {
     this.paused = false;
     this.pending = 0;
+    this.pendingBytes = 0;
     this.extraBacklog = 0;
     this.fireDrained();
   }

@@ -96,11 +96,15 @@ export const SQL = {
   deleteAll: 'DELETE FROM events',
   seqAtTime: 'SELECT seq FROM events INDEXED BY events_time WHERE time >= ? ORDER BY time, seq LIMIT 1',
   page: 'SELECT seq, subject, time, data FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
+  /**
+   * Catch-up reads take a closed seq window `[from, to]`: the reader bounds `to` by its own end point and by a
+   * fixed window size, so one statement never walks more than a window of the table however little matches.
+   */
   pageLiteral:
-    'SELECT seq, subject, time, data FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? ORDER BY seq LIMIT ?',
+    'SELECT seq, subject, time, data FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
   /** NOT INDEXED keeps the plan a rowid range scan (seq order); GLOB is a superset pre-filter, run in C. */
   pageGlob:
-    'SELECT seq, subject, time, data FROM events NOT INDEXED WHERE seq >= ? AND subject GLOB ? ORDER BY seq LIMIT ?',
+    'SELECT seq, subject, time, data FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?',
 
   findKey: 'SELECT seq FROM idempotency WHERE msg_id = ? AND expires_at > ?',
   upsertKey: 'INSERT OR REPLACE INTO idempotency (msg_id, seq, expires_at) VALUES (?, ?, ?)',

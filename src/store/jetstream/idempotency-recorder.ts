@@ -1,8 +1,8 @@
 /**
- * Writes the JetStream adapter's idempotency records (hashed msgId → stream seq, in the KV bucket) after the
+ * Writes the JetStream store's idempotency records (hashed msgId → stream seq, in the KV bucket) after the
  * answer has gone out, off the response path.
  *
- * DESIGN.md §3 asks for the record to be "written after the PubAck", not before the 202. Writing it here
+ * The record only has to follow the PubAck; nothing requires it before the 202. Writing it here
  * saves the ingest path a KV round trip (and its share of the gateway's and nats-server's CPU). The cost,
  * accepted on purpose: a gateway that dies in the few ms between the 202 and the KV write loses the record,
  * and a provider retry of that delivery is then recognised only by Nats-Msg-Id, i.e. inside the stream's

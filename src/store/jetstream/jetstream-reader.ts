@@ -1,7 +1,7 @@
 /**
- * A paged catch-up read over one short-lived ordered consumer.
+ * A paged catch-up read over one short-lived ordered consumer, and the registry of a store's open reads.
  * JetStream never says "end of stream" to a fetch: a fetch for more than is stored waits until it
- * expires (pitfall 10). So each page asks for at most what is known to be pending (from the consumer's
+ * expires, and a consume() with nothing pending blocks forever. So each page asks for at most what is known to be pending (from the consumer's
  * create response, then each message's `info.pending`), and the read is complete when nothing is pending
  * or `untilSeq` is reached. The consumer is deleted as soon as the read completes, and on close(). The next
  * page is fetched while the caller works on the current one, so a catch-up does not wait a round trip per page.
@@ -16,6 +16,7 @@ import {
 import type { EventReader, ReadOptions, StoredEvent } from '../event-store.port.js';
 import { StoreUnavailableError } from '../event-store.port.js';
 import { describeError, unavailable, withTimeout, type StoreLogger } from './jetstream-util.js';
+import { narrowFilter } from './subject-filter.js';
 
 /** Server-side wait of one fetch; only reached when the pending count overestimates (e.g. retention removed messages). */
 const FETCH_EXPIRES_MS = 2_000;
@@ -193,7 +194,10 @@ export class JetStreamReader implements EventReader {
     }
   }
 
-  /** Deletes the consumer once (pitfall 11: ordered consumers otherwise linger on the server). */
+  /**
+   * Deletes the consumer once: closing the iterator does not delete it, and an ordered consumer otherwise lingers
+   * on the server for minutes after its last use.
+   */
   private release(): Promise<void> {
     this.closing ??= (async () => {
       this.onRelease?.();
@@ -206,5 +210,33 @@ export class JetStreamReader implements EventReader {
       }
     })();
     return this.closing;
+  }
+}
+
+/** The reads open on one store: stop() closes those a caller has not closed, so no consumer outlives the store. */
+export class JetStreamReaders {
+  private readonly open = new Set<EventReader>();
+
+  constructor(
+    private readonly stream: string,
+    private readonly subjectPrefix: string,
+    private readonly logger: StoreLogger,
+  ) {}
+
+  async openReader(js: JetStreamClient, opts: ReadOptions): Promise<EventReader> {
+    const filter = narrowFilter(opts.filter, this.subjectPrefix);
+    // onRelease may run inside open() already (nothing to read), before `reader` exists.
+    const ref: { reader?: JetStreamReader; released?: boolean } = {};
+    const onRelease = () => {
+      ref.released = true;
+      if (ref.reader) this.open.delete(ref.reader);
+    };
+    ref.reader = await JetStreamReader.open(js, this.stream, filter, opts, this.logger, onRelease);
+    if (!ref.released) this.open.add(ref.reader);
+    return ref.reader;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.open].map((r) => r.close()));
   }
 }

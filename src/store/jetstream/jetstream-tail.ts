@@ -1,5 +1,5 @@
 /**
- * The live tail: one ordered consumer over the whole stream (`<prefix>.>`), handing each message to the
+ * The live tail, and the registry of a store's running tails: one ordered consumer over the whole stream (`<prefix>.>`), handing each message to the
  * handler synchronously and in order.
  *
  * The v3 ordered consumer recreates itself after gaps, missed heartbeats or a lost consumer, but after a
@@ -10,11 +10,11 @@
  *   the consumer died while our connection to another node stayed up; see logNotifications);
  * - a seq guard, so no seq reaches the handler twice whatever the library does;
  * - recreation from lastSeq + 1, with backoff, when the consume loop ends or throws;
- * - a stall watchdog (pitfall 27): messages pending on the consumer but none delivered for two checks
- *   in a row → recreate.
+ * - a stall watchdog: messages pending on the consumer but none delivered for two checks in a row → recreate
+ *   (the library's own recovery of an R1 in-memory consumer can leave a feed that no longer advances).
  */
 import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
-import type { Tail, TailHandler } from '../event-store.port.js';
+import { StoreUnavailableError, type Tail, type TailHandler } from '../event-store.port.js';
 import {
   backoffMs,
   cancellableDelay,
@@ -163,7 +163,8 @@ export class JetStreamTail implements Tail {
         this.messages = undefined;
         this.consumer = undefined;
         if (consumer) {
-          // On stop() the delete must finish before the connection drains (pitfall 11); otherwise don't wait.
+          // On stop() the delete must finish before the connection drains, or the consumer lingers on the server
+          // for minutes; otherwise don't wait.
           const deleted = this.deleteConsumer(consumer);
           if (this.stopped) await deleted;
         }
@@ -231,7 +232,7 @@ export class JetStreamTail implements Tail {
     }
   }
 
-  /** Pitfall 27: a feed that has pending messages but does not advance is recreated. */
+  /** A feed that has pending messages but does not advance is recreated. */
   private async checkStall(): Promise<void> {
     if (this.stopped || this.checking || !this.consumer || !this.deps.connected()) return;
     if (this.deliveredSinceCheck) {
@@ -254,5 +255,36 @@ export class JetStreamTail implements Tail {
       this.stalledChecks = 0;
       this.recreate('stalled');
     }
+  }
+}
+
+/** The tails running on one store: recreated together after a reconnect or a lost stream, stopped with the store. */
+export class JetStreamTails {
+  private readonly running = new Set<JetStreamTail>();
+  private stopped = false;
+
+  /** `deps` are shared by every tail of the store. */
+  constructor(private readonly deps: TailDeps) {}
+
+  async start(fromSeq: number, handler: TailHandler): Promise<Tail> {
+    if (this.stopped) throw new StoreUnavailableError('the store is stopped');
+    const tail = new JetStreamTail(this.deps, fromSeq, handler);
+    this.running.add(tail);
+    await tail.ready();
+    return {
+      stop: async () => {
+        this.running.delete(tail);
+        await tail.stop();
+      },
+    };
+  }
+
+  recreateAll(reason: string): void {
+    for (const tail of this.running) tail.recreate(reason);
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([...this.running].map((t) => t.stop()));
   }
 }

@@ -1,6 +1,6 @@
-/** Small helpers shared by the JetStream adapter, its reader and its tail. */
+/** Small helpers shared by the parts of the JetStream store. */
 import { createHash } from 'node:crypto';
-import type { JsMsg, StreamInfo } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type JsMsg, type StreamInfo } from '@nats-io/jetstream';
 import { StoreUnavailableError, type StoredEvent, type StreamState } from '../event-store.port.js';
 
 export interface StoreLogger {
@@ -8,6 +8,9 @@ export interface StoreLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
+
+/** Upper bound for one management call (stream info, consumer create, …). */
+export const ADMIN_TIMEOUT_MS = 5_000;
 
 export const nanos = (ms: number): number => Math.round(ms * 1_000_000);
 
@@ -40,6 +43,18 @@ export function toStoredEvent(m: JsMsg): StoredEvent {
 
 export function describeError(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** Nothing answered on the subject: JetStream is off, or the stream or bucket behind it is gone. */
+export function isNoResponders(err: unknown): boolean {
+  return err instanceof Error && /no responders|not enabled/i.test(err.message);
+}
+
+export function isStreamNotFound(err: unknown): boolean {
+  return (
+    (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) ||
+    (err instanceof Error && err.message === 'stream not found')
+  );
 }
 
 export function unavailable(what: string, err: unknown): StoreUnavailableError {

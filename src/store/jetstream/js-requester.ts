@@ -6,8 +6,8 @@
  *
  * Here: one wildcard inbox subscription (the client re-subscribes it after a reconnect), replies matched by
  * token, and one interval that fails requests past their deadline. The semantics are `nc.request`'s: a
- * request sent while disconnected sits in the client's buffer and times out (the caller checks the
- * connection first, pitfall 3); no responders (a 503 status with no body) is an error saying so; closing
+ * request sent while disconnected sits in the client's buffer and times out unstored (so the caller checks the
+ * connection first: that buffer is no durability); no responders (a 503 status with no body) is an error saying so; closing
  * fails whatever is still waiting.
  */
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';

@@ -143,7 +143,11 @@ export class NatsNode {
   }
 
   args() {
-    const args = ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir, '-n', this.name];
+    // NATS's default max_payload (1MB) cannot hold the events of the default ingest.maxBodyBytes: the gateway
+    // would stay unready. max_payload has no command-line flag.
+    const conf = join(this.storeDir, 'nats-server.conf');
+    writeFileSync(conf, 'max_payload: 8388608\n');
+    const args = ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir, '-n', this.name];
     args.push('-m', String(this.monitorPort));
     if (this.routes) {
       args.push('--cluster_name', this.clusterName, '--cluster', `nats://127.0.0.1:${this.clusterPort}`);
