@@ -78,6 +78,16 @@ const FULL = {
       { rate: 20, events: 160, drainTimeoutMs: 60_000 },
       { rate: 200, events: 1_000, drainTimeoutMs: 120_000 },
     ],
+    // The highest rate with p99 under 250 ms, stepping ×1.5 on the same clients (3 s of publishing per step).
+    // From 10/s: Pushpin's p99 was over 250 ms at 25/s × 500 clients on this machine.
+    saturation: {
+      rates: [10, 15, 25, 40, 60, 90, 135, 200, 300, 450, 675, 1_000],
+      seconds: 3,
+      p99Ms: 250,
+      drainTimeoutMs: 60_000,
+    },
+    // Pushpin's delivery pacing (its package ships 2,500/s, which alone caps it; see bench/lib/pushpin.mjs).
+    pushpin: { messageRate: 1_000_000 },
   },
   e2e: [
     { clients: 1_000, rate: 500, events: 2_500, topics: 100, drainTimeoutMs: 60_000 },
@@ -91,7 +101,13 @@ const FULL = {
 };
 const SMOKE = {
   ingest: { connections: 64, warmupMs: 500, roundMs: 1_500, rounds: 1 },
-  fanout: { clients: 20, warmupEvents: 10, rates: [{ rate: 500, events: 1_000, drainTimeoutMs: 30_000 }] },
+  fanout: {
+    clients: 20,
+    warmupEvents: 10,
+    rates: [{ rate: 500, events: 1_000, drainTimeoutMs: 30_000 }],
+    saturation: { rates: [200, 800], seconds: 1, p99Ms: 250, drainTimeoutMs: 30_000 },
+    pushpin: { messageRate: 1_000_000 },
+  },
   e2e: [
     { clients: 20, rate: 200, events: 400, topics: 5, drainTimeoutMs: 30_000 },
     { clients: 20, rate: 200, events: 200, topics: 0, drainTimeoutMs: 30_000 },

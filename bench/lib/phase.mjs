@@ -4,16 +4,19 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, startGateway, startRef } from './gateway.mjs';
 import { startNats } from './nats.mjs';
+import { startPushpin } from './pushpin.mjs';
 import { newestProfile, summariseProfile } from './profile.mjs';
 import { cpuOf, nowMs, rssOf, sleep } from './util.mjs';
 
 export const PROFILE_ROOT = join(ROOT, 'bench', 'results', 'tmp', 'profiles');
 
 /**
- * Runs fn(target) against a fresh server. `kind`: 'hookstream' | 'bare'; `ref`: the bare reference script
- * ('ref-ingest' | 'ref-fanout'); `profile`: a name to run Hookstream under --cpu-prof (summary returned).
+ * Runs fn(target) against a fresh server. `kind`: 'hookstream' | 'bare' | 'pushpin' (the peer, with its GRIP
+ * origin); `ref`: the bare reference script ('ref-ingest' | 'ref-fanout'); `profile`: a name to run Hookstream
+ * under --cpu-prof (summary returned); `pushpin`: options for startPushpin. `pids` lists every process the
+ * target's CPU and RSS are summed over.
  */
-export async function withTarget({ store, kind, ref, config, profile }, fn) {
+export async function withTarget({ store, kind, ref, config, profile, pushpin }, fn) {
   const nats = store === 'jetstream' ? await startNats() : null;
   let server;
   const profileDir = profile ? join(PROFILE_ROOT, profile) : undefined;
@@ -23,13 +26,18 @@ export async function withTarget({ store, kind, ref, config, profile }, fn) {
     server =
       kind === 'hookstream'
         ? await startGateway({ store, natsUrl: nats?.url, profileDir, config })
-        : await startRef(ref, { store, natsUrl: nats?.url });
+        : kind === 'pushpin'
+          ? await startPushpin({ store, natsUrl: nats?.url, ...pushpin })
+          : await startRef(ref, { store, natsUrl: nats?.url });
     readyUs = Number(process.hrtime.bigint() / 1000n);
     const target = {
       kind,
       store,
       url: server.url,
       pid: server.pid,
+      pids: server.pids ?? [server.pid],
+      publishUrl: server.publishUrl ?? server.url,
+      cpuParts: server.cpuParts,
       natsUrl: nats?.url,
       natsPid: nats?.pid,
       server,
@@ -46,25 +54,35 @@ export async function withTarget({ store, kind, ref, config, profile }, fn) {
   }
 }
 
-/** CPU seconds used by pids between start() and the returned end(); `cores` = CPU s per wall s. */
+/** Summed over a group of pids (one target made of several processes); null when all are gone. */
+function summed(read, p) {
+  if (!Array.isArray(p)) return read(p);
+  const values = p.map(read).filter((v) => v !== null);
+  return values.length ? values.reduce((a, b) => a + b, 0) : null;
+}
+
+/**
+ * CPU seconds used by pids between start() and the returned end(); `cores` = CPU s per wall s. An entry may
+ * be an array of pids: their sum.
+ */
 export function cpuMeter(pids) {
   const t0 = nowMs();
-  const c0 = pids.map((p) => (p ? cpuOf(p) : null));
+  const c0 = pids.map((p) => (p ? summed(cpuOf, p) : null));
   return () => {
     const elapsed = (nowMs() - t0) / 1000;
     return pids.map((p, i) => {
       if (!p || c0[i] === null) return null;
-      const used = (cpuOf(p) ?? c0[i]) - c0[i];
+      const used = (summed(cpuOf, p) ?? c0[i]) - c0[i];
       return { cpuS: used, cores: used / elapsed };
     });
   };
 }
 
-/** Median of a few RSS samples `everyMs` apart (bytes). */
+/** Median of a few RSS samples `everyMs` apart (bytes); `pid` may be an array of pids (summed). */
 export async function settledRss(pid, samples = 5, everyMs = 300) {
   const values = [];
   for (let i = 0; i < samples; i++) {
-    values.push(rssOf(pid));
+    values.push(summed(rssOf, pid));
     if (i < samples - 1) await sleep(everyMs);
   }
   values.sort((a, b) => a - b);

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT } from './gateway.mjs';
+import { peerMarkdown, peerRows, printPeers } from './report-peers.mjs';
 import { fmtNum } from './util.mjs';
 
 const ms = (v) => (v === null || v === undefined ? '–' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : fmtNum(v));
@@ -87,6 +88,7 @@ export function rowsOf(r) {
           target('zero', 0, x.lost + x.dups + x.gaps),
         );
       }
+      rows.push(...peerRows(r));
       break;
     case 'e2e':
       for (const v of r.variants) {
@@ -207,6 +209,7 @@ export function printTable(run) {
   const line = (vals) => vals.map((v, i) => pad(v, widths[i])).join('  ');
   process.stdout.write(`\n${line(cols)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
   for (const row of cells) process.stdout.write(`${line(row)}\n`);
+  printPeers(run);
 }
 
 function machineLine(m) {
@@ -238,6 +241,7 @@ function markdown(run, svgName) {
     );
   }
   out.push('');
+  out.push(...peerMarkdown(run));
   if (svgName) {
     out.push('## Scale curve');
     out.push('');

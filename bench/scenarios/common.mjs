@@ -28,9 +28,13 @@ export async function publisherFor(t) {
 export async function measureDelivery(ctx, t, fleet, pub, { rate, events, drainTimeoutMs, mode, label, topics = 0 }) {
   const before = await fleet.stats();
   await fleet.record();
-  const meter = cpuMeter([t.pid, t.natsPid, ...fleet.pids]);
+  const meter = cpuMeter([t.pids ?? t.pid, t.natsPid, ...fleet.pids]);
+  // A target of several processes: the share of each part, too (e.g. Pushpin and its origin).
+  const partNames = Object.keys(t.cpuParts ?? {});
+  const partsMeter = cpuMeter(partNames.map((k) => t.cpuParts[k]));
   const mode_ = mode ?? pub.mode;
-  const { started } = await pub.call('start', { mode: mode_, url: t.url, rate, count: events, topics });
+  const url = t.publishUrl ?? t.url;
+  const { started } = await pub.call('start', { mode: mode_, url, rate, count: events, topics });
   for (;;) {
     const st = await pub.call('status');
     const s = await fleet.stats();
@@ -46,6 +50,7 @@ export async function measureDelivery(ctx, t, fleet, pub, { rate, events, drainT
     ctx.progress(`${label}: draining, ${s.behind} clients behind, delivered ${s.received - before.received}`),
   );
   const [server, nats, ...gens] = meter();
+  const parts = partsMeter();
   const after = await fleet.stats(true);
   await fleet.each('stop');
   const verify = await fleet.verify({ lastSeq, seqsByTopic: published.seqsByTopic });
@@ -82,6 +87,9 @@ export async function measureDelivery(ctx, t, fleet, pub, { rate, events, drainT
     natsCores: nats?.cores,
     generatorCores: gens.reduce((a, g) => a + (g?.cores ?? 0), 0),
     serverCpuMsPer1kDeliveries: deliveries ? ((server?.cpuS ?? 0) * 1e6) / deliveries : null,
+    serverCpuPartsMsPer1k: partNames.length
+      ? Object.fromEntries(partNames.map((k, i) => [k, deliveries ? ((parts[i]?.cpuS ?? 0) * 1e6) / deliveries : null]))
+      : undefined,
     slowConsumerFallbacks: metrics.hookstream_slow_consumer_fallbacks_total,
     replayed: metrics.hookstream_replayed_events_total,
     postLatency: published.post,

@@ -2,8 +2,13 @@
 // published at fixed rates (each rate one measurement, same clients); delivered/s, publish→receipt latency,
 // lost/duplicate deliveries. Hookstream vs the bare fan-out reference (one consumer, one broadcast per event,
 // same wire shapes). Each target first gets `warmupEvents` at the first rate, checked but not reported.
+// SSE also runs Pushpin when it is installed (a GRIP origin on the same feed publishing each event once).
+// Every target: RSS growth per idle connection, and (with `saturation`) the highest rate it serves with p99
+// under a bound, found by stepping the rate up on the same clients.
 import { deliveryCheck, measureDelivery, openCheck, publisherFor, SUBJECTS } from './common.mjs';
-import { withTarget } from '../lib/phase.mjs';
+import { findSaturation } from './saturation.mjs';
+import { settledRss, withTarget } from '../lib/phase.mjs';
+import { pushpinVersion } from '../lib/pushpin.mjs';
 import { sleep } from '../lib/util.mjs';
 
 export async function fanout(ctx, store, transport) {
@@ -16,16 +21,36 @@ export async function fanout(ctx, store, transport) {
     variants: P.rates.map((v) => ({ params: v })),
     checks: [],
     notes: [],
+    memory: {},
+    saturation: {},
   };
-  for (const kind of ['hookstream', 'bare']) {
+  const kinds = ['hookstream', 'bare'];
+  if (transport === 'sse') {
+    out.pushpin = pushpinVersion() ?? 'not installed';
+    if (out.pushpin === 'not installed')
+      out.notes.push('Pushpin is not installed (no `pushpin` on PATH): not measured.');
+    else kinds.push('pushpin');
+  }
+  for (const kind of kinds) {
     const label = `${name} · ${store} · ${kind}`;
-    await withTarget({ store, kind, ref: 'ref-fanout', profile: ctx.profileName(name, store, kind) }, async (t) => {
+    const opts = { store, kind, ref: 'ref-fanout', profile: ctx.profileName(name, store, kind), pushpin: P.pushpin };
+    const phase = withTarget(opts, async (t) => {
       const pub = await publisherFor(t);
       try {
+        if (t.server.services) out.pushpinProcesses = t.server.services.map((s) => s.name);
+        await sleep(ctx.P.settleMs);
+        const rssBefore = await settledRss(t.pids, 3);
         ctx.progress(`${label}: connecting ${P.clients} clients`);
         const o = await ctx.fleet.open(P.clients, { url: t.url, transport, subjects: SUBJECTS });
         out.checks.push(openCheck(kind, P.clients, o.opened, o.errors));
         await sleep(ctx.P.settleMs);
+        const rssIdle = await settledRss(t.pids, 3);
+        out.memory[kind] = {
+          clients: o.opened,
+          rssBefore,
+          rssIdle,
+          bytesPerConnection: o.opened ? (rssIdle - rssBefore) / o.opened : null,
+        };
         if (P.warmupEvents) {
           // Not reported, but checked: a warm-up that loses a delivery fails the run like any other phase.
           const first = P.rates[0];
@@ -51,10 +76,33 @@ export async function fanout(ctx, store, transport) {
           check.what = `${v.params.rate} events/s: ${check.what}`;
           out.checks.push(check);
         }
+        if (P.saturation) {
+          const since = out.variants.at(-1)?.[kind];
+          out.saturation[kind] = await findSaturation(ctx, t, pub, { ...P.saturation, label, since });
+          out.checks.push(...out.saturation[kind].checks.map((c) => ({ ...c, who: kind })));
+        }
       } finally {
+        // Pushpin logs warnings only (e.g. a stream it gave up on): kept as evidence for its figures.
+        if (t.server.output && kind === 'pushpin') out.pushpinLog = t.server.output().slice(-4_000);
         await pub.stop();
         await ctx.fleet.closeAll();
       }
+    });
+    if (kind !== 'pushpin') {
+      await phase;
+      continue;
+    }
+    // The peer is context, not the thing under test: a broken install is reported, not fatal.
+    await phase.catch((err) => {
+      out.pushpin = `error: ${String(err?.message ?? err).split('\n')[0]}`;
+      out.checks.push({
+        who: 'pushpin',
+        what: 'Pushpin ran',
+        ok: false,
+        warnOnly: true,
+        detail: String(err?.stack ?? err),
+      });
+      return ctx.fleet.closeAll();
     });
   }
   for (const v of out.variants) {

@@ -1,0 +1,266 @@
+// The fan-out figures beside a real peer (Pushpin, SSE) and the saturation search: rows for the main table,
+// and a three-way table Hookstream / bare / Pushpin for the Markdown report and stdout.
+import { fmtNum } from './util.mjs';
+
+const NOT_RUN = new Set(['not installed']);
+const ms = (v) => (v === null || v === undefined ? '–' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : fmtNum(v));
+const ratio = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2));
+const kb = (b) => (b === null || b === undefined || !Number.isFinite(b) ? '–' : (b / 1024).toFixed(1));
+const div = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : null);
+/** Per-connection RSS growth is noise below a few hundred connections (a smoke run): no verdict on it. */
+const MIN_CLIENTS_FOR_MEMORY = 500;
+
+/**
+ * RSS growth says something per connection only with enough connections, and only when it grew: a process
+ * with heap to spare (or one that collected garbage meanwhile) can show none, or even shrink.
+ */
+function memoryMeasurable(m) {
+  return (m?.clients ?? 0) >= MIN_CLIENTS_FOR_MEMORY && m.bytesPerConnection > 0;
+}
+
+function pushpinState(r) {
+  if (!r.pushpin) return null; // not an SSE result, or a run from before the peer existed
+  if (NOT_RUN.has(r.pushpin) || r.pushpin.startsWith('error')) return r.pushpin;
+  return 'measured';
+}
+
+/**
+ * Hookstream against Pushpin for one rate: the four figures, each {hs, pp, ratio, ahead}. Delivered/s counts
+ * as ahead when within 1% (both delivered what was offered), the others when strictly lower.
+ */
+export function versusPushpin(r, v) {
+  const x = v.hookstream;
+  const y = v.pushpin;
+  if (!x || !y) return null;
+  const mem = r.memory ?? {};
+  const hsKb = mem.hookstream?.bytesPerConnection;
+  const ppKb = mem.pushpin?.bytesPerConnection;
+  const memOk = memoryMeasurable(mem.hookstream) && memoryMeasurable(mem.pushpin);
+  const figures = [
+    {
+      name: 'delivered/s',
+      ratio: div(x.deliveredPerS, y.deliveredPerS),
+      ahead: x.deliveredPerS >= 0.99 * y.deliveredPerS,
+    },
+    { name: 'p99', ratio: div(x.p99, y.p99), ahead: x.p99 < y.p99 },
+    {
+      name: 'CPU µs per delivery',
+      ratio: div(x.serverCpuMsPer1kDeliveries, y.serverCpuMsPer1kDeliveries),
+      ahead: x.serverCpuMsPer1kDeliveries < y.serverCpuMsPer1kDeliveries,
+    },
+    { name: 'KB per connection', ratio: div(hsKb, ppKb), ahead: memOk ? hsKb < ppKb : null },
+  ];
+  const behind = figures.filter((f) => f.ahead === false).map((f) => f.name);
+  const unknown = figures.filter((f) => f.ahead === null).map((f) => f.name);
+  return { figures, behind, unknown, met: behind.length ? false : unknown.length ? null : true };
+}
+
+function saturationText(s) {
+  if (!s) return '';
+  if (!s.best) return `below ${fmtNum(s.steps[0]?.rate)}/s`;
+  const head = `${s.aboveTop ? '≥ ' : ''}${fmtNum(s.best.rate)}/s`;
+  return `${head} (${fmtNum(s.best.deliveredPerS)} deliveries/s, p99 ${ms(s.best.p99)} ms)`;
+}
+
+/** Rows for the main table (same shape as report.mjs's): the Pushpin verdict per rate and the saturation row. */
+export function peerRows(r) {
+  const rows = [];
+  const add = (figure, hookstream, bare, rat, target, met) =>
+    rows.push({ scenario: r.scenario, store: r.store, figure, hookstream, bare, ratio: rat, target, met });
+  const mem = r.memory ?? {};
+  if (mem.hookstream && mem.bare) {
+    const ok = memoryMeasurable(mem.hookstream) && memoryMeasurable(mem.bare);
+    add(
+      `KB per idle connection (RSS growth over ${fmtNum(mem.hookstream.clients)} clients)`,
+      kb(mem.hookstream.bytesPerConnection),
+      kb(mem.bare.bytesPerConnection),
+      ok ? ratio(div(mem.hookstream.bytesPerConnection, mem.bare.bytesPerConnection)) : '–',
+      '',
+      null,
+    );
+  }
+  const state = pushpinState(r);
+  if (state) {
+    for (const v of r.variants ?? []) {
+      const tag = `${fmtNum(v.params.rate)}/s × ${fmtNum(v.hookstream?.clients)}`;
+      const cmp = state === 'measured' ? versusPushpin(r, v) : null;
+      const hs = cmp
+        ? cmp.behind.length
+          ? `behind on ${cmp.behind.join(', ')}`
+          : `ahead on ${4 - cmp.unknown.length} of 4${cmp.unknown.length ? ` (${cmp.unknown.join(', ')}: not measurable)` : ''}`
+        : state;
+      add(
+        `${tag}: vs Pushpin (delivered/s, p99, CPU, KB per connection)`,
+        hs,
+        '',
+        '',
+        'ahead on all four',
+        cmp?.met ?? null,
+      );
+    }
+  }
+  const sat = r.saturation ?? {};
+  if (sat.hookstream && sat.bare) {
+    const p99Ms = sat.hookstream.p99Ms;
+    const h = sat.hookstream.best?.rate ?? 0;
+    const b = sat.bare.best?.rate ?? 0;
+    add(
+      `highest rate with p99 < ${p99Ms} ms (× ${fmtNum(sat.hookstream.steps[0]?.clients)} clients)`,
+      saturationText(sat.hookstream),
+      saturationText(sat.bare),
+      b ? ratio(h / b) : '–',
+      '',
+      null,
+    );
+  }
+  return rows;
+}
+
+/** The three-way table, as rows of cells: figure, Hookstream, bare, Pushpin, HS ÷ bare, HS ÷ Pushpin, verdict. */
+function threeWay(r) {
+  const state = pushpinState(r);
+  const out = [];
+  const pp = (fn) => (state === 'measured' ? fn() : state);
+  for (const v of r.variants ?? []) {
+    const x = v.hookstream;
+    const y = v.bare;
+    const z = v.pushpin;
+    if (!x || !y) continue;
+    const tag = `${fmtNum(v.params.rate)}/s × ${fmtNum(x.clients)}`;
+    const cmp = state === 'measured' ? versusPushpin(r, v) : null;
+    const f = (i) => ratio(cmp?.figures[i].ratio);
+    const parts = z?.serverCpuPartsMsPer1k;
+    out.push([
+      `${tag}: delivered/s`,
+      fmtNum(x.deliveredPerS),
+      fmtNum(y.deliveredPerS),
+      pp(() => fmtNum(z?.deliveredPerS)),
+      ratio(div(x.deliveredPerS, y.deliveredPerS)),
+      f(0),
+    ]);
+    out.push([`${tag}: p99 ms`, ms(x.p99), ms(y.p99), pp(() => ms(z?.p99)), ratio(div(x.p99, y.p99)), f(1)]);
+    out.push([
+      `${tag}: CPU µs per delivery`,
+      ms(x.serverCpuMsPer1kDeliveries),
+      ms(y.serverCpuMsPer1kDeliveries),
+      pp(() => `${ms(z?.serverCpuMsPer1kDeliveries)}${parts ? ` (origin ${ms(parts.origin)})` : ''}`),
+      ratio(div(x.serverCpuMsPer1kDeliveries, y.serverCpuMsPer1kDeliveries)),
+      f(2),
+    ]);
+    out.push([
+      `${tag}: lost / duplicate / gaps`,
+      `${x.lost} / ${x.dups} / ${x.gaps}`,
+      `${y.lost} / ${y.dups} / ${y.gaps}`,
+      pp(() => (z ? `${z.lost} / ${z.dups} / ${z.gaps}` : '–')),
+      '',
+      '',
+    ]);
+    if (cmp) {
+      const verdict =
+        cmp.met === true
+          ? 'met'
+          : cmp.met === false
+            ? `NOT met (behind on ${cmp.behind.join(', ')})`
+            : `not decided (${cmp.unknown.join(', ')} not measurable)`;
+      out.push([`${tag}: target "ahead of Pushpin on all four"`, verdict, '', '', '', '']);
+    }
+  }
+  const mem = r.memory ?? {};
+  if (mem.hookstream) {
+    const few = mem.hookstream.clients < MIN_CLIENTS_FOR_MEMORY;
+    const h = mem.hookstream.bytesPerConnection;
+    const vs = (other) =>
+      memoryMeasurable(mem.hookstream) && memoryMeasurable(other) ? ratio(div(h, other.bytesPerConnection)) : '–';
+    out.push([
+      'clients connected',
+      fmtNum(mem.hookstream.clients),
+      fmtNum(mem.bare?.clients),
+      pp(() => fmtNum(mem.pushpin?.clients)),
+      '',
+      '',
+    ]);
+    out.push([
+      `KB per idle connection${few ? ' (too few clients to measure)' : ''}`,
+      kb(h),
+      kb(mem.bare?.bytesPerConnection),
+      pp(() => kb(mem.pushpin?.bytesPerConnection)),
+      vs(mem.bare),
+      state === 'measured' ? vs(mem.pushpin) : '–',
+    ]);
+  }
+  const sat = r.saturation ?? {};
+  if (sat.hookstream) {
+    out.push([
+      `highest rate with p99 < ${sat.hookstream.p99Ms} ms`,
+      saturationText(sat.hookstream),
+      saturationText(sat.bare),
+      pp(() => saturationText(sat.pushpin)),
+      ratio(div(sat.hookstream.best?.rate, sat.bare?.best?.rate)),
+      state === 'measured' ? ratio(div(sat.hookstream.best?.rate, sat.pushpin?.best?.rate)) : '–',
+    ]);
+  }
+  return out;
+}
+
+const HEAD = ['figure', 'Hookstream', 'bare', 'Pushpin', 'HS ÷ bare', 'HS ÷ Pushpin'];
+
+function peerResults(run) {
+  return run.results.filter((r) => r.scenario === 'fanout-sse' && !r.error && pushpinState(r));
+}
+
+function describe(r) {
+  const state = pushpinState(r);
+  if (state !== 'measured') return `Pushpin: ${state}.`;
+  const procs = r.pushpinProcesses?.length ? r.pushpinProcesses.join(', ') : 'its services';
+  return `${r.pushpin} behind a GRIP origin (\`bench/refs/ref-pushpin.mjs\`) on the bare reference's feed, publishing each event once; Pushpin's CPU and RSS are summed over the \`pushpin\` runner and every process under it (${procs}) plus the origin. Pushpin's \`message_rate\`: ${fmtNum(r.params?.pushpin?.messageRate ?? null)} per second.`;
+}
+
+/** Distinct warning/error lines from Pushpin's logs (timestamps and ids dropped), at most `max`. */
+function pushpinWarnings(r, max = 3) {
+  const seen = new Set();
+  for (const line of (r.pushpinLog ?? '').split('\n')) {
+    const m = /\[(WARN|ERR\w*)\]\s+\S+\s+\S+\s+(.*)/.exec(line);
+    if (m) seen.add(`[${m[1]}] ${m[2].replace(/id=\S+/g, 'id=…')}`);
+    if (seen.size >= max) break;
+  }
+  return [...seen];
+}
+
+/** Markdown lines for the three-way section (empty when no SSE fan-out ran). */
+export function peerMarkdown(run) {
+  const results = peerResults(run);
+  if (!results.length) return [];
+  const out = ['## SSE fan-out: Hookstream vs bare vs Pushpin', ''];
+  for (const r of results) {
+    out.push(`### ${r.store}`, '', describe(r), '');
+    out.push(`| ${HEAD.join(' | ')} |`, '|---|---:|---:|---:|---:|---:|');
+    for (const row of threeWay(r)) out.push(`| ${row.join(' | ')} |`);
+    out.push('');
+    const warnings = pushpinWarnings(r);
+    if (warnings.length)
+      out.push(
+        "Pushpin's own log (warnings and errors, first distinct ones):",
+        '',
+        ...warnings.map((w) => `    ${w}`),
+        '',
+      );
+  }
+  out.push(
+    'Ahead = higher delivered/s (within 1% counts: both delivered what was offered), lower p99, lower CPU per delivery, lower RSS growth per idle connection. Server CPU: the gateway process (Hookstream), the reference process (bare), every Pushpin process plus the origin (Pushpin); nats-server is counted for none of them. All three frame the same stored event; a delivery Pushpin never made counts as lost, not as slow. KB per idle connection: settled RSS after the clients connected minus before, over the clients (a process with heap room to spare shows less growth). Highest rate: the publish rate stepped up ×1.5 on the same clients (a few seconds each) until p99 reaches the bound or anything is lost.',
+    '',
+  );
+  return out;
+}
+
+/** The three-way table on stdout. */
+export function printPeers(run) {
+  for (const r of peerResults(run)) {
+    const rows = threeWay(r);
+    const widths = HEAD.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
+    const line = (vals) => vals.map((v, i) => String(v).padEnd(widths[i])).join('  ');
+    process.stdout.write(
+      `\nfanout-sse · ${r.store}: ${describe(r)}\n${line(HEAD)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`,
+    );
+    for (const row of rows) process.stdout.write(`${line(row)}\n`);
+  }
+}
