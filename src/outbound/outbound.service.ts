@@ -43,7 +43,7 @@ export interface Caller {
 
 export interface OutboundOptions {
   resolver?: Resolver;
-  /** How often the registry is re-read (other replicas' changes); default 1 s. */
+  /** How often the registry is re-read (other replicas' changes); default 2 s. */
   refreshMs?: number;
   /** The HTTP client; default one built from `delivery`. */
   sender?: { send(url: URL, headers: Record<string, string>, body: Uint8Array): Promise<SendResult>; close?(): void };
@@ -141,7 +141,7 @@ export class OutboundService {
     this.sender =
       this.options.sender ??
       new HttpSender({ timeoutMs: d.timeoutMs, allowPrivateNetworks: d.allowPrivateNetworks, resolver: this.resolver });
-    this.refreshTimer = setInterval(() => void this.refresh(), this.options.refreshMs ?? 1_000);
+    this.refreshTimer = setInterval(() => void this.refresh(), this.options.refreshMs ?? 2_000);
     this.refreshTimer.unref();
     const pruneEvery = Math.max(1_000, Math.min(d.attemptRetentionMs / 4, 600_000));
     this.pruneTimer = setInterval(() => void this.prune(), pruneEvery);
@@ -192,8 +192,10 @@ export class OutboundService {
         });
       }
       const records = [...(await this.declaredWithState()), ...(await store.list()).map((v) => v.value)];
+      // No endpoint, no job: skip the second listing (every gateway refreshes, most have no endpoints).
+      const jobs = records.length ? await store.allJobs() : [];
       if (this.stopped) return;
-      this.worker.sync(records, await store.allJobs());
+      this.worker.sync(records, jobs);
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'outbound: refreshing endpoints failed; retrying');
     }
