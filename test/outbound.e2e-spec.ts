@@ -574,7 +574,11 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
       backend.configFor(
         outboundFile(
           uniqueStreamName('OUTX'),
-          { retrySchedule: ['300ms', '300ms', '300ms', '300ms', '300ms', '300ms'], disableAfter: '1500ms' },
+          {
+            retrySchedule: ['300ms', '300ms', '300ms', '300ms', '300ms', '300ms'],
+            disableAfter: '1500ms',
+            attemptRetention: '2s',
+          },
           {
             endpoints: [
               {
@@ -675,6 +679,19 @@ describeEachStore('outbound webhooks: declared endpoints, limits, auto-disable, 
       message: 'delivered after reactivation',
     });
     await waitFor(async () => (await endpoint(gw, ep.id)).state.failingSince === null, { message: 'healthy again' });
+  });
+
+  it('drops attempt log entries older than attemptRetention', async () => {
+    const rx = await receiver();
+    const subject = `events.svc.${uid('retain')}.x`;
+    const ep = await createEndpoint(gw.url, rx, { patterns: [subject] });
+    await publish(gw.url, subject, [uid('e')]);
+    await waitFor(async () => (await attempts(gw, ep.id)).length === 1, { message: 'one logged attempt' });
+    await waitFor(async () => (await attempts(gw, ep.id)).length === 0, {
+      timeoutMs: 15_000,
+      message: 'the entry expired',
+    });
+    expect(rx.received).toHaveLength(1);
   });
 
   it('exposes the outbound metrics', async () => {
