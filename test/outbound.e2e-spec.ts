@@ -432,6 +432,11 @@ describeEachStore('outbound webhooks', (backend) => {
         patterns: ['events.svc.api2.>'],
       });
       expect(ok).toMatchObject({ status: 200, body: { description: 'd', patterns: ['events.svc.api2.>'] } });
+      // The endpoint's queue follows the new patterns (on JetStream: the consumer's filter is updated).
+      const [evt] = await publish(gw.url, 'events.svc.api2.x', [uid('patched')]);
+      await waitFor(() => rx.received.some((r) => r.id === evt.id && r.verified), {
+        message: 'delivery on the new pattern',
+      });
     });
 
     it('attempts, dead and redeliver check their parameters', async () => {
