@@ -5,11 +5,15 @@ FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# The workspace package's manifest too: `npm ci` links @hookstream/client (the browser SDK) as the lockfile says.
+COPY packages/client/package.json ./packages/client/
 RUN npm ci --no-audit --no-fund
 # `npm run build` compiles the server (nest build: tsc with tsconfig.build.json) and bundles the SDK and the console
-# (scripts/build-client.mjs, whose type declarations come from tsconfig.client.json).
+# (scripts/build-client.mjs, from packages/client and web/console; it also builds the package's own dist).
 COPY nest-cli.json tsconfig*.json ./
 COPY scripts ./scripts
+COPY packages ./packages
+COPY web ./web
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 

@@ -3,10 +3,11 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**', '**/*.js'] },
+  { ignores: ['**/dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**', '**/*.js'] },
   ...tseslint.configs.recommended,
   {
-    files: ['src/**/*.ts', 'test/**/*.ts'],
+    // Each file is typed by its nearest tsconfig.json: the server's, packages/client's (DOM) or web/console's (DOM).
+    files: ['src/**/*.ts', 'test/**/*.ts', 'packages/*/src/**/*.ts', 'web/**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -16,7 +17,7 @@ export default tseslint.config(
   },
   {
     // Tests read loosely typed JSON answers; the assertions are the types there.
-    files: ['test/**/*.ts', 'src/**/*.spec.ts'],
+    files: ['test/**/*.ts', 'src/**/*.spec.ts', 'packages/*/src/**/*.spec.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Hookstream benchmark suite: `npm run bench [-- options] [scenario ...]`.
 //
-//   scenarios   ingest fanout-socketio fanout-sse e2e catchup storm scale   (default: all)
+//   scenarios   ingest ingest-with-schema fanout-socketio fanout-sse e2e catchup storm scale   (default: all)
 //   --store     jetstream | embedded | both   (default both; `scale` runs on the first store only)
 //   --smoke     a few seconds per scenario with small counts; exits non-zero on a correctness failure only
 //   --profile   run Hookstream under `node --cpu-prof` and summarise the top self-time functions
@@ -24,7 +24,7 @@ import { ensureBuilt, ROOT, useGatewayDist } from './lib/gateway.mjs';
 import { withTarget } from './lib/phase.mjs';
 import { writeReports, printTable } from './lib/report.mjs';
 import { machineInfo, nowMs } from './lib/util.mjs';
-import { ingest } from './scenarios/ingest.mjs';
+import { ingest, ingestWithSchema } from './scenarios/ingest.mjs';
 import { fanout } from './scenarios/fanout.mjs';
 import { e2e } from './scenarios/e2e.mjs';
 import { catchup } from './scenarios/catchup.mjs';
@@ -45,7 +45,7 @@ const { values: opts, positionals } = parseArgs({
   },
 });
 
-const ALL = ['ingest', 'fanout-socketio', 'fanout-sse', 'e2e', 'catchup', 'storm', 'scale'];
+const ALL = ['ingest', 'ingest-with-schema', 'fanout-socketio', 'fanout-sse', 'e2e', 'catchup', 'storm', 'scale'];
 if (opts.help) {
   process.stdout.write(
     `usage: npm run bench -- [--smoke] [--store jetstream|embedded|both] [--profile] [--no-build] [--out DIR] [--param K=JSON ...] [${ALL.join('|')} ...]\n`,
@@ -217,6 +217,9 @@ try {
       switch (name) {
         case 'ingest':
           await runOne(name, store, () => ingest(ctx, store));
+          break;
+        case 'ingest-with-schema':
+          await runOne(name, store, () => ingestWithSchema(ctx, store));
           break;
         case 'fanout-socketio':
           await runOne(name, store, () => fanout(ctx, store, 'socketio'));

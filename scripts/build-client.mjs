@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Builds what the gateway serves to browsers, into dist/public/ (served by src/transports/static.controller.ts):
-//   sdk/hookstream.js       the client SDK as ONE ES module (socket.io-client bundled in), minified, with a sourcemap
-//   console/index.html      the live console page, its console.js (importing /sdk/hookstream.js) and console.css
-// and the SDK's type declarations into dist/client/ (the `hookstream/client` package export).
-// `--no-types` skips the declarations (the test setup only needs the served files).
+//   sdk/hookstream.js       the client SDK (packages/client) as ONE ES module (socket.io-client bundled in),
+//                           minified, with a sourcemap
+//   console/index.html      the live console page (web/console), its console.js (importing /sdk/hookstream.js)
+//                           and console.css
+// and the `@hookstream/client` package itself (packages/client/dist: ES modules and type declarations).
+// `--no-types` skips the package build (the test setup only needs the served files).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,7 +32,7 @@ const common = {
 // The SDK: everything in one module, so `import { createClient } from '<gateway>/sdk/hookstream.js'` just works.
 const sdk = await build({
   ...common,
-  entryPoints: [join(root, 'src/client/index.ts')],
+  entryPoints: [join(root, 'packages/client/src/index.ts')],
   outfile: join(out, 'sdk/hookstream.js'),
   metafile: true,
 });
@@ -39,23 +41,23 @@ const sdk = await build({
 const useServedSdk = {
   name: 'use-served-sdk',
   setup(b) {
-    b.onResolve({ filter: /\/client\/index\.js$/ }, () => ({ path: '/sdk/hookstream.js', external: true }));
+    b.onResolve({ filter: /^@hookstream\/client$/ }, () => ({ path: '/sdk/hookstream.js', external: true }));
   },
 };
 await build({
   ...common,
-  entryPoints: [join(root, 'src/console/console.ts')],
+  entryPoints: [join(root, 'web/console/console.ts')],
   outfile: join(out, 'console/console.js'),
   plugins: [useServedSdk],
 });
 await build({
   ...common,
-  entryPoints: [join(root, 'src/console/console.css')],
+  entryPoints: [join(root, 'web/console/console.css')],
   outfile: join(out, 'console/console.css'),
   sourcemap: false,
 });
 mkdirSync(join(out, 'console'), { recursive: true });
-copyFileSync(join(root, 'src/console/index.html'), join(out, 'console/index.html'));
+copyFileSync(join(root, 'web/console/index.html'), join(out, 'console/index.html'));
 
 // Guard the promise "loads nothing from other origins": no absolute URL may be fetched by the built files.
 for (const file of ['console/index.html', 'console/console.js', 'console/console.css']) {
@@ -72,7 +74,7 @@ for (const file of ['console/index.html', 'console/console.js', 'console/console
 if (withTypes) {
   execFileSync(
     process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.client.json')],
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'packages/client/tsconfig.build.json')],
     {
       stdio: 'inherit',
     },
@@ -82,5 +84,5 @@ if (withTypes) {
 const sdkBytes = Object.values(sdk.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
 process.stderr.write(
   `build-client: dist/public/sdk/hookstream.js (${Math.round(sdkBytes / 1024)} KB) and dist/public/console/ ` +
-    `${withTypes ? 'and dist/client/*.d.ts ' : ''}in ${Date.now() - started} ms\n`,
+    `${withTypes ? 'and packages/client/dist/ ' : ''}in ${Date.now() - started} ms\n`,
 );

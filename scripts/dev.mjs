@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run dev`: the gateway under `nest start --watch` (recompiled and restarted on every server change), and
-// the browser bundle (SDK and console, scripts/build-client.mjs) rebuilt whenever src/client or src/console
-// changes. The gateway reads the bundle from dist/public/ on each request, so a page reload picks it up without
-// a restart. Uses config/demo.yaml unless HOOKSTREAM_CONFIG is set, like `npm start`.
+// the browser bundle (SDK and console, scripts/build-client.mjs) rebuilt whenever packages/client/src or
+// web/console changes. The gateway reads the bundle from dist/public/ on each request, so a page reload picks it
+// up without a restart. Uses config/demo.yaml unless HOOKSTREAM_CONFIG is set, like `npm start`.
 import { spawn, spawnSync } from 'node:child_process';
 import { watch } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,7 +15,7 @@ const buildClient = () =>
 if (buildClient() !== 0) process.exit(1);
 
 let timer;
-const watchers = ['src/client', 'src/console'].map((dir) =>
+const watchers = ['packages/client/src', 'web/console'].map((dir) =>
   watch(join(root, dir), { recursive: true }, () => {
     // Editors write a file in several steps: rebuild once they are done.
     clearTimeout(timer);

@@ -19,6 +19,11 @@ import { ConsoleController } from './console/console.controller.js';
 import { EndpointsController, OUTBOUND_SERVICE } from './outbound/endpoints.controller.js';
 import { OutboundLifecycle } from './outbound/outbound.lifecycle.js';
 import { OutboundService, type OutboundOptions } from './outbound/outbound.service.js';
+import { createSchemaRegistry, SCHEMAS_STARTER } from './schemas/schemas.providers.js';
+import { SchemaEnforcer } from './schemas/schema-enforcer.js';
+import { SchemaRegistry } from './schemas/schema-registry.js';
+import { SchemasController } from './schemas/schemas.controller.js';
+import { AsyncApiController } from './schemas/asyncapi.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -42,6 +47,8 @@ export class AppModule {
         StaticController,
         ConsoleController,
         EndpointsController,
+        SchemasController,
+        AsyncApiController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -56,10 +63,19 @@ export class AppModule {
           },
         },
         { provide: Authenticator, useFactory: () => new Authenticator(config.auth) },
+        { provide: SchemaRegistry, useFactory: () => createSchemaRegistry(config, store, logger) },
+        SCHEMAS_STARTER,
+        {
+          provide: SchemaEnforcer,
+          inject: [SchemaRegistry, MetricsService],
+          useFactory: (registry: SchemaRegistry, metrics: MetricsService) =>
+            new SchemaEnforcer(registry, metrics.registry, logger.child({ component: 'schemas' })),
+        },
         {
           provide: IngestService,
-          inject: [MetricsService],
-          useFactory: (metrics: MetricsService) => new IngestService(config, store, metrics),
+          inject: [MetricsService, SchemaEnforcer],
+          useFactory: (metrics: MetricsService, schemas: SchemaEnforcer) =>
+            new IngestService(config, store, metrics, undefined, schemas),
         },
         {
           provide: FanoutHub,

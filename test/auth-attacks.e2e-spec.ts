@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { exportJWK, importPKCS8, SignJWT, type JWTPayload } from 'jose';
+import { exportJWK, importPKCS8, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import type { Socket } from 'socket.io-client';
 import { waitFor } from './harness/wait.js';
 import {

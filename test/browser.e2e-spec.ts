@@ -4,14 +4,15 @@
  * once, in order, while the gateway process is killed and restarted; a reload resumes from the cursor kept under
  * persistKey. With HOOKSTREAM_SCREENSHOT=1 the console test also writes docs/console.png.
  */
-import { accessSync, constants as fsConstants, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
+import { NatsServerProcess } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
+import { CHROMIUM, describeWithBrowser, LAUNCH_ARGS } from './support/browser.js';
 import { expectStrictlyIncreasing } from './support/clients.js';
 import { testConfig, uniqueStreamName } from './support/config.js';
 import { GatewayProcess, startGateway, type RunningGateway } from './support/gateway.js';
@@ -20,41 +21,6 @@ import { ACME_SECRET, E2E_SOURCES, githubWebhook, post, standardWebhook, stripeW
 jest.setTimeout(90_000);
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const LAUNCH_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--disable-quic',
-];
-const NO_BROWSER = `Chromium was not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\`, or point CHROMIUM_BIN at a binary.`;
-
-function hasChromium(): boolean {
-  try {
-    accessSync(CHROMIUM, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** In CI (or with REQUIRE_BROWSER=1) a missing Chromium fails the suite instead of skipping it. */
-function describeWithBrowser(name: string, fn: () => void): void {
-  if (hasChromium()) return describeWithNats(name, fn);
-  if (process.env.CI || process.env.REQUIRE_BROWSER === '1') {
-    describe(name, () => {
-      it('needs Chromium', () => {
-        throw new Error(NO_BROWSER);
-      });
-    });
-    return;
-  }
-  console.warn(`\n*** SKIPPING BROWSER SUITE ("${name}"): ${NO_BROWSER} ***\n`);
-  describe.skip(name, fn);
-}
 
 /** Serves test/fixtures/*.html on its own origin, so pages import the SDK cross-origin as users' pages do. */
 async function serveFixtures(): Promise<{ url: string; server: Server }> {
@@ -86,20 +52,20 @@ interface PageState {
 
 const pageState = (page: Page): Promise<PageState> =>
   page.evaluate(() => {
-    const hs = (window as unknown as { hs: PageState & { cursor: unknown } }).hs;
+    const hs = (globalThis as unknown as { hs: PageState & { cursor: unknown } }).hs;
     return { received: hs.received, statuses: hs.statuses, gaps: hs.gaps, errors: hs.errors, ready: hs.ready };
   });
 
 async function waitForReceived(page: Page, n: number, timeoutMs = 15_000): Promise<void> {
   await page.waitForFunction(
-    (count) => ((window as unknown as { hs?: PageState }).hs?.received.length ?? 0) >= count,
+    (count) => ((globalThis as unknown as { hs?: PageState }).hs?.received.length ?? 0) >= count,
     n,
     { timeout: timeoutMs, polling: 50 },
   );
 }
 
 async function waitForPageReady(page: Page): Promise<void> {
-  await page.waitForFunction(() => (window as unknown as { hs?: PageState }).hs?.ready === true, undefined, {
+  await page.waitForFunction(() => (globalThis as unknown as { hs?: PageState }).hs?.ready === true, undefined, {
     timeout: 15_000,
     polling: 50,
   });
@@ -256,9 +222,7 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
           standardWebhook({ type: 'customer.updated', data: { customer: 'cus_9', plan: 'pro' } }),
         ];
         for (const req of more) expect((await post(consoleGw.url, req)).status).toBe(202);
-        await page.waitForFunction(() => document.querySelectorAll('tr.event').length >= 6, undefined, {
-          timeout: 5_000,
-        });
+        await page.locator('tr.event').nth(5).waitFor({ timeout: 5_000 });
         await page.locator('tr.event[data-subject="events.stripe.invoice.payment_succeeded"]').click();
         mkdirSync(join(ROOT, 'docs'), { recursive: true });
         await page.screenshot({ path: join(ROOT, 'docs', 'console.png') });
@@ -294,7 +258,9 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
       const meanwhile = [await send('two'), await send('three')];
       await page.click('#pause'); // now labelled Resume
       await page.waitForSelector(`tr.event[data-seq="${meanwhile[1]}"]`, { timeout: 5_000 });
-      const seqs = await page.$$eval('tr.event', (rows) => rows.map((r) => Number((r as HTMLElement).dataset.seq)));
+      const seqs = await Promise.all(
+        (await page.locator('tr.event').all()).map(async (row) => Number(await row.getAttribute('data-seq'))),
+      );
       expect(seqs).toEqual([meanwhile[1], meanwhile[0], first]); // newest first, each once
       expect(await page.textContent('#count-events')).toBe('3');
     } finally {
@@ -378,8 +344,9 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
       const state = await pageState(page);
       expect(state.received.map((r) => r.id)).toEqual([...whileGone, ...after].map((e) => e.id));
       expect(state.received.map((r) => r.seq)).toEqual([...whileGone, ...after].map((e) => e.seq));
-      const stored = await page.evaluate(() => localStorage.getItem('reload-demo'));
-      expect(stored).toBe(state.received[state.received.length - 1].cursor);
+      const { origins } = await context.storageState();
+      const stored = origins.find((o) => o.origin === fixtures.url)?.localStorage.find((e) => e.name === 'reload-demo');
+      expect(stored?.value).toBe(state.received[state.received.length - 1].cursor);
       expect(state.errors).toEqual([]);
     } finally {
       await context.close();

@@ -1,5 +1,5 @@
 /**
- * The client SDK (`src/client`, `hookstream/client`) in Node against a real gateway on a real nats-server, over
+ * The client SDK (`@hookstream/client`, packages/client) in Node against a real gateway on a real nats-server, over
  * both transports: delivery and ack cursors, resume after the gateway closes the connection, token renewal,
  * persistKey with an injected storage, refusals, dedupe by seq, and a gap notice when the stream is recreated.
  */
@@ -23,7 +23,7 @@ import {
   type HookstreamError,
   type StorageLike,
   type Transport,
-} from '../src/client/index.js';
+} from '@hookstream/client';
 import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
 import { waitFor } from './harness/wait.js';
 import { publishBatch, subscriberAuth, subscriberToken, type PublishResult } from './support/clients.js';
@@ -329,13 +329,13 @@ describeWithNats('client SDK against a real gateway (Node)', () => {
     // Each message is handed to the SDK twice, followed by the message before it once more.
     class RepeatingEventSource implements EventSourceLike {
       private readonly es: EventSource;
-      private previous?: MessageEvent<string>;
+      private previous?: MessageEvent;
       constructor(url: string) {
         this.es = new EventSource(url);
       }
-      addEventListener(type: string, listener: (e: MessageEvent<string>) => void): void {
+      addEventListener(type: string, listener: (e: MessageEvent) => void): void {
         if (type !== 'message') return this.es.addEventListener(type, listener as never);
-        this.es.addEventListener('message', (e: MessageEvent<string>) => {
+        this.es.addEventListener('message', (e: MessageEvent) => {
           listener(e);
           listener(e);
           if (this.previous) listener(this.previous);

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { AppConfig } from '../src/config/app-config.js';
-import { MemoryEventStore } from '../src/fanout/testing/memory-event-store.js';
+import { MemoryEventStore } from './support/memory-event-store.js';
 import { EmbeddedEventStore } from '../src/store/embedded/embedded-event-store.adapter.js';
 import { StoreUnavailableError, type EventStore } from '../src/store/event-store.port.js';
 import { JetStreamEventStore } from '../src/store/jetstream/jetstream-event-store.adapter.js';

@@ -194,6 +194,19 @@ describe('EmbeddedEventStore: lifecycle and identity', () => {
     const again = await started(dir);
     expect(seqs(await readAll(again.store))).toEqual(range(1, 20));
   });
+
+  it('serves metadata on the new connection when the same store is stopped and started again', async () => {
+    const { store } = await started(tempDir());
+    const bucket = await store.metadata().bucket('endpoints');
+    const first = await bucket.put('ep1', 'v1');
+    await store.stop();
+    await expect(bucket.get('ep1')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.start();
+    // Statements prepared on the closed connection are not reused: the same bucket reads and writes again.
+    expect(await bucket.get('ep1')).toEqual({ key: 'ep1', value: 'v1', revision: first });
+    expect(await bucket.update('ep1', 'v2', first)).toBeGreaterThan(first);
+    expect((await (await store.metadata().bucket('endpoints')).get('ep1'))?.value).toBe('v2');
+  });
 });
 
 describe('EmbeddedEventStore: one process per DATA_DIR', () => {
@@ -393,7 +406,7 @@ describe('EmbeddedEventStore: append', () => {
     const { store, logs } = await started(tempDir());
     await store.append(ev('events.a.b', 'ok1'));
     // Simulate a full disk: cap the file at its current size (SQLITE_FULL on the next page it needs).
-    const db = (store as unknown as { db: { pragma(s: string, o?: object): unknown } }).db;
+    const db = (store as unknown as { database: { db: { pragma(s: string, o?: object): unknown } } }).database.db;
     const pages = db.pragma('page_count', { simple: true }) as number;
     db.pragma(`max_page_count = ${pages}`);
     const big = { subject: 'events.a.b', msgId: 'big', data: new Uint8Array(256 * 1024) };

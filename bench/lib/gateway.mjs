@@ -56,6 +56,7 @@ export function benchConfig(extra = {}) {
     },
     // Every bench client is anonymous and on one loopback address: lift those two caps to the process cap.
     limits: { anonymousConnections: 50_000, connectionsPerIp: 50_000, ...(extra.limits ?? {}) },
+    ...(extra.schemas ? { schemas: extra.schemas } : {}),
   };
 }
 

@@ -53,6 +53,12 @@ export function rowsOf(r) {
       );
       add('server CPU (cores)', ratio(h.serverCores), ratio(b.serverCores));
       break;
+    case 'ingest-with-schema':
+      // bare column = the same Hookstream without a schema: the ratio is the cost of enforcing one.
+      add('1 KB webhooks/s, schema enforced (vs no schema)', n0(h.rps), n0(b.rps), ratio(r.ratios.rps), target('≥', 0.9, r.ratios.rps));
+      add('latency p50 / p99 ms (vs no schema)', `${ms(h.p50)} / ${ms(h.p99)}`, `${ms(b.p50)} / ${ms(b.p99)}`, ratio(r.ratios.p99));
+      add('server CPU µs per request (vs no schema)', n0(h.serverCpuUsPerRequest), n0(b.serverCpuUsPerRequest), ratio(r.ratios.cpuPerRequest));
+      break;
     case 'fanout-socketio':
     case 'fanout-sse':
       for (const v of r.variants) {
@@ -254,6 +260,7 @@ function markdown(run, svgName) {
     [
       '- Every phase starts a fresh nats-server (JetStream) or a fresh temp `DATA_DIR` (embedded) and a fresh server: Hookstream as users run it (`node dist/main.js` with a config file) or a bare reference (`bench/refs/`). Load generators and clients are separate processes (at most 2,500 clients each).',
       '- **ingest**: closed loop, N keep-alive connections, each POSTing a new Standard-Webhooks-signed 512-byte webhook as soon as the last was answered. Hookstream and the bare reference (node:http + node:crypto verify + `js.publish` with msgID, or a group-committed SQLite insert) run side by side and take the load in alternating rounds. Checked: every 202 has its own seq, no new id answered as a duplicate.',
+      '- **ingest-with-schema**: the ingest load with 1 KB webhooks against two Hookstream gateways in alternating rounds, one enforcing a JSON Schema on the webhooks\' subject and one with none (its figures stand in the bare column). Checked: every webhook validated (none refused).',
       '- **fan-out**: N clients (socket.io-client over websocket, or SSE over node:http) subscribed to `events.bench.>`; events published at a fixed rate (JetStream: `js.publish` into the stream, which both servers tap; embedded: `POST /v1/events` to the server). Latency = client receipt − publish time carried in the event. delivered/s = deliveries ÷ (last receipt − first publish). The bare reference taps the stream with one ordered consumer (or appends+broadcasts for embedded) and sends each event as ONE Socket.IO room broadcast / one shared SSE frame. Checked per client: every seq once, in order, through the last stored one.',
       '- **e2e**: signed webhooks POSTed at a fixed rate to Hookstream; with `topics` T the webhooks carry T event types and each client watches one type (each webhook reaches N/T clients); "broadcast" sends every webhook to every client. Checked per client against the seqs stored per topic.',
       '- **catch-up**: a client takes a cursor, N events are stored, the client resumes from the cursor while 100 events/s keep flowing; events/s until it has the backlog, ms until it gets an event published after its resubscribe. Reference: the same range read bare (one ordered consumer / paged SQLite reads, no parsing or sending).',

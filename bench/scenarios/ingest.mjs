@@ -2,6 +2,8 @@
 // new webhook id each time. Hookstream vs the bare ingest reference (node:http + crypto + durable append).
 // Both servers run side by side (each on its own nats-server or data dir) and take the load in alternating
 // rounds, so a slow spell of the machine hits both rather than one.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, withTarget } from '../lib/phase.mjs';
@@ -101,6 +103,99 @@ export async function ingest(ctx, store) {
     rps: out.hookstream.rps / out.bare.rps,
     p99: out.hookstream.p99 / out.bare.p99,
     cpuPerRequest: out.hookstream.serverCpuUsPerRequest / out.bare.serverCpuUsPerRequest,
+  };
+  return out;
+}
+
+// Scenario 1b — ingest-with-schema: the cost of enforcing a JSON Schema on every webhook. Two Hookstream gateways
+// take the same closed-loop load (1 KB webhooks) in alternating rounds: one with no schema, one with a schema on
+// the webhooks' subject in `enforce` mode (so every 202 is an event that was validated and stamped with its
+// dataschema; one that failed would be a 422 and count as non-2xx).
+const BENCH_SCHEMA = {
+  type: 'object',
+  properties: {
+    type: { type: 'string', enum: ['bench.tick'] },
+    n: { type: 'integer', minimum: 0 },
+    t: { type: 'number' },
+    pad: { type: 'string', maxLength: 8192 },
+  },
+  required: ['type', 'n', 't', 'pad'],
+  additionalProperties: false,
+};
+
+export async function ingestWithSchema(ctx, store) {
+  const P = { ...ctx.P.ingest, size: 1024 };
+  const out = { scenario: 'ingest-with-schema', store, params: P, checks: [] };
+  const dir = mkdtempSync(join(tmpdir(), 'hookstream-bench-schema-'));
+  const file = join(dir, 'bench-tick.json');
+  writeFileSync(file, JSON.stringify(BENCH_SCHEMA));
+  const schemas = [{ subject: 'events.bench.bench.tick', versions: [file], mode: 'enforce' }];
+  const totals = { schema: emptyTotals(), plain: emptyTotals() };
+  try {
+    await withTarget({ store, kind: 'hookstream', config: { schemas } }, (withSchema) =>
+      withTarget({ store, kind: 'hookstream' }, async (plain) => {
+        const targets = { schema: withSchema, plain };
+        for (let round = 0; round < P.rounds; round++) {
+          const order = round % 2 === 0 ? ['schema', 'plain'] : ['plain', 'schema'];
+          for (const kind of order) {
+            const t = targets[kind];
+            const tot = totals[kind];
+            ctx.progress(`ingest-with-schema · ${store} · round ${round + 1}/${P.rounds} · ${kind}`);
+            const load = new Worker(LOAD);
+            try {
+              const started = Date.now();
+              const meter = cpuMeter([t.pid, t.natsPid, load.pid]);
+              const r = await load.call('run', {
+                url: t.url,
+                connections: P.connections,
+                warmupMs: round === 0 ? P.warmupMs : 0,
+                durationMs: P.roundMs,
+                size: P.size,
+              });
+              const [server] = meter();
+              tot.wallS += (Date.now() - started) / 1000;
+              tot.measured += r.measured;
+              tot.seconds += P.roundMs / 1000;
+              tot.hist.merge(r.hist);
+              tot.non2xx += r.non2xx;
+              tot.requests += r.total;
+              tot.accepted += r.accepted;
+              tot.serverCpuS += server?.cpuS ?? 0;
+            } finally {
+              await load.stop();
+            }
+          }
+        }
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const kind of ['schema', 'plain']) {
+    const t = totals[kind];
+    out[kind] = {
+      rps: t.measured / t.seconds,
+      p50: t.hist.quantile(0.5),
+      p99: t.hist.quantile(0.99),
+      non2xx: t.non2xx,
+      requests: t.requests,
+      accepted: t.accepted,
+      serverCpuUsPerRequest: (t.serverCpuS * 1e6) / t.requests,
+    };
+  }
+  out.checks.push({
+    who: 'hookstream',
+    what: 'every webhook passed its schema (enforce mode: a failure would be a 422)',
+    ok: out.schema.non2xx === 0 && out.schema.accepted > 0,
+    detail: `${out.schema.accepted} accepted, ${out.schema.non2xx} non-2xx`,
+  });
+  // The table's columns: Hookstream with the schema, and (in place of a bare reference) Hookstream without one.
+  out.hookstream = out.schema;
+  out.bare = out.plain;
+  out.ratios = {
+    rps: out.schema.rps / out.plain.rps,
+    p99: out.schema.p99 / out.plain.p99,
+    cpuPerRequest: out.schema.serverCpuUsPerRequest / out.plain.serverCpuUsPerRequest,
   };
   return out;
 }

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { SignJWT, exportSPKI, generateKeyPair, type JWTPayload } from 'jose';
+import { SignJWT, exportSPKI, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import type { AppConfig } from '../config/app-config.js';
 import { AuthError, Authenticator, checkPublish, checkSubscribe, type Principal } from './auth.service.js';
 

@@ -30,6 +30,8 @@ export interface Principal {
   publish: string[];
   /** JWT `exp` in ms: the connection is closed then with `token_expired`. */
   expiresAtMs?: number;
+  /** API keys with `admin: true`: manage every schema. */
+  admin?: boolean;
 }
 
 /** Longer credentials are refused without parsing. */
@@ -153,7 +155,9 @@ export class Authenticator {
 }
 
 function apiKeyPrincipal(k: ApiKeyConfig): Principal {
-  return { kind: 'apiKey', id: k.id, subscribe: [...k.subscribe], publish: [...k.publish] };
+  const principal: Principal = { kind: 'apiKey', id: k.id, subscribe: [...k.subscribe], publish: [...k.publish] };
+  if (k.admin) principal.admin = true;
+  return principal;
 }
 
 /**

@@ -14,9 +14,11 @@ import { checkHeaders, isValidSecret, parseEndpointUrl } from '../outbound/endpo
 import { parseStart, decodeCursor } from '../events/cursor.js';
 import { natsConnectionFromEnv, type NatsConnectionConfig } from './nats-connection.js';
 import { secretProblems, type SecretPolicyInput } from './secret-policy.js';
+import { type DeclaredSchema, loadDeclaredSchemas, publicUrlOf } from './schemas-config.js';
 
 export type { VerifierName } from './config.dto.js';
 export type { NatsAuth, NatsConnectionConfig } from './nats-connection.js';
+export type { DeclaredSchema, SchemaCompatibility, SchemaMode } from './schemas-config.js';
 
 export interface SourceConfig {
   name: string;
@@ -45,7 +47,7 @@ export interface ApiKeyConfig {
   subscribe: string[];
   /** May register outbound endpoints inside `subscribe`, and manage its own. */
   endpoints?: boolean;
-  /** Manages every endpoint (and schema); grants no publish or subscribe by itself. */
+  /** Manages every endpoint and schema; grants no publish or subscribe by itself. */
   admin?: boolean;
 }
 
@@ -158,10 +160,14 @@ export interface AppConfig {
     /** Origins whose pages may connect (Socket.IO) or open streams (SSE); unset = any origin. Never with credentials. */
     allowedOrigins?: string[];
   };
+  /** `server.publicUrl`: how clients reach this gateway (no trailing slash), the base of `dataschema` URLs. */
+  publicUrl: string;
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
   delivery: DeliveryConfig;
   endpoints: EndpointConfig[];
+  /** Schemas declared in the config file (read-only through the API). */
+  schemas: DeclaredSchema[];
 }
 
 export class ConfigError extends Error {
@@ -377,6 +383,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const delivery = loadDelivery(dto, problems);
   const endpoints = loadEndpoints(dto, delivery, problems);
+  const subjectPrefix = stream.subjectPrefix ?? 'events';
+  const schemas = loadDeclaredSchemas(dto.schemas, file, subjectPrefix, problems);
+  const publicUrl = publicUrlOf(dto.server?.publicUrl, envDto.PORT ?? 3000, problems);
   // Below one large envelope, a client could only ever be sent one event at a time.
   const bufferBytes = limits.clientBufferBytes === undefined ? null : parseSize(limits.clientBufferBytes);
   if (bufferBytes !== null && bufferBytes < 64 * 1024) {
@@ -436,6 +445,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     console: { demoSource },
     delivery,
     endpoints,
+    schemas,
+    publicUrl,
   };
 }
 

@@ -118,7 +118,9 @@ export class ApiKeyDto {
   @IsString() @MinLength(16, { message: 'auth.apiKeys[].key must be at least 16 characters' }) key!: string;
   @IsOptional() @IsArray() @IsString({ each: true }) publish?: string[];
   @IsOptional() @IsArray() @IsString({ each: true }) subscribe?: string[];
+  /** May register outbound endpoints inside its subscribe grant. */
   @IsOptional() @IsBoolean() endpoints?: boolean;
+  /** Manages every schema and endpoint; grants no publish or subscribe. */
   @IsOptional() @IsBoolean() admin?: boolean;
 }
 
@@ -166,6 +168,15 @@ export class EndpointDto {
   @IsString() secret!: string;
 }
 
+export class SchemaDto {
+  @IsString() subject!: string;
+  @IsArray() @ArrayMinSize(1, { message: 'schemas[].versions needs at least one file' }) @IsString({ each: true })
+  versions!: string[];
+  @IsOptional() @IsIn(['backward', 'forward', 'full', 'none'], { message: 'schemas[].compatibility must be one of backward, forward, full, none' })
+  compatibility?: 'backward' | 'forward' | 'full' | 'none';
+  @IsOptional() @IsIn(['enforce', 'warn'], { message: 'schemas[].mode must be enforce or warn' }) mode?: 'enforce' | 'warn';
+}
+
 /** An origin as a browser sends it: scheme, host and optional port, nothing else. */
 const ORIGIN = /^https?:\/\/[^/\s?#@]+$/;
 
@@ -182,6 +193,7 @@ export class ServerDto {
     message: 'server.allowedOrigins entries must be origins such as https://app.example.com',
   })
   allowedOrigins?: string[];
+  @IsOptional() @IsString() @MinLength(1) publicUrl?: string;
 }
 
 export class FileConfigDto {
@@ -200,6 +212,7 @@ export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
   @IsOptional() @ValidateNested() @Type(() => DeliveryDto) delivery?: DeliveryDto;
   @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => EndpointDto) endpoints?: EndpointDto[];
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SchemaDto) schemas?: SchemaDto[];
   @IsOptional() @ValidateNested() @Type(() => ServerDto) server?: ServerDto;
 }
 

@@ -10,6 +10,8 @@ export interface CloudEvent {
   type: string;
   time: string;
   datacontenttype?: string;
+  /** URL of the schema version the data was validated against, when it was. */
+  dataschema?: string;
   data?: unknown;
   data_base64?: string;
   /** Extension attribute (lower-case letters only, per the spec): the configured source name. */

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { matchesSubject } from '../events/pattern.js';
 import { FanoutHub, type FanoutOptions, type Subscription } from './fanout-hub.js';
 import { SubscribeError, type DeliverySink, type FanoutMetrics } from './fanout.types.js';
-import { FakeSink, ticks, waitFor } from './testing/fake-sink.js';
-import { MemoryEventStore } from './testing/memory-event-store.js';
+import { FakeSink, ticks, waitFor } from '../../test/support/fake-sink.js';
+import { MemoryEventStore } from '../../test/support/memory-event-store.js';
 
 const SUBJECTS = ['events.a.x', 'events.a.y', 'events.b.x', 'events.b.y'];
 

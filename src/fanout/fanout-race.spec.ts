@@ -8,8 +8,8 @@ import { describe, expect, it } from '@jest/globals';
 import { decodeCursor, encodeCursor } from '../events/cursor.js';
 import { matchesSubject } from '../events/pattern.js';
 import { FanoutHub, type Subscription } from './fanout-hub.js';
-import { FakeSink, ticks, waitFor } from './testing/fake-sink.js';
-import { MemoryEventStore } from './testing/memory-event-store.js';
+import { FakeSink, ticks, waitFor } from '../../test/support/fake-sink.js';
+import { MemoryEventStore } from '../../test/support/memory-event-store.js';
 
 const RUNS = Number(process.env.RACE_RUNS ?? 250);
 const FIRST = Number(process.env.RACE_FIRST ?? 1);

@@ -9,6 +9,7 @@
  * skipped. A message that looks like an object but is not JSON would reach clients as it is: the stream is
  * trusted to hold what Hookstream wrote (README, "Not promised").
  */
+import type { TextDecoder } from 'node:util';
 import type { StoredEvent } from '../store/event-store.port.js';
 import type { Delivery } from './fanout.types.js';
 

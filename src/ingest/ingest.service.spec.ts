@@ -4,7 +4,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { AppConfig, SourceConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import type { Principal } from '../auth/auth.service.js';
-import { MemoryEventStore } from '../fanout/testing/memory-event-store.js';
+import { MemoryEventStore } from '../../test/support/memory-event-store.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { AppendRequest, AppendResult } from '../store/event-store.port.js';
 import { IngestService } from './ingest.service.js';

@@ -12,6 +12,7 @@ import { eventSubject, validatePublishSubject } from '../events/subject.js';
 import type { Principal } from '../auth/auth.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import { type AppendResult, type EventStore, StoreUnavailableError } from '../store/event-store.port.js';
+import type { SchemaEnforcer } from '../schemas/schema-enforcer.js';
 import { bodyHash, MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
 import { schemeFor } from './verifiers/verifier.js';
 
@@ -57,6 +58,7 @@ export class IngestService {
     private readonly store: EventStore,
     private readonly metrics: MetricsService,
     private readonly clock: () => number = Date.now,
+    private readonly schemas?: Pick<SchemaEnforcer, 'batch' | 'checkWebhook'>,
   ) {
     this.maxEventBytes = maxStoredEventBytes(config.ingest.maxBodyBytes);
   }
@@ -106,6 +108,12 @@ export class IngestService {
       json,
       body: req.body,
     });
+    const verdict = this.schemas?.checkWebhook(source.name, subject, json);
+    if (verdict?.refused) {
+      outcome('schema_violation');
+      throw verdict.refused; // not recorded for idempotency: the provider's retry is judged afresh
+    }
+    if (verdict?.dataschema) envelope.dataschema = verdict.dataschema;
     // Where the delivery id is not signed (GitHub, Shopify, generic hmac), the idempotency key is the signed body:
     // a captured body replayed under a new id or type is a duplicate, and an id claimed in advance with another
     // body cannot make a real delivery answer `duplicate`. The answer's `id` stays the delivery id as sent.
@@ -130,6 +138,7 @@ export class IngestService {
     const now = this.clock();
     // Each key publishes as its own CloudEvents source: (source, id) stays unique across keys, as the spec asks.
     const source = `/v1/events/${encodeURIComponent(principal.id)}`;
+    const schemaCheck = this.schemas?.batch();
     const checked = items.map((item, i) => {
       const where = Array.isArray(payload) ? `item ${i}: ` : '';
       if (!isObject(item)) throw new ApiError(400, 'invalid_payload', `${where}an event must be a JSON object`);
@@ -153,6 +162,7 @@ export class IngestService {
       if (!('data' in item)) throw new ApiError(400, 'invalid_payload', `${where}"data" is required`);
       const eventId = (id as string | undefined) ?? randomUUID();
       const msgId = `v1:${principal.id}:${eventId}`;
+      const dataschema = schemaCheck?.item(i, subject, item.data, item.schemaVersion, where);
       const envelope = {
         specversion: '1.0',
         id: eventId,
@@ -160,12 +170,14 @@ export class IngestService {
         type: (type as string | undefined) ?? subject.slice(prefix.length + 1),
         time: new Date(now).toISOString(),
         datacontenttype: 'application/json',
+        ...(dataschema ? { dataschema } : {}),
         data: item.data,
         hookstreamsource: principal.id,
       };
       // Encoded while validating: an item too large to store refuses the batch before anything is stored.
       return { subject, id: eventId, msgId, data: this.encode(envelope, msgId, where) };
     });
+    schemaCheck?.finish(); // 400 schema_violation listing every item's errors, before anything is stored
 
     const outcome = (o: string, n = 1) => this.metrics.ingest.inc({ source: 'v1', outcome: o }, n);
     // Appends are issued together: the store confirms them in issue order, so a batch keeps its order.

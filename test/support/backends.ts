@@ -225,7 +225,7 @@ const decoder = new TextDecoder();
  * read for it, so this uses the adapter's own connection: no other connection can open the locked file.
  */
 function msgIdsOf(store: EmbeddedEventStore): Map<number, string> {
-  const db = (store as unknown as { db?: Database.Database }).db;
+  const db = (store as unknown as { database?: { db?: Database.Database } }).database?.db;
   if (!db?.open) throw new Error('embedded store is not open (or its internals changed: see test/support/backends.ts)');
   const rows = db.prepare('SELECT msg_id, seq FROM idempotency').all() as { msg_id: string; seq: number }[];
   return new Map(rows.map((r) => [r.seq, r.msg_id]));

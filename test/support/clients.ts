@@ -585,14 +585,14 @@ export class BrowserStream {
       return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
     };
     this.es = new EventSource(url, { fetch: customFetch });
-    this.es.addEventListener('message', (e: MessageEvent<string>) =>
+    this.es.addEventListener('message', (e: MessageEvent) =>
       this.messages.push({ data: JSON.parse(e.data) as Delivery, lastEventId: e.lastEventId }),
     );
-    this.es.addEventListener('gap', (e: MessageEvent<string>) => this.gaps.push(JSON.parse(e.data) as GapNotice));
-    this.es.addEventListener('closing', (e: MessageEvent<string>) =>
+    this.es.addEventListener('gap', (e: MessageEvent) => this.gaps.push(JSON.parse(e.data) as GapNotice));
+    this.es.addEventListener('closing', (e: MessageEvent) =>
       this.closings.push(JSON.parse(e.data) as { reason: string }),
     );
-    this.es.addEventListener('ready', (e: MessageEvent<string>) =>
+    this.es.addEventListener('ready', (e: MessageEvent) =>
       this.readies.push({ cursor: (JSON.parse(e.data) as { cursor: string }).cursor, lastEventId: e.lastEventId }),
     );
     this.es.addEventListener('error', () => this.errors++);

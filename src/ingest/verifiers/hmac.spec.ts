@@ -140,3 +140,11 @@ describe('hmac: identify', () => {
     ).toBeUndefined();
   });
 });
+
+describe('hmac: a configured header named like an Object member', () => {
+  it('treats it as absent when the request does not carry it (found by the fuzz test, seed 215725537)', () => {
+    for (const header of ['constructor', 'tostring', '__proto__', 'hasownproperty']) {
+      expect(scheme.verify(input({}, ''), source({ header, secrets: ['0123456789abcdef'] }))).toBe('missing_signature');
+    }
+  });
+});

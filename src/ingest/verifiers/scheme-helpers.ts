@@ -65,7 +65,9 @@ export function safeEqual(a: Buffer, b: Buffer): boolean {
 
 /** Every non-empty (trimmed) value of a header, in order; names are looked up lower-case. */
 export function headerValues(input: WebhookInput, name: string): string[] {
-  const values = input.headers[name.toLowerCase()];
+  const key = name.toLowerCase();
+  // Own properties only: a configured header named like an Object.prototype member ("constructor") is absent.
+  const values = Object.hasOwn(input.headers, key) ? input.headers[key] : undefined;
   if (!values) return [];
   const out: string[] = [];
   for (const v of values) {

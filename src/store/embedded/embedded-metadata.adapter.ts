@@ -16,16 +16,15 @@ import {
   type MetadataEntry,
   type MetadataStore,
 } from '../metadata.port.js';
+import type { EmbeddedDatabase } from './embedded-database.js';
 import { METADATA_SQL } from './embedded-schema.js';
+import type { StatementsOf } from './embedded-util.js';
 
-type Statements = { [K in keyof typeof METADATA_SQL]: Database.Statement };
+type Statements = StatementsOf<typeof METADATA_SQL>;
 
 export class EmbeddedMetadataStore implements MetadataStore {
-  /** Statements of the connection they were prepared on; a restarted store has a new connection. */
-  private prepared?: { db: Database.Database; st: Statements };
-
-  /** `db` answers the event store's open connection, or undefined while it is stopped. */
-  constructor(private readonly db: () => Database.Database | undefined) {}
+  /** Works on the event store's connection; its statements are prepared on it, again after a restart. */
+  constructor(private readonly database: EmbeddedDatabase) {}
 
   async bucket(name: string): Promise<MetadataBucket> {
     assertBucketName(name);
@@ -34,13 +33,7 @@ export class EmbeddedMetadataStore implements MetadataStore {
   }
 
   private statements(): { db: Database.Database; st: Statements } {
-    const db = this.db();
-    if (!db?.open) throw new StoreUnavailableError('embedded event log is not open');
-    if (this.prepared?.db !== db) {
-      const st = Object.fromEntries(Object.entries(METADATA_SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Statements;
-      this.prepared = { db, st };
-    }
-    return this.prepared;
+    return this.database.prepared(METADATA_SQL);
   }
 
   /** Runs `fn` in one transaction; SQLite failures become StoreUnavailableError, conflicts pass through. */

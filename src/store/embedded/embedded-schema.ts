@@ -34,7 +34,7 @@ export const PRAGMAS: readonly string[] = [
 
 /**
  * - events: `seq` is the rowid (seeks by sequence are B-tree lookups). `time` never decreases with `seq` (the
- *   adapter clamps the clock), so the time index also orders by sequence.
+ *   appender clamps the clock), so the time index also orders by sequence.
  * - events_subject_seq serves readers filtering on one literal subject (seek, then seq order).
  * - meta: one row. `last_seq` survives deleting every event, so sequences are never reused; `total_bytes`
  *   is the sum of `length(data)`, kept in the same transactions, so size retention needs no scan.
@@ -112,7 +112,7 @@ export const SQL = {
     'DELETE FROM idempotency WHERE msg_id IN (SELECT msg_id FROM idempotency WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)',
 } as const;
 
-/** The metadata port's statements (embedded-metadata.adapter.ts prepares them on the adapter's connection). */
+/** The metadata port's statements (embedded-metadata.adapter.ts prepares them on the store's connection). */
 export const METADATA_SQL = {
   nextRevision: 'UPDATE metadata_revision SET last = last + 1 WHERE id = 1 RETURNING last',
   get: 'SELECT key, value, revision FROM metadata WHERE bucket = ? AND key = ?',

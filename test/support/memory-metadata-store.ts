@@ -2,7 +2,7 @@
  * The metadata port in memory, for unit tests: the same semantics as the store adapters (conflicts, one revision
  * counter, key order, validation), and unavailable whenever its event store is.
  */
-import { StoreUnavailableError } from '../../store/event-store.port.js';
+import { StoreUnavailableError } from '../../src/store/event-store.port.js';
 import {
   assertBucketName,
   assertKeyPrefix,
@@ -13,7 +13,7 @@ import {
   type MetadataBucket,
   type MetadataEntry,
   type MetadataStore,
-} from '../../store/metadata.port.js';
+} from '../../src/store/metadata.port.js';
 
 export class MemoryMetadataStore implements MetadataStore {
   private readonly buckets = new Map<string, Map<string, MetadataEntry>>();

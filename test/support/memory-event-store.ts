@@ -8,7 +8,7 @@
  * end of the stream; a tail keeps its next seq across a recreate (like an ordered consumer that resets from
  * its last stream seq + 1), so a recreated stream is only visible through state().
  */
-import { matchesSubject } from '../../events/pattern.js';
+import { matchesSubject } from '../../src/events/pattern.js';
 import {
   StoreUnavailableError,
   type AppendRequest,
@@ -20,8 +20,8 @@ import {
   type StreamState,
   type Tail,
   type TailHandler,
-} from '../../store/event-store.port.js';
-import type { MetadataStore } from '../../store/metadata.port.js';
+} from '../../src/store/event-store.port.js';
+import type { MetadataStore } from '../../src/store/metadata.port.js';
 import { MemoryMetadataStore } from './memory-metadata-store.js';
 
 export interface PageInfo {
@@ -216,7 +216,8 @@ export class MemoryEventStore implements EventStore {
     const readerId = ++this.readerCounter;
     this.openReaders.add(readerId);
     let cursor = opts.fromSeq;
-    let done = false;
+    // An empty range (fromSeq past untilSeq) completes at once, as the adapters' readers do.
+    let done = opts.fromSeq > opts.untilSeq;
     let closed = false;
     let page = 0;
     let onClose!: () => void;
@@ -302,7 +303,11 @@ export class MemoryEventStore implements EventStore {
           const ev = this.events[i];
           t.next = ev.seq + 1;
           progressed = true;
-          t.handler(ev);
+          try {
+            t.handler(ev);
+          } catch {
+            // As in the adapters: a throwing handler does not stop the tail.
+          }
         }
       }
     } finally {

@@ -11,6 +11,11 @@ export interface CloudEvent<T = unknown> {
   type: string;
   time?: string;
   datacontenttype?: string;
+  /**
+   * The registered schema version the data was validated against
+   * (`<gateway>/v1/schemas/<subject>/versions/<n>`); absent when it was not. Dispatch on it to read two versions.
+   */
+  dataschema?: string;
   /** The provider's JSON body, when it was JSON. */
   data?: T;
   /** A body that was not JSON, byte-exact. */
@@ -48,9 +53,14 @@ export interface StorageLike {
   removeItem(key: string): void;
 }
 
+/** What the SDK reads of a MessageEvent; declared here so Node programs need no DOM types to use the SDK. */
+export interface MessageEventLike {
+  readonly data: string;
+}
+
 /** What the SDK needs of an EventSource (the browser's, or the `eventsource` package's in Node). */
 export interface EventSourceLike {
-  addEventListener(type: string, listener: (event: MessageEvent<string>) => void): void;
+  addEventListener(type: string, listener: (event: MessageEventLike) => void): void;
   close(): void;
 }
 export type EventSourceConstructor = new (url: string) => EventSourceLike;

@@ -2,7 +2,7 @@
  * A DeliverySink for tests: records what the hub sent (in order, gaps included) and models a transport's
  * write queue. While paused every send stays in the backlog; resume() flushes it and fires drain callbacks.
  */
-import type { Delivery, DeliverySink, GapNotice } from '../fanout.types.js';
+import type { Delivery, DeliverySink, GapNotice } from '../../src/fanout/fanout.types.js';
 
 export type SinkRecord =
   { kind: 'event'; delivery: Delivery; tag?: string } | { kind: 'gap'; notice: GapNotice; tag?: string };

@@ -12,7 +12,7 @@ import {
   type HookstreamError,
   type Subscription,
   type Transport,
-} from '../client/index.js';
+} from '@hookstream/client';
 
 interface ConsoleSettings {
   subjectPrefix: string;

@@ -149,11 +149,13 @@ class SseStream {
       const probe = new AbortController();
       this.probe = probe;
       try {
-        const res = await fetch(url, {
+        // `cache` is a browser option (Node's fetch has no HTTP cache): typed so the SDK also compiles for Node.
+        const init: RequestInit & { cache?: string } = {
           headers: { accept: 'text/event-stream' },
           signal: probe.signal,
           cache: 'no-store',
-        });
+        };
+        const res = await fetch(url, init);
         status = res.status;
         if (status !== 200) code = (parse<{ error?: string }>(await res.text()) ?? {}).error;
       } catch {

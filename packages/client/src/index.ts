@@ -1,5 +1,5 @@
 /**
- * Hookstream client SDK, for browsers and Node: `import { createClient } from 'hookstream/client'`, or in a
+ * Hookstream client SDK, for browsers and Node: `import { createClient } from '@hookstream/client'`, or in a
  * page `import { createClient } from 'https://<gateway>/sdk/hookstream.js'`.
  */
 export { createClient } from './client.js';
@@ -15,6 +15,7 @@ export type {
   EventSourceLike,
   GapNotice,
   HookstreamClient,
+  MessageEventLike,
   ReconnectOptions,
   StorageLike,
   SubscribeOptions,
