@@ -176,13 +176,24 @@ class EndpointRunner {
     const loops = [this.main, ...this.jobs.values()].filter((l): l is QueueLoop => !!l);
     this.jobs.clear();
     await Promise.allSettled(loops.map((l) => l.stop()));
+    clearTimeout(this.healthTimer);
+    this.healthTimer = undefined;
     await this.flushHealth(true);
   }
 
-  async loadHealth(): Promise<EndpointHealth> {
-    this.health ??= await this.worker.deps.endpoints.health(this.endpoint.id);
-    return this.health;
+  /** Loaded once (concurrent outcomes share the load, so none works on a copy that is then replaced). */
+  loadHealth(): Promise<EndpointHealth> {
+    this.healthLoad ??= this.worker.deps.endpoints.health(this.endpoint.id).then(
+      (h) => (this.health = h),
+      (err: unknown) => {
+        this.healthLoad = undefined;
+        throw err;
+      },
+    );
+    return this.healthLoad;
   }
+  private healthLoad?: Promise<EndpointHealth>;
+  private healthTimer?: NodeJS.Timeout;
 
   /** Records an outcome; written through on a change of state, else at most once a second. */
   async noteOutcome(ok: boolean): Promise<void> {
@@ -206,7 +217,14 @@ class EndpointRunner {
   private async flushHealth(force: boolean): Promise<void> {
     if (!this.health || !this.healthDirty) return;
     const now = this.worker.now();
-    if (!force && now - this.healthWrittenAt < 1_000) return;
+    if (!force && now - this.healthWrittenAt < 1_000) {
+      // Written a moment ago: this change goes out with a trailing write, so the last outcome is never left unwritten.
+      this.healthTimer ??= setTimeout(() => {
+        this.healthTimer = undefined;
+        void this.flushHealth(true);
+      }, 1_000);
+      return;
+    }
     this.healthDirty = false;
     this.healthWrittenAt = now;
     try {
