@@ -16,6 +16,7 @@ import { JetStreamEventStore } from './store/jetstream/jetstream-event-store.ada
 import { HookstreamIoAdapter } from './transports/io-adapter.js';
 import { IngestService } from './ingest/ingest.service.js';
 import { installWebhookFastPath } from './ingest/webhook-fast-path.js';
+import { asApiError } from './ingest/ingest-refusal.js';
 import { prebuiltFrameSupport } from './transports/prebuilt-frames.js';
 
 export function createStore(config: AppConfig, logger: AppLogger): EventStore {
@@ -39,7 +40,7 @@ export async function createApp(
     logger: new NestPinoLogger(logger.child({ component: 'nest' })),
   });
   const onUnexpected = (err: unknown) => logger.error({ err }, 'unhandled error');
-  app.useGlobalFilters(new ApiErrorFilter(onUnexpected));
+  app.useGlobalFilters(new ApiErrorFilter(onUnexpected, asApiError));
   app.useWebSocketAdapter(new HookstreamIoAdapter(app, config));
   const frames = prebuiltFrameSupport();
   if (!frames.ok) {

@@ -2,7 +2,8 @@
  * The browser SDK and the console in a real Chromium (Debian's, driven by playwright-core), against gateways on
  * a real nats-server: the console shows a webhook live; a plain page on another origin keeps every event exactly
  * once, in order, while the gateway process is killed and restarted; a reload resumes from the cursor kept under
- * persistKey. With HOOKSTREAM_SCREENSHOT=1 the console test also writes docs/console.png.
+ * persistKey; event rows show their schema version and the Schemas view browses the registry with the API key typed
+ * into the console. With HOOKSTREAM_SCREENSHOT=1 the console test also writes docs/console.png.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -21,6 +22,9 @@ import { ACME_SECRET, E2E_SOURCES, githubWebhook, post, standardWebhook, stripeW
 jest.setTimeout(90_000);
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BILLING_KEY = 'billing-console-key-0123456789';
+// Another origin than the gateway's: the console must read the registry from its own origin, not from dataschema.
+const PUBLIC_URL = 'https://hooks.example.test';
 
 /** Serves test/fixtures/*.html on its own origin, so pages import the SDK cross-origin as users' pages do. */
 async function serveFixtures(): Promise<{ url: string; server: Server }> {
@@ -134,8 +138,12 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
       ...E2E_SOURCES,
       { name: 'console-demo', verifier: 'standard-webhooks', secrets: [ACME_SECRET], demo: true },
     ],
-    auth: { anonymous: { subscribe: ['events.>'] } },
+    auth: {
+      anonymous: { subscribe: ['events.>'] },
+      apiKeys: [{ id: 'billing', key: BILLING_KEY, publish: ['events.billing.>'] }],
+    },
     console: { demoSource: 'console-demo' },
+    server: { publicUrl: PUBLIC_URL },
   });
 
   beforeAll(async () => {
@@ -227,6 +235,93 @@ describeWithBrowser('browser SDK and console in Chromium', () => {
         mkdirSync(join(ROOT, 'docs'), { recursive: true });
         await page.screenshot({ path: join(ROOT, 'docs', 'console.png') });
       }
+
+      expect(foreign).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('the console shows the schema version an event was validated against, and browses the registry with the typed API key', async () => {
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      const foreign: string[] = [];
+      const problems: string[] = [];
+      page.on('request', (r) => {
+        if (!r.url().startsWith(`${consoleGw.url}/`) && !r.url().startsWith('data:')) foreign.push(r.url());
+      });
+      page.on('pageerror', (e) => problems.push(String(e)));
+      const api = async (path: string, body: unknown) => {
+        const res = await fetch(`${consoleGw.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${BILLING_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+
+      await page.goto(`${consoleGw.url}/console?subject=events.billing.>`);
+      await page.waitForSelector('body[data-subscription="ready"][data-status="live"]', { timeout: 15_000 });
+
+      const subject = 'events.billing.invoice.created';
+      const v1 = {
+        type: 'object',
+        properties: { id: { type: 'string' }, total: { type: 'integer' } },
+        required: ['id'],
+      };
+      const v2 = {
+        type: 'object',
+        properties: { id: { type: 'string' }, total: { type: 'number' } },
+        required: ['id'],
+      };
+      expect((await api(`/v1/schemas/${subject}/versions`, { schema: v1 })).body).toMatchObject({ version: 1 });
+      expect((await api(`/v1/schemas/${subject}/versions`, { schema: v2 })).body).toMatchObject({ version: 2 });
+      // total 2.5 is valid under v2 only; a subject without a schema gets no dataschema.
+      const checked = await api('/v1/events', { subject, data: { id: 'inv-1', total: 2.5 } });
+      expect(checked.status).toBe(202);
+      const unchecked = await api('/v1/events', { subject: 'events.billing.note.added', data: { text: 'hi' } });
+      expect(unchecked.status).toBe(202);
+
+      const row = page.locator(`tr.event[data-seq="${checked.body.results[0].seq}"]`);
+      await row.waitFor({ timeout: 5_000 });
+      expect(await row.locator('td.schema').textContent()).toBe('v2');
+      expect(await row.locator('td.schema a').getAttribute('href')).toBe(`#/schemas/${subject}/versions/2`);
+      const plain = page.locator(`tr.event[data-seq="${unchecked.body.results[0].seq}"]`);
+      await plain.waitFor({ timeout: 5_000 });
+      expect(await plain.locator('td.schema').textContent()).toBe('');
+
+      // Without a key the view says one is needed, and reads nothing.
+      await page.click('#tab-schemas');
+      await page.waitForSelector('body[data-view="schemas"][data-schemas="needs-key"]');
+      expect(await page.textContent('#schemas-message')).toMatch(/needs an API key/);
+      expect(await page.locator('#schema-subjects tr').count()).toBe(0);
+
+      // A token that is not an API key: the registry's refusal is shown.
+      await page.fill('#token', 'not-a-key');
+      await page.click('#schemas-refresh');
+      await page.waitForSelector('body[data-schemas="error"]');
+      expect(await page.textContent('#schemas-message')).toMatch(/not an accepted API key \(unauthorized: /);
+
+      // With the key, the event's version link opens that version.
+      await page.fill('#token', BILLING_KEY);
+      await page.click('#tab-events');
+      await row.locator('td.schema a').click();
+      await page.waitForSelector('body[data-view="schemas"][data-schemas="ready"]');
+      const listed = page.locator(`#schema-subjects tr[data-subject="${subject}"]`);
+      expect(await listed.locator('td').allTextContents()).toEqual([subject, 'v2', 'backward', 'default', 'api']);
+      expect(await listed.getAttribute('class')).toContain('selected');
+      expect(await page.locator('#schema-versions li').allTextContents()).toEqual(['v2', 'v1']);
+      expect(await page.getAttribute('#schema-versions li.selected', 'data-version')).toBe('2');
+      expect(await page.textContent('#schema-title')).toMatch(new RegExp(`^${subject} v2 · registered `));
+      expect(JSON.parse((await page.textContent('#schema-json')) ?? '')).toEqual(v2);
+      expect(await page.textContent('#schema-json')).toBe(JSON.stringify(v2, null, 2));
+
+      await page.click('#schema-versions li[data-version="1"] a');
+      await page.waitForSelector('#schema-versions li.selected[data-version="1"]');
+      await page.waitForSelector('body[data-schemas="ready"]');
+      expect(JSON.parse((await page.textContent('#schema-json')) ?? '')).toEqual(v1);
 
       expect(foreign).toEqual([]);
       expect(problems).toEqual([]);

@@ -1,9 +1,47 @@
 import { describe, expect, it } from '@jest/globals';
 import { Semaphore, SharedCall } from './async-tools.js';
 import type { Delivery } from './fanout.types.js';
+import { HandoffBuffer } from './handoff-buffer.js';
 import { RingBuffer } from './ring-buffer.js';
 
 const d = (seq: number): Delivery => ({ cursor: `e_${seq}`, seq, subject: 'events.a', event: {}, json: '{}' });
+
+describe('HandoffBuffer', () => {
+  const sized = (seq: number, bytes: number): Delivery => ({ ...d(seq), json: `{"p":"${'x'.repeat(bytes - 8)}"}` });
+
+  it('holds live events in order up to its event bound, then forgets them all and stops holding', () => {
+    const buf = new HandoffBuffer(3, Infinity, 4);
+    expect(buf.from).toBe(4);
+    for (let s = 5; s <= 7; s++) buf.hold(d(s));
+    expect(buf.length).toBe(3);
+    buf.hold(d(8));
+    expect(buf.active).toBe(false);
+    expect(buf.length).toBe(0);
+    buf.hold(d(9));
+    expect(buf.length).toBe(0);
+  });
+
+  it("counts the envelopes' JSON against its byte budget", () => {
+    const buf = new HandoffBuffer(100, 250, 0);
+    buf.hold(sized(1, 100));
+    buf.hold(sized(2, 100));
+    expect(buf.length).toBe(2);
+    buf.hold(sized(3, 100));
+    expect(buf.active).toBe(false);
+  });
+
+  it('restarts empty from a new head, and take() hands over the held events and drops the buffer', () => {
+    const buf = new HandoffBuffer(2, 250, 0);
+    buf.hold(sized(1, 200));
+    buf.hold(sized(2, 100));
+    expect(buf.active).toBe(false);
+    buf.restart(10);
+    expect([buf.active, buf.from, buf.length]).toEqual([true, 10, 0]);
+    buf.hold(sized(11, 200));
+    expect(buf.take().map((x) => x.seq)).toEqual([11]);
+    expect([buf.active, buf.length]).toEqual([false, 0]);
+  });
+});
 
 describe('RingBuffer', () => {
   it('keeps the newest events and finds them by seq', () => {

@@ -1,7 +1,10 @@
 /**
- * The fan-out's public shapes (DESIGN.md §5): one delivery shape for every transport, the gap notice, and the
- * sink a transport implements. Pure: no Nest, NATS or socket import.
+ * The fan-out's public shapes: one delivery shape for every transport (the wire shapes live in src/protocol),
+ * the sink a transport implements, and the subscription handle it gets back. Pure: no Nest, NATS or socket import.
  */
+import type { GapNotice, SubscribeErrorCode, WireDelivery as ProtocolDelivery } from '../protocol/index.js';
+
+export type { GapNotice };
 
 /** One event as sent to a client (`WireDelivery`), plus its envelope's JSON text. The transport adds its own `subscription` id. */
 export interface Delivery {
@@ -17,16 +20,8 @@ export interface Delivery {
   readonly json: string;
 }
 
-/** What a client receives for one event (DESIGN.md §5), before the transport adds `subscription`. */
-export type WireDelivery = Omit<Delivery, 'json'>;
-
-/** Sent first when the events right after the requested position are gone (retention, purge, new epoch). */
-export interface GapNotice {
-  /** The cursor the subscription asked for (or had reached). */
-  from: string;
-  /** Where it continues from: just before the oldest event still stored. */
-  resumeCursor: string;
-}
+/** What a client receives for one event, before the transport adds `subscription`. */
+export type WireDelivery = ProtocolDelivery<unknown>;
 
 /**
  * What a transport gives the hub for one subscription. Several subscriptions may share one sink's socket; the
@@ -66,11 +61,39 @@ export interface DeliverySink {
   onceDrained(cb: () => void): void;
 }
 
-export type SubscribeErrorCode = 'invalid_cursor' | 'unavailable';
+export interface Subscription {
+  /** Unique per process, e.g. `s12`. */
+  readonly id: string;
+  /** The position the subscription starts AFTER (for the ack). */
+  readonly startCursor: string;
+  /** Phase 2: emits the gap notice if any, then catch-up, then live. */
+  begin(): void;
+  /** Unregisters; aborts any catch-up in flight (its reader closed). Idempotent. */
+  close(): void;
+  /** Cursor of the last delivery sent (or startCursor). */
+  readonly cursor: string;
+}
+
+export type SubscriptionMode = 'pending' | 'catchup' | 'live' | 'closed';
+
+/** Introspection for tests and metrics. */
+export interface SubscriptionDebug {
+  mode: SubscriptionMode;
+  /** True while catching up because the sink fell behind (or the live tap jumped). */
+  lagging: boolean;
+  /** Live events held in the hand-off buffer (never more than clientBufferEvents). */
+  buffered: number;
+  lastSent: number;
+  scanned: number;
+  readerOpen: boolean;
+}
+
+/** The refusals the hub itself makes; the transports check the rest of SubscribeErrorCode before it. */
+export type HubSubscribeErrorCode = Extract<SubscribeErrorCode, 'invalid_cursor' | 'unavailable'>;
 
 export class SubscribeError extends Error {
   constructor(
-    readonly code: SubscribeErrorCode,
+    readonly code: HubSubscribeErrorCode,
     message: string,
   ) {
     super(message);

@@ -7,7 +7,7 @@
  * the shape a frame depends on: the text must be one `{…}` object. Anything else (a message published straight
  * into the stream's subjects, not through Hookstream) is sent as a JSON string holding the text, never
  * skipped. A message that looks like an object but is not JSON would reach clients as it is: the stream is
- * trusted to hold what Hookstream wrote (README, "Not promised").
+ * trusted to hold what Hookstream wrote (docs/guarantees.md, "Not promised").
  */
 import type { TextDecoder } from 'node:util';
 import type { StoredEvent } from '../store/event-store.port.js';

@@ -1,6 +1,6 @@
 /**
- * One subscription's state machine (nats-nest-notes.md §3c): catch up from the start position (ring or store
- * pages) while live events are buffered, then flush the buffer and flip to live with no await in between.
+ * One subscription's state machine: catch up from the start position (ring or store pages) while live events
+ * are held in its hand-off buffer, then flush the buffer and flip to live with no await in between.
  * A slow sink drops the subscription back to catching up, so per-client memory stays bounded and nothing is lost;
  * one that stays behind for the slow-consumer timeout is asked to close. Store reads share the hub's replay
  * slots fairly per connection and give theirs back after each slice while others wait.
@@ -8,72 +8,76 @@
  * Positions: `lastSent` is the seq of the last delivery (the client's cursor; deliveries at or below it are
  * dropped as duplicates). `scanned` ≥ lastSent is how far this subscription has examined the stream: every
  * event ≤ scanned was delivered or does not match. While live, everything up to the hub's head is scanned.
+ *
+ * Longer than the other files on purpose: the live path, the ring replay and the store read all move the same
+ * two positions under the same run token (`gen`), and the no-gap/no-duplicate argument is about how they do it
+ * together. Split into modules, each would need write access to those positions, and the argument would no
+ * longer be readable in one place. What has its own job lives apart: the hand-off buffer (handoff-buffer.ts),
+ * the waits and replay slots (async-tools.ts), routing (subscription-registry.ts).
  */
 import { encodeCursor } from '../events/cursor.js';
 import { matchesSubject } from '../events/pattern.js';
-import type { EventReader, EventStore, StoredEvent, StreamState } from '../store/event-store.port.js';
+import type { EventReader, ReadOptions, StoredEvent, StreamState } from '../store/event-store.port.js';
 import { delay, type Semaphore, waitDrained } from './async-tools.js';
-import type { Delivery, DeliverySink, FanoutLogger, FanoutMetrics, GapNotice } from './fanout.types.js';
-import type { RingBuffer } from './ring-buffer.js';
+import type {
+  Delivery,
+  DeliverySink,
+  FanoutLogger,
+  FanoutMetrics,
+  GapNotice,
+  Subscription,
+  SubscriptionDebug,
+  SubscriptionMode,
+} from './fanout.types.js';
+import { HandoffBuffer } from './handoff-buffer.js';
 
-export interface Subscription {
-  /** Unique per process, e.g. `s12`. */
-  readonly id: string;
-  /** The position the subscription starts AFTER (for the ack). */
-  readonly startCursor: string;
-  /** Phase 2: emits the gap notice if any, then catch-up, then live. */
-  begin(): void;
-  /** Unregisters; aborts any catch-up in flight (its reader closed). Idempotent. */
-  close(): void;
-  /** Cursor of the last delivery sent (or startCursor). */
-  readonly cursor: string;
-}
+export type { Subscription, SubscriptionDebug, SubscriptionMode } from './fanout.types.js';
 
-export type SubscriptionMode = 'pending' | 'catchup' | 'live' | 'closed';
-
-/** Introspection for tests and metrics. */
-export interface SubscriptionDebug {
-  mode: SubscriptionMode;
-  /** True while catching up because the sink fell behind (or the live tap jumped). */
-  lagging: boolean;
-  /** Live events held in the hand-off buffer (never more than clientBufferEvents). */
-  buffered: number;
-  lastSent: number;
-  scanned: number;
-  readerOpen: boolean;
-}
-
-/** What a subscription needs from its hub. */
-export interface HubCore {
-  readonly store: EventStore;
-  /** Seq of the last event the live tap dispatched (H). */
-  head(): number;
-  /** store.state(), shared with concurrent callers (issued after this call, so never older than it). */
-  state(): Promise<StreamState>;
-  readonly ring: RingBuffer;
-  readonly replays: Semaphore;
-  readonly bufferBound: number;
+/** Bounds and timings of one subscription, from the hub's options. */
+export interface SubscriptionLimits {
+  /** Most live events held in the hand-off buffer; a sink backlog this long counts as behind. */
+  readonly bufferEvents: number;
   /** Byte budget of one connection's sink backlog, and of one subscription's hand-off buffer. */
   readonly bufferBytes: number;
+  /** Events per store page. */
   readonly pageSize: number;
   /** Seqs a store read may advance while others wait for a replay slot, before it gives the slot back. */
   readonly sliceSeqs: number;
   /** How long a sink may stay behind before its connection is asked to close; 0: never. */
   readonly slowConsumerMs: number;
+  /** First retry delay after a failed store read (doubles up to MAX_RETRY_DELAY_MS). */
+  readonly retryDelayMs: number;
+}
+
+/** The replay slots store reads share, fairly per client connection. */
+export type ReplaySlots = Pick<Semaphore, 'acquire' | 'waiting'>;
+
+/** What a subscription needs from its hub: the stream as the live tap sees it, replay slots, and its exits. */
+export interface HubCore {
+  /** Seq of the last event the live tap dispatched (H). */
+  head(): number;
+  /** The ring's delivery for seq, when the ring still holds it. */
+  recent(seq: number): Delivery | undefined;
+  /** A Delivery for a stored event of the current epoch (the ring's object when it holds that seq). */
+  deliveryFor(ev: StoredEvent): Delivery;
+  openReader(opts: ReadOptions): Promise<EventReader>;
+  /**
+   * store.state() when it names the current epoch (issued after this call, so never older than it); null when
+   * it names another (a new epoch is adopted first, resetting every subscription; a retired one is ignored).
+   */
+  currentState(): Promise<StreamState | null>;
+  readonly replays: ReplaySlots;
   /** Asks the sink's connection to close as a slow consumer (once per connection). */
   closeSlow(sink: DeliverySink): void;
-  readonly retryDelayMs: number;
-  readonly drainHoldMs: number;
+  unregister(sub: FanoutSubscription): void;
+  readonly limits: SubscriptionLimits;
   readonly metrics: FanoutMetrics;
   readonly log: FanoutLogger;
-  /** A Delivery for a stored event of the current epoch (the ring's object when it holds that seq). */
-  toDelivery(ev: StoredEvent): Delivery;
-  /** Checks a fresh state against the hub's epoch; adopts a new epoch (resetting every subscription) if needed. */
-  observeState(st: StreamState): 'current' | 'switched' | 'stale';
-  unregister(sub: FanoutSubscription): void;
 }
 
 const MAX_RETRY_DELAY_MS = 5_000;
+/** How long a store read keeps its reader and slot for a sink that is just behind, before giving them back. */
+const DRAIN_HOLD_MS = 1_000;
 
 export class FanoutSubscription implements Subscription {
   readonly startCursor: string;
@@ -82,12 +86,8 @@ export class FanoutSubscription implements Subscription {
   private scanned: number;
   private mode: SubscriptionMode = 'pending';
   private lagging = false;
-  /** Live events with seq > bufferFrom, held while catching up; dropped (buffering=false) past the bound. */
-  private buffer: Delivery[] = [];
-  /** Size of `buffer`, in UTF-16 units of the envelopes' JSON (bytes, for ASCII JSON). */
-  private bufferedBytes = 0;
-  private buffering = true;
-  private bufferFrom: number;
+  /** Live events after buffer.from, held while catching up. */
+  private readonly buffer: HandoffBuffer;
   /** Run token: bumped whenever a catch-up run is superseded (close, new epoch, tail jump). */
   private gen = 0;
   private abort: AbortController | null = null;
@@ -111,7 +111,7 @@ export class FanoutSubscription implements Subscription {
     this.pendingGap = start.gap;
     this.owner = sink.owner ?? sink;
     // Registered now: every live event after the current head reaches us (buffer or sink).
-    this.bufferFrom = core.head();
+    this.buffer = new HandoffBuffer(core.limits.bufferEvents, core.limits.bufferBytes, core.head());
     this.startCursor = encodeCursor({ epoch: this.epoch, seq: this.lastSent });
   }
 
@@ -145,7 +145,7 @@ export class FanoutSubscription implements Subscription {
     if (this.mode === 'closed') return;
     this.mode = 'closed';
     this.stopRun();
-    this.dropBuffer();
+    this.buffer.drop();
     this.core.unregister(this);
   }
 
@@ -158,7 +158,7 @@ export class FanoutSubscription implements Subscription {
           // Slow consumer: stop taking live events; catch up from here once the sink drains.
           this.lagging = true;
           this.mode = 'catchup';
-          this.buffering = false;
+          this.buffer.drop();
           this.scanned = Math.max(this.scanned, d.seq - 1);
           this.core.metrics.slowConsumer?.();
           this.startRun();
@@ -167,14 +167,8 @@ export class FanoutSubscription implements Subscription {
         return this.deliver(d) ? 1 : 0;
       case 'pending':
       case 'catchup': {
-        if (!this.buffering || d.seq <= this.lastSent) return 0;
-        if (this.buffer.length >= this.core.bufferBound || this.bufferedBytes + d.json.length > this.core.bufferBytes) {
-          // Overflow: forget the buffer; the catch-up extends to the head instead (see runCatchup).
-          this.dropBuffer();
-          return 0;
-        }
-        this.buffer.push(d);
-        this.bufferedBytes += d.json.length;
+        // Past its bounds the buffer forgets everything; the catch-up then extends to the head (see runCatchup).
+        if (this.buffer.active && d.seq > this.lastSent) this.buffer.hold(d);
         return 0;
       }
       default:
@@ -188,7 +182,7 @@ export class FanoutSubscription implements Subscription {
    */
   onTapJump(prevHead: number): void {
     if (this.mode === 'closed') return;
-    this.dropBuffer();
+    this.buffer.drop();
     if (this.mode === 'live') {
       this.scanned = Math.max(this.scanned, prevHead);
       this.lagging = true;
@@ -209,7 +203,7 @@ export class FanoutSubscription implements Subscription {
     this.epoch = epoch;
     this.lastSent = resume;
     this.scanned = resume;
-    this.dropBuffer();
+    this.buffer.drop();
     if (this.mode === 'pending') {
       this.pendingGap = notice;
       return;
@@ -219,19 +213,13 @@ export class FanoutSubscription implements Subscription {
     this.startRun();
   }
 
-  private dropBuffer(): void {
-    this.buffer = [];
-    this.bufferedBytes = 0;
-    this.buffering = false;
-  }
-
   /** The sink holds as many deliveries, or as many bytes, as one client may have queued. */
   private behind(): boolean {
-    return this.sink.backlog() >= this.core.bufferBound || this.overBytes();
+    return this.sink.backlog() >= this.core.limits.bufferEvents || this.overBytes();
   }
 
   private overBytes(): boolean {
-    return (this.sink.backlogBytes?.() ?? 0) >= this.core.bufferBytes;
+    return (this.sink.backlogBytes?.() ?? 0) >= this.core.limits.bufferBytes;
   }
 
   /**
@@ -240,11 +228,12 @@ export class FanoutSubscription implements Subscription {
    */
   private async awaitDrain(gen: number, signal: AbortSignal): Promise<void> {
     const { core } = this;
-    if (core.slowConsumerMs <= 0) {
+    const { slowConsumerMs } = core.limits;
+    if (slowConsumerMs <= 0) {
       await waitDrained(this.sink, signal);
       return;
     }
-    const drained = await waitDrained(this.sink, signal, core.slowConsumerMs);
+    const drained = await waitDrained(this.sink, signal, slowConsumerMs);
     if (drained || this.stale(gen) || !this.behind()) return;
     core.closeSlow(this.sink);
     await waitDrained(this.sink, signal);
@@ -293,28 +282,23 @@ export class FanoutSubscription implements Subscription {
 
   private async runCatchup(gen: number, signal: AbortSignal): Promise<void> {
     const { core } = this;
-    let retryDelay = core.retryDelayMs;
+    let retryDelay = core.limits.retryDelayMs;
     while (!this.stale(gen)) {
       if (this.behind()) {
         await this.awaitDrain(gen, signal);
         continue;
       }
-      if (!this.buffering) {
-        // (Re)start buffering at the current head: the catch-up must now reach it.
-        this.buffer = [];
-        this.bufferedBytes = 0;
-        this.buffering = true;
-        this.bufferFrom = core.head();
-      }
-      const target = this.bufferFrom;
+      // (Re)start buffering at the current head: the catch-up must now reach it.
+      if (!this.buffer.active) this.buffer.restart(core.head());
+      const target = this.buffer.from;
       if (this.scanned >= target) {
         this.flip();
         return;
       }
-      if (core.ring.covers(this.scanned) && this.replayFromRing(target)) continue;
+      if (this.replayFromRing(target)) continue;
       try {
         await this.readFromStore(gen, signal, target);
-        retryDelay = core.retryDelayMs;
+        retryDelay = core.limits.retryDelayMs;
       } catch (err) {
         if (this.stale(gen)) return;
         core.log.warn({ err, subscription: this.id, after: this.scanned }, 'catch-up read failed; retrying');
@@ -324,10 +308,12 @@ export class FanoutSubscription implements Subscription {
     }
   }
 
-  /** Flush the buffer and go live, synchronously (pitfall 8). */
+  /**
+   * Flush the buffer and go live in one synchronous step: an await here would let a live event pass between
+   * the last buffered delivery and the switch, and it would be lost or sent out of order.
+   */
   private flip(): void {
-    const buffered = this.buffer;
-    this.dropBuffer();
+    const buffered = this.buffer.take();
     let n = 0;
     this.corked(() => {
       for (const d of buffered) if (this.deliver(d)) n++;
@@ -355,15 +341,16 @@ export class FanoutSubscription implements Subscription {
 
   /**
    * Synchronous replay of (scanned, target] from the ring, stopping early when the sink's backlog reaches the
-   * bound. False if the ring turned out not to hold what was needed (then the store is read instead).
+   * bound. False if the ring does not hold what was needed (then the store is read instead).
    */
   private replayFromRing(target: number): boolean {
-    const { ring } = this.core;
+    const { core } = this;
+    if (!core.recent(this.scanned + 1)) return false;
     let n = 0;
     let ok = true;
     this.corked(() => {
       while (this.scanned < target) {
-        const d = ring.get(this.scanned + 1);
+        const d = core.recent(this.scanned + 1);
         if (!d) {
           ok = false;
           break;
@@ -394,11 +381,9 @@ export class FanoutSubscription implements Subscription {
 
   /** The store's state, if it is still of our epoch and this run is current; null otherwise (we were reset). */
   private async freshState(gen: number): Promise<StreamState | null> {
-    const st = await this.core.state();
-    if (this.stale(gen)) return null;
-    const verdict = this.core.observeState(st);
-    if (verdict === 'switched') return null; // onNewEpoch restarted us
-    if (verdict === 'stale') throw new Error('store answered with a retired epoch');
+    const st = await this.core.currentState();
+    if (this.stale(gen)) return null; // closed, or restarted by onNewEpoch (a new epoch was adopted)
+    if (!st) throw new Error('store answered with a retired epoch');
     return st;
   }
 
@@ -420,23 +405,23 @@ export class FanoutSubscription implements Subscription {
     const { core } = this;
     const release = await core.replays.acquire(signal, this.owner);
     if (!release) return;
-    const sliceEnd = this.scanned + core.sliceSeqs;
+    const sliceEnd = this.scanned + core.limits.sliceSeqs;
     const until = release.waited ? Math.min(target, sliceEnd) : target;
     let reader: EventReader | null = null;
     let handedOver = false;
     try {
       if (this.stale(gen)) return;
-      reader = await core.store.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: until });
+      reader = await core.openReader({ fromSeq: this.scanned + 1, filter: this.filter, untilSeq: until });
       if (this.stale(gen)) return;
       this.reader = reader;
       handedOver = true;
       for (;;) {
         if (this.behind()) {
           // Keep the reader briefly for a client that is just behind; give the slot back to one that stalls.
-          const drained = await waitDrained(this.sink, signal, core.drainHoldMs);
+          const drained = await waitDrained(this.sink, signal, DRAIN_HOLD_MS);
           if (this.stale(gen) || !drained) return;
         }
-        const page = await reader.next(core.pageSize);
+        const page = await reader.next(core.limits.pageSize);
         if (this.stale(gen)) return;
         let firstSeq = 0;
         if (hasHole(page, this.scanned, until)) {
@@ -463,7 +448,7 @@ export class FanoutSubscription implements Subscription {
             }
             if (ev.seq > this.scanned + 1 && this.scanned + 1 < firstSeq)
               this.announceGap(Math.min(ev.seq, firstSeq) - 1);
-            if (this.matches(ev.subject) && this.deliver(core.toDelivery(ev))) n++;
+            if (this.matches(ev.subject) && this.deliver(core.deliveryFor(ev))) n++;
             this.scanned = ev.seq;
             if (ev.seq >= until) {
               done = true;

@@ -4,12 +4,14 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { AuthError, Authenticator } from '../auth/auth.service.js';
 import { parseJsonBody } from '../events/envelope.js';
+import type { PublishAnswer } from '../protocol/ingest-answers.js';
 import { readRawBody } from './body-reader.js';
+import { asApiError } from './ingest-refusal.js';
 import { IngestService } from './ingest.service.js';
 import { sendApiError } from './send-error.js';
 import { sendJson } from './send-json.js';
 
-/** `POST /v1/events`: first-party publish with an API key (DESIGN.md §3). */
+/** `POST /v1/events`: first-party publish with an API key. */
 @Controller('v1/events')
 export class EventsController {
   constructor(
@@ -25,8 +27,9 @@ export class EventsController {
     } catch (err) {
       // A refusal made before the body was read (a missing key, a declared oversized body) is answered without
       // resetting a client that is still sending (send-error.ts).
-      if (!(err instanceof ApiError)) throw err;
-      sendApiError(req, res, err, this.config.ingest.maxBodyBytes);
+      const refusal = asApiError(err);
+      if (!refusal) throw err;
+      sendApiError(req, res, refusal, this.config.ingest.maxBodyBytes);
     }
   }
 
@@ -42,6 +45,7 @@ export class EventsController {
     const parsed = parseJsonBody(body, this.config.ingest.maxJsonDepth);
     if (!parsed.ok) throw new ApiError(400, 'invalid_payload', `the body is not valid JSON: ${parsed.reason}`);
     const results = await this.ingest.publish(principal, parsed.value);
-    sendJson(res, 202, { results });
+    const answer: PublishAnswer = { results };
+    sendJson(res, 202, answer);
   }
 }

@@ -2,11 +2,12 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { AppConfig, SourceConfig } from '../config/app-config.js';
-import { ApiError } from '../common/api-error.js';
 import type { Principal } from '../auth/auth.service.js';
 import { MemoryEventStore } from '../../test/support/memory-event-store.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { AppendRequest, AppendResult } from '../store/event-store.port.js';
+import { IngestError } from './ingest.errors.js';
+import { ingestRefusal } from './ingest-refusal.js';
 import { IngestService } from './ingest.service.js';
 
 const NOW = 1_800_000_000_000;
@@ -44,12 +45,14 @@ function rawRequest(body: string, id = 'd1', contentType = 'application/json') {
   return { source: 'raw', headers: { 'x-sig': [sig], 'x-id': [id] }, body: Buffer.from(body), contentType };
 }
 
+/** The service refuses with a domain error (no HTTP in it); the status is what the HTTP edge makes of it. */
 async function refusal(p: Promise<unknown>): Promise<{ status: number; code: string; headers: Record<string, string> }> {
   try {
     await p;
   } catch (err) {
-    if (err instanceof ApiError) return { status: err.getStatus(), code: err.code, headers: err.headers };
-    throw err;
+    if (!(err instanceof IngestError)) throw err;
+    const answer = ingestRefusal(err);
+    return { status: answer.getStatus(), code: answer.code, headers: answer.headers };
   }
   throw new Error('expected a refusal');
 }

@@ -1,10 +1,10 @@
 /**
- * The ingest path of DESIGN.md §3: verified bytes → CloudEvent envelope → durable append → answer.
- * A 2xx is only ever returned after the store confirmed the event durable.
+ * The ingest path: verified bytes → CloudEvent envelope → durable append → answer. A 2xx is only ever
+ * returned after the store confirmed the event durable. Refusals are IngestErrors; the HTTP edge
+ * (ingest-refusal.ts) turns them into statuses.
  */
 import { randomUUID } from 'node:crypto';
 import type { AppConfig, SourceConfig } from '../config/app-config.js';
-import { ApiError } from '../common/api-error.js';
 import { allowedBy } from '../events/pattern.js';
 import { encodeCursor } from '../events/cursor.js';
 import { buildEnvelope, isJsonContentType, maxStoredEventBytes, parseJsonBody } from '../events/envelope.js';
@@ -15,6 +15,9 @@ import { type AppendResult, type EventStore, StoreUnavailableError } from '../st
 import type { SchemaEnforcer } from '../schemas/schema-enforcer.js';
 import { bodyHash, MAX_SIGNATURES } from './verifiers/scheme-helpers.js';
 import { schemeFor } from './verifiers/verifier.js';
+import { IngestError } from './ingest.errors.js';
+import type { VerifyErrorCode } from '../protocol/errors.js';
+import type { PublishResult, SlackChallenge, WebhookAccepted, WebhookDuplicate } from '../protocol/ingest-answers.js';
 
 export interface WebhookRequest {
   source: string;
@@ -24,9 +27,9 @@ export interface WebhookRequest {
 }
 
 export type WebhookAnswer =
-  | { status: 202; body: { status: 'accepted'; id: string; subject: string; seq: number; cursor: string } }
-  | { status: 200; body: { status: 'duplicate'; id: string; seq?: number } }
-  | { status: 200; body: { challenge: unknown } };
+  | { status: 202; body: WebhookAccepted }
+  | { status: 200; body: WebhookDuplicate }
+  | { status: 200; body: SlackChallenge };
 
 export interface PublishItem {
   subject: string;
@@ -35,15 +38,9 @@ export interface PublishItem {
   data: unknown;
 }
 
-export interface PublishResult {
-  id: string;
-  seq: number;
-  cursor: string;
-  duplicate: boolean;
-}
+export type { PublishResult };
 
 const MAX_BATCH = 1000;
-const RETRY_AFTER_SECONDS = '2';
 const EPOCH_TTL_MS = 5_000;
 
 export class IngestService {
@@ -65,7 +62,7 @@ export class IngestService {
 
   source(name: string): SourceConfig {
     const source = this.config.sources.get(name);
-    if (!source) throw new ApiError(404, 'unknown_source', `no source named "${name}" is configured`);
+    if (!source) throw new IngestError('unknown_source', `no source named "${name}" is configured`);
     return source;
   }
 
@@ -77,7 +74,7 @@ export class IngestService {
     const refused = scheme.verify({ headers: req.headers, body: req.body, nowMs }, source);
     if (refused) {
       outcome(refused);
-      throw new ApiError(401, refused, VERIFY_MESSAGES[refused]);
+      throw new IngestError(refused, VERIFY_MESSAGES[refused]);
     }
 
     let json: unknown;
@@ -85,7 +82,7 @@ export class IngestService {
       const parsed = parseJsonBody(req.body, this.config.ingest.maxJsonDepth);
       if (!parsed.ok) {
         outcome('invalid_payload');
-        throw new ApiError(400, 'invalid_payload', `the body is not valid JSON: ${parsed.reason}`);
+        throw new IngestError('invalid_payload', `the body is not valid JSON: ${parsed.reason}`);
       }
       json = parsed.value;
     }
@@ -121,7 +118,10 @@ export class IngestService {
     const result = await this.append(subject, msgId, this.encode(envelope, msgId), () => outcome('unavailable'));
     if (result.duplicate) {
       outcome('duplicate');
-      return { status: 200, body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) } };
+      return {
+        status: 200,
+        body: { status: 'duplicate', id: deliveryId, ...(result.seq > 0 ? { seq: result.seq } : {}) },
+      };
     }
     outcome('accepted');
     const cursor = encodeCursor({ epoch: await this.currentEpoch(), seq: result.seq });
@@ -132,7 +132,7 @@ export class IngestService {
   async publish(principal: Principal, payload: unknown): Promise<PublishResult[]> {
     const items = Array.isArray(payload) ? payload : [payload];
     if (items.length === 0 || items.length > MAX_BATCH) {
-      throw new ApiError(400, 'invalid_payload', `send one event or an array of 1 to ${MAX_BATCH} events`);
+      throw new IngestError('invalid_payload', `send one event or an array of 1 to ${MAX_BATCH} events`);
     }
     const prefix = this.config.stream.subjectPrefix;
     const now = this.clock();
@@ -141,25 +141,24 @@ export class IngestService {
     const schemaCheck = this.schemas?.batch();
     const checked = items.map((item, i) => {
       const where = Array.isArray(payload) ? `item ${i}: ` : '';
-      if (!isObject(item)) throw new ApiError(400, 'invalid_payload', `${where}an event must be a JSON object`);
+      if (!isObject(item)) throw new IngestError('invalid_payload', `${where}an event must be a JSON object`);
       const { subject, id, type } = item;
       if (typeof subject !== 'string' || !validatePublishSubject(subject, prefix)) {
-        throw new ApiError(
-          400,
+        throw new IngestError(
           'invalid_subject',
           `${where}"subject" must be a subject under "${prefix}." made of [A-Za-z0-9_-] tokens, without wildcards`,
         );
       }
       if (!allowedBy(principal.publish, subject)) {
-        throw new ApiError(403, 'forbidden', `${where}the API key "${principal.id}" may not publish to ${subject}`);
+        throw new IngestError('forbidden', `${where}the API key "${principal.id}" may not publish to ${subject}`);
       }
       if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 256)) {
-        throw new ApiError(400, 'invalid_payload', `${where}"id" must be a string of 1 to 256 characters`);
+        throw new IngestError('invalid_payload', `${where}"id" must be a string of 1 to 256 characters`);
       }
       if (type !== undefined && (typeof type !== 'string' || type.length === 0 || type.length > 256)) {
-        throw new ApiError(400, 'invalid_payload', `${where}"type" must be a string of 1 to 256 characters`);
+        throw new IngestError('invalid_payload', `${where}"type" must be a string of 1 to 256 characters`);
       }
-      if (!('data' in item)) throw new ApiError(400, 'invalid_payload', `${where}"data" is required`);
+      if (!('data' in item)) throw new IngestError('invalid_payload', `${where}"data" is required`);
       const eventId = (id as string | undefined) ?? randomUUID();
       const msgId = `v1:${principal.id}:${eventId}`;
       const dataschema = schemaCheck?.item(i, subject, item.data, item.schemaVersion, where);
@@ -191,7 +190,7 @@ export class IngestService {
     });
   }
 
-  /** Shutdown: new ingests get 503 (the provider retries against another replica). */
+  /** Shutdown: new ingests are refused `unavailable` (the provider retries against another replica). */
   stopAccepting(): void {
     this.accepting = false;
   }
@@ -209,15 +208,14 @@ export class IngestService {
   }
 
   /**
-   * The envelope's bytes, or 413 when the event would exceed the bound the store is sized to (see
+   * The envelope's bytes, or `payload_too_large` when the event would exceed the bound the store is sized to (see
    * maxStoredEventBytes): only JSON that grows when re-encoded, or huge headers, get there.
    */
   private encode(envelope: object, msgId: string, where = ''): Buffer {
     const data = Buffer.from(JSON.stringify(envelope));
     const size = data.length + Buffer.byteLength(msgId);
     if (size > this.maxEventBytes) {
-      throw new ApiError(
-        413,
+      throw new IngestError(
         'payload_too_large',
         `${where}the stored event would be ${size} bytes, over the ${this.maxEventBytes} that ingest.maxBodyBytes allows`,
       );
@@ -267,7 +265,7 @@ export class IngestService {
       return epoch;
     } catch {
       // The event is stored; a slightly old epoch only costs a resuming client a gap notice. With none known
-      // yet, 503: the provider's retry is answered as a duplicate once the store answers again.
+      // yet, `unavailable`: the provider's retry is answered as a duplicate once the store answers again.
       if (cached) return cached.value;
       throw unavailable('the event is stored, but the stream cannot be read to name its cursor; retry');
     }
@@ -278,10 +276,10 @@ const VERIFY_MESSAGES = {
   missing_signature: 'the request carries no signature, or lacks a header the scheme needs',
   invalid_signature: `no configured secret produces this signature, or there are over ${MAX_SIGNATURES} signatures`,
   timestamp_out_of_tolerance: 'the signed timestamp is too far from the current time',
-} as const;
+} as const satisfies Record<VerifyErrorCode, string>;
 
-function unavailable(message: string): ApiError {
-  return new ApiError(503, 'unavailable', message, { 'Retry-After': RETRY_AFTER_SECONDS });
+function unavailable(message: string): IngestError {
+  return new IngestError('unavailable', message);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -9,8 +9,8 @@
  * Express, whose controller applies the same exact match and answers 404.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { ApiError } from '../common/api-error.js';
 import type { AppConfig } from '../config/app-config.js';
+import { asApiError } from './ingest-refusal.js';
 import type { IngestService } from './ingest.service.js';
 import { sendApiError } from './send-error.js';
 import { sendJson } from './send-json.js';
@@ -52,8 +52,9 @@ function sendError(
   maxBodyBytes: number,
   onUnexpected: (err: unknown) => void,
 ): void {
-  if (err instanceof ApiError) {
-    sendApiError(req, res, err, maxBodyBytes);
+  const refusal = asApiError(err);
+  if (refusal) {
+    sendApiError(req, res, refusal, maxBodyBytes);
     return;
   }
   if (res.headersSent) {

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { readRawBody } from './body-reader.js';
+import { asApiError } from './ingest-refusal.js';
 import { IngestService } from './ingest.service.js';
 import { sendApiError } from './send-error.js';
 import { sendJson } from './send-json.js';
@@ -25,7 +26,8 @@ export function sourceFromTarget(url: string | undefined): string | undefined {
 
 /**
  * `POST /webhooks/:source`: the one implementation, used by the controller below and by the fast path in
- * front of Express (webhook-fast-path.ts). Refusals are thrown as ApiError.
+ * front of Express (webhook-fast-path.ts). Refusals are thrown (ApiError, IngestError); callers map them with
+ * asApiError.
  */
 export async function receiveWebhook(
   ingest: IngestService,
@@ -63,8 +65,9 @@ export class WebhooksController {
       if (source === undefined) throw unknownSource(req);
       await receiveWebhook(this.ingest, this.config, source, req, res);
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      sendApiError(req, res, err, this.config.ingest.maxBodyBytes);
+      const refusal = asApiError(err);
+      if (!refusal) throw err;
+      sendApiError(req, res, refusal, this.config.ingest.maxBodyBytes);
     }
   }
 

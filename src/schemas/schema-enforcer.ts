@@ -9,23 +9,6 @@ import { ApiError } from '../common/api-error.js';
 import type { SchemaRegistry, SchemaVersion, SubjectSchemas } from './schema-registry.js';
 import { type SchemaViolation, violationsOf } from './schema-validator.js';
 
-/** An ApiError whose JSON body carries more than `error` and `message` (`errors`, `reasons`). */
-export class DetailedApiError extends ApiError {
-  constructor(
-    status: number,
-    code: string,
-    private readonly text: string,
-    private readonly details: Record<string, unknown>,
-    headers: Record<string, string> = {},
-  ) {
-    super(status, code, text, headers);
-  }
-
-  override getResponse(): Record<string, unknown> {
-    return { error: this.code, message: this.text, ...this.details };
-  }
-}
-
 export interface BatchCheck {
   /**
    * `schemaVersion`: the producer's pin, a version number or "latest" (undefined: the latest); `where` prefixes
@@ -84,13 +67,12 @@ export class SchemaEnforcer {
       },
       finish: () => {
         if (!errors.length) return;
-        throw new DetailedApiError(
+        throw new ApiError(
           400,
           'schema_violation',
           'events do not match their subject schema; nothing was stored',
-          {
-            errors,
-          },
+          {},
+          { errors },
         );
       },
     };
@@ -114,10 +96,11 @@ export class SchemaEnforcer {
       return {};
     }
     return {
-      refused: new DetailedApiError(
+      refused: new ApiError(
         422,
         'schema_violation',
         `the event does not match version ${version.version} of the schema of ${subject.subject}; it was not stored`,
+        {},
         { errors: found },
       ),
     };

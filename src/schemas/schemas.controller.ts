@@ -9,7 +9,6 @@ import { validatePublishSubject } from '../events/subject.js';
 import { readRawBody } from '../ingest/body-reader.js';
 import { StoreUnavailableError } from '../store/event-store.port.js';
 import { type Compatibility } from './compatibility.js';
-import { DetailedApiError } from './schema-enforcer.js';
 import { isCompatibility, SchemaRegistry } from './schema-registry.js';
 import { SchemaError, type SchemaErrorCode } from './schema.errors.js';
 
@@ -143,7 +142,7 @@ export class SchemasController {
       if (err instanceof SchemaError) {
         const headers: Record<string, string> = err.code === 'unavailable' ? { 'Retry-After': '2' } : {};
         if (err.code === 'incompatible_schema') {
-          throw new DetailedApiError(409, err.code, err.message, { reasons: err.reasons });
+          throw new ApiError(409, err.code, err.message, {}, { reasons: err.reasons });
         }
         throw new ApiError(STATUS[err.code], err.code, err.message, headers);
       }

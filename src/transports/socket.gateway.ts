@@ -1,5 +1,5 @@
 /**
- * Socket.IO transport (DESIGN.md §5): protocol only. Authentication happens in the handshake,
+ * Socket.IO transport: protocol only. Authentication happens in the handshake,
  * subscriptions are handed to the fan-out hub, and the hub writes through a per-subscription sink.
  */
 import { Inject } from '@nestjs/common';
@@ -8,10 +8,18 @@ import type { Server, Socket } from 'socket.io';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
 import { FanoutHub } from '../fanout/fanout-hub.js';
-import { SubscribeError, type GapNotice, type WireDelivery } from '../fanout/fanout.types.js';
+import { SubscribeError } from '../fanout/fanout.types.js';
 import type { Subscription } from '../fanout/fanout-hub.js';
 import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
 import { Lifecycle } from '../lifecycle.js';
+import type {
+  ClientToServerEvents,
+  CloseReason,
+  HandshakeErrorCode,
+  ServerToClientEvents,
+  SubscribeAck,
+  UnsubscribeAck,
+} from '../protocol/index.js';
 import { clientAddress, originAllowed } from './client-address.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MessageRateLimiter } from './message-rate-limiter.js';
@@ -19,21 +27,18 @@ import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request
 import { SocketOutbox } from './socket-outbox.js';
 import { armTokenExpiry } from './token-expiry.js';
 
-/** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
-export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unauthorized' | 'rate_limited';
+/** Still exported here for code written against the old location; the type lives in the protocol module. */
+export type { CloseReason };
 
-/** Messages the server sends, by name (one delivery shape for every transport). */
-export interface ServerToClientEvents {
-  event: (msg: WireDelivery & { subscription: string }) => void;
-  gap: (msg: GapNotice & { subscription: string }) => void;
-  closing: (msg: { reason: CloseReason; cursor?: string }) => void;
-}
+/** The client's messages as they arrive: untrusted (any payload, maybe no ack) until parsed. */
+type Inbound = { [K in keyof ClientToServerEvents]: (payload: unknown, ack?: unknown) => void };
 
-type Ack = (answer: object) => void;
+/** The answer a client message's ack expects, by name. */
+type AckOf<K extends keyof ClientToServerEvents> = Parameters<NonNullable<Parameters<ClientToServerEvents[K]>[1]>>[0];
 
-export interface ClientToServerEvents {
-  subscribe: (req: unknown, ack?: Ack) => void;
-  unsubscribe: (req: unknown, ack?: Ack) => void;
+/** A refused handshake: the client's `connect_error` carries the code as its message. */
+function handshakeError(code: HandshakeErrorCode, data?: object): Error {
+  return data ? Object.assign(new Error(code), { data }) : new Error(code);
 }
 
 interface SocketData {
@@ -47,20 +52,20 @@ interface SocketData {
  * The payload and the ack of a client message; `emit('subscribe', ack)` sends the ack as the only argument.
  * The ack goes out after the deliveries queued before it (socket-outbox.ts).
  */
-function payloadAndAck(outbox: SocketOutbox, payload: unknown, ack: unknown): [unknown, Ack] {
+function payloadAndAck<A>(outbox: SocketOutbox, payload: unknown, ack: unknown): [unknown, (answer: A) => void] {
   if (ack === undefined && typeof payload === 'function') [payload, ack] = [undefined, payload];
   if (typeof ack !== 'function') return [payload, () => undefined];
   return [
     payload,
     (answer) => {
       outbox.flush();
-      (ack as Ack)(answer);
+      (ack as (answer: A) => void)(answer);
     },
   ];
 }
 
-type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-type HsServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type HsSocket = Socket<Inbound, ServerToClientEvents, Record<string, never>, SocketData>;
+type HsServer = Server<Inbound, ServerToClientEvents, Record<string, never>, SocketData>;
 
 @WebSocketGateway()
 export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
@@ -80,12 +85,12 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
   afterInit(server: HsServer): void {
     this.server = server;
     server.use((socket, next) => {
-      if (this.lifecycle.draining) return next(new Error('shutdown'));
+      if (this.lifecycle.draining) return next(handshakeError('shutdown'));
       const { headers, address } = socket.handshake;
-      if (!originAllowed(headers.origin, this.config.server.allowedOrigins)) return next(new Error('forbidden'));
+      if (!originAllowed(headers.origin, this.config.server.allowedOrigins)) return next(handshakeError('forbidden'));
       // socket.io would open a socket for every CONNECT packet on one transport connection: one slot per connection.
       const conn = socket.conn;
-      if (this.claimed.has(conn)) return next(new Error('limit_exceeded'));
+      if (this.claimed.has(conn)) return next(handshakeError('limit_exceeded'));
       this.claimed.add(conn);
       const refuse = (err: Error) => {
         this.claimed.delete(conn);
@@ -103,15 +108,15 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
         .authenticate(token)
         .then((principal) => {
           // socket.io discards a socket whose transport closed; `next` still has to run to forget it.
-          if (gone || conn.readyState !== 'open') return refuse(new Error('unauthorized'));
+          if (gone || conn.readyState !== 'open') return refuse(handshakeError('unauthorized'));
           // Nothing to read without credentials: refuse now rather than hold a slot for a client that can do nothing.
           if (principal.kind === 'anonymous' && principal.subscribe.length === 0) {
-            return refuse(new Error('unauthorized'));
+            return refuse(handshakeError('unauthorized'));
           }
           const ip = clientAddress(address, headers, this.config.server.trustedProxyHeader);
           const slot = this.connections.acquire('socketio', { anonymous: principal.kind === 'anonymous', ip });
           if (typeof slot === 'string') {
-            return refuse(Object.assign(new Error('limit_exceeded'), { data: { limit: slot } }));
+            return refuse(handshakeError('limit_exceeded', { limit: slot }));
           }
           socket.data.principal = principal;
           socket.data.release = slot;
@@ -119,7 +124,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
         })
         .catch((err: unknown) => {
           if (!(err instanceof AuthError)) this.log.error({ err }, 'socket.io handshake failed');
-          refuse(new Error('unauthorized'));
+          refuse(handshakeError('unauthorized'));
         });
     });
     this.lifecycle.onShutdown(() => this.closeAll('shutdown'));
@@ -156,11 +161,12 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       if (verdict === 'allow') return next();
       if (verdict === 'disconnect') return close('rate_limited');
       const ack: unknown = packet[packet.length - 1];
-      if (typeof ack === 'function') (ack as Ack)({ ok: false, error: 'limit_exceeded' });
+      const refused: SubscribeAck & UnsubscribeAck = { ok: false, error: 'limit_exceeded' };
+      if (typeof ack === 'function') (ack as (answer: typeof refused) => void)(refused);
     });
 
     socket.on('subscribe', (...args) => {
-      const [payload, reply] = payloadAndAck(outbox, ...args);
+      const [payload, reply] = payloadAndAck<AckOf<'subscribe'>>(outbox, ...args);
       const req = parseSocketSubscribe(payload);
       if (!req) return reply({ ok: false, error: 'invalid_request' });
       if (subs.size + pending >= this.config.limits.subscriptionsPerConnection) {
@@ -189,7 +195,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     });
 
     socket.on('unsubscribe', (...args) => {
-      const [payload, reply] = payloadAndAck(outbox, ...args);
+      const [payload, reply] = payloadAndAck<AckOf<'unsubscribe'>>(outbox, ...args);
       const id = (payload as { id?: unknown } | null)?.id;
       if (typeof id !== 'string') return reply({ ok: false, error: 'invalid_request' });
       subs.get(id)?.close();

@@ -1,5 +1,5 @@
 /**
- * Server-Sent Events transport (DESIGN.md §5): `GET /v1/stream`. Protocol only; the hub decides what
+ * Server-Sent Events transport: `GET /v1/stream`. Protocol only; the hub decides what
  * to send. Written on the raw response so every frame, its id and the client's backlog are exact.
  */
 import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
@@ -10,31 +10,30 @@ import { AuthError, Authenticator, type Principal } from '../auth/auth.service.j
 import { FanoutHub } from '../fanout/fanout-hub.js';
 import { SubscribeError } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
+import type { CloseReason, SubscribeErrorCode } from '../protocol/index.js';
 import { clientAddress, originAllowed } from './client-address.js';
 import { type ConnectionCap, ConnectionRegistry } from './connection-registry.js';
-import type { CloseReason } from './socket.gateway.js';
 import { SseOutbox } from './sse-outbox.js';
 import { sseFrame } from './sse-frame.js';
 import { checkSubscribeRequest } from './subscribe-request.js';
 import { armTokenExpiry } from './token-expiry.js';
 
 const KEEPALIVE_MS = 15_000;
-const STATUS: Record<string, number> = {
-  invalid_request: 400,
-  invalid_subject: 400,
-  invalid_cursor: 400,
-  limit_exceeded: 400,
-  forbidden: 403,
-  unavailable: 503,
-};
-const MESSAGES: Record<string, string> = {
-  invalid_request: 'the request is not a valid stream request',
-  invalid_subject: 'every subject= must be a valid pattern (tokens of [A-Za-z0-9_-], * or a final >)',
-  invalid_cursor: 'the cursor does not decode, or from= is not earliest, latest or an RFC 3339 time',
-  limit_exceeded: 'too many subject= patterns',
-  forbidden: 'these credentials may not subscribe to every requested pattern',
-  unavailable: 'the event store cannot be read right now; retry',
-};
+/** Every subscribe refusal with its HTTP status and message: the SSE edge of SubscribeErrorCode. */
+const REFUSALS = {
+  invalid_request: { status: 400, message: 'the request is not a valid stream request' },
+  invalid_subject: {
+    status: 400,
+    message: 'every subject= must be a valid pattern (tokens of [A-Za-z0-9_-], * or a final >)',
+  },
+  invalid_cursor: {
+    status: 400,
+    message: 'the cursor does not decode, or from= is not earliest, latest or an RFC 3339 time',
+  },
+  limit_exceeded: { status: 400, message: 'too many subject= patterns' },
+  forbidden: { status: 403, message: 'these credentials may not subscribe to every requested pattern' },
+  unavailable: { status: 503, message: 'the event store cannot be read right now; retry' },
+} as const satisfies Record<SubscribeErrorCode, { status: number; message: string }>;
 
 @Controller('v1/stream')
 export class SseController {
@@ -178,11 +177,7 @@ function corsHeaders(origin: string | undefined, allowed: string[] | undefined):
   return origin === undefined ? { Vary: 'Origin' } : { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
 }
 
-function refusal(code: string): ApiError {
-  return new ApiError(
-    STATUS[code] ?? 400,
-    code,
-    MESSAGES[code] ?? code,
-    code === 'unavailable' ? { 'Retry-After': '2' } : {},
-  );
+function refusal(code: SubscribeErrorCode): ApiError {
+  const { status, message } = REFUSALS[code];
+  return new ApiError(status, code, message, code === 'unavailable' ? { 'Retry-After': '2' } : {});
 }

@@ -1,11 +1,15 @@
 /**
  * Validation shared by both transports: shape, limits, patterns and the caller's grant.
- * Returns the refusal code of DESIGN.md §5, or the normalised request.
+ * Returns the refusal code, or the normalised request.
  */
 import type { AppConfig } from '../config/app-config.js';
 import { checkSubscribe, type Principal } from '../auth/auth.service.js';
+import type { SubscribeErrorCode } from '../protocol/errors.js';
 
-export type SubscribeRefusal = 'invalid_request' | 'invalid_subject' | 'forbidden' | 'limit_exceeded';
+export type SubscribeRefusal = Extract<
+  SubscribeErrorCode,
+  'invalid_request' | 'invalid_subject' | 'forbidden' | 'limit_exceeded'
+>;
 
 export interface SubscribeRequest {
   patterns: string[];

@@ -13,6 +13,7 @@ import {
   type Subscription,
   type Transport,
 } from '@hookstream/client';
+import type { ErrorBody, WebhookAccepted } from '@hookstream/client';
 
 interface ConsoleSettings {
   subjectPrefix: string;
@@ -52,6 +53,16 @@ const ui = {
   detailJson: $('detail-json'),
   subPatterns: $('sub-patterns'),
   position: $('position'),
+  tabEvents: $<HTMLAnchorElement>('tab-events'),
+  tabSchemas: $<HTMLAnchorElement>('tab-schemas'),
+  eventsView: $('events-view'),
+  schemasView: $('schemas-view'),
+  schemasMessage: $('schemas-message'),
+  schemasRefresh: $<HTMLButtonElement>('schemas-refresh'),
+  schemaSubjects: $<HTMLTableSectionElement>('schema-subjects'),
+  schemaVersions: $<HTMLUListElement>('schema-versions'),
+  schemaTitle: $('schema-title'),
+  schemaJson: $('schema-json'),
 };
 
 const state = {
@@ -116,6 +127,48 @@ function addRow(row: HTMLTableRowElement): void {
   ui.empty.hidden = true;
 }
 
+/** The hash route of the Schemas view; subjects are plain tokens, encoded anyway since they come off the wire. */
+function schemaHref(subject?: string, version?: number): string {
+  if (subject === undefined) return '#/schemas';
+  const base = `#/schemas/${encodeURIComponent(subject)}`;
+  return version === undefined ? base : `${base}/versions/${version}`;
+}
+
+/**
+ * The registry version named by an event's `dataschema` (`…/v1/schemas/<subject>/versions/<n>`). Only its path
+ * is read: the URL is built from `server.publicUrl`, which need not be the origin this page was loaded from.
+ */
+function schemaOf(event: Delivery['event'] | undefined): { subject: string; version: number } | undefined {
+  const ds = event?.dataschema;
+  if (typeof ds !== 'string') return undefined;
+  let path: string;
+  try {
+    path = new URL(ds).pathname;
+  } catch {
+    return undefined;
+  }
+  const m = /\/v1\/schemas\/([^/]+)\/versions\/([1-9]\d*)$/.exec(path);
+  if (!m) return undefined;
+  try {
+    return { subject: decodeURIComponent(m[1]), version: Number(m[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function schemaCell(event: Delivery['event'] | undefined): HTMLTableCellElement {
+  const td = cell('', 'schema');
+  const ref = schemaOf(event);
+  if (ref) {
+    const a = document.createElement('a');
+    a.href = schemaHref(ref.subject, ref.version);
+    a.textContent = `v${ref.version}`;
+    a.title = `${ref.subject}, version ${ref.version}`;
+    td.append(a);
+  }
+  return td;
+}
+
 function addDelivery(d: Delivery): void {
   const row = document.createElement('tr');
   row.className = 'event';
@@ -126,6 +179,7 @@ function addDelivery(d: Delivery): void {
     cell(formatTime(d.event?.time), 'time'),
     cell(d.subject, 'subject'),
     cell(String(d.event?.type ?? ''), 'type'),
+    schemaCell(d.event),
     cell(String(d.seq), 'num'),
   );
   state.deliveries.set(row, d);
@@ -137,7 +191,7 @@ function addMarker(text: string, kind: 'gap' | 'info'): void {
   const row = document.createElement('tr');
   row.className = `marker ${kind}`;
   const td = document.createElement('td');
-  td.colSpan = 4;
+  td.colSpan = 5;
   td.textContent = text;
   row.append(td);
   addRow(row);
@@ -254,13 +308,7 @@ async function sendDemo(): Promise<void> {
   ui.demo.disabled = true;
   try {
     const res = await fetch('/console/demo-webhook', { method: 'POST' });
-    const body = (await res.json().catch(() => ({}))) as {
-      status?: string;
-      seq?: number;
-      subject?: string;
-      error?: string;
-      message?: string;
-    };
+    const body = (await res.json().catch(() => ({}))) as Partial<WebhookAccepted & ErrorBody<string>>;
     if (res.status === 202) notify(`Sent: ${body.subject ?? ''} accepted as seq ${body.seq ?? '?'}`);
     else notify(`The demo webhook was refused: ${res.status} ${body.error ?? ''} ${body.message ?? ''}`, 'error');
   } catch (err) {
@@ -268,6 +316,165 @@ async function sendDemo(): Promise<void> {
   } finally {
     ui.demo.disabled = false;
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Schemas view: reads the registry with the API key typed in Token (the registry's reads need one)
+
+interface SubjectSummary {
+  subject: string;
+  latestVersion: number;
+  compatibility: string;
+  mode: 'enforce' | 'warn' | null;
+  managed: string;
+}
+interface SubjectDetail {
+  subject: string;
+  versions: number[];
+}
+interface SchemaVersion {
+  subject: string;
+  version: number;
+  schema: unknown;
+  createdAt: string;
+}
+
+class RegistryError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function registryGet<T>(path: string, key: string): Promise<T> {
+  const res = await fetch(path, { headers: { authorization: `Bearer ${key}` }, cache: 'no-store' });
+  const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
+  if (!res.ok) throw new RegistryError(res.status, `${body.error ?? res.status}: ${body.message ?? res.statusText}`);
+  return body as T;
+}
+
+/** Answers that arrive after the user moved on are dropped: only the latest load renders. */
+let schemaLoad = 0;
+
+function schemasState(state: 'loading' | 'ready' | 'needs-key' | 'error', message = ''): void {
+  document.body.dataset.schemas = state;
+  ui.schemasMessage.textContent = message;
+  ui.schemasMessage.dataset.kind = state === 'error' || state === 'needs-key' ? 'error' : 'info';
+}
+
+function renderSubjects(subjects: SubjectSummary[], selected: string | undefined): void {
+  ui.schemaSubjects.replaceChildren(
+    ...subjects.map((s) => {
+      const row = document.createElement('tr');
+      row.className = s.subject === selected ? 'schema-subject selected' : 'schema-subject';
+      row.dataset.subject = s.subject;
+      const name = cell('', 'subject');
+      const a = document.createElement('a');
+      a.href = schemaHref(s.subject);
+      a.textContent = s.subject;
+      name.append(a);
+      row.append(
+        name,
+        cell(`v${s.latestVersion}`, 'num latest'),
+        cell(s.compatibility, 'compatibility'),
+        cell(s.mode ?? 'default', 'mode'),
+        cell(s.managed, 'managed'),
+      );
+      if (s.mode === null) row.cells[3].title = 'enforce on /v1/events, warn on webhooks';
+      return row;
+    }),
+  );
+}
+
+function renderVersions(detail: SubjectDetail | undefined, shown: number | undefined): void {
+  ui.schemaVersions.replaceChildren(
+    ...(detail?.versions ?? [])
+      .slice()
+      .reverse()
+      .map((v) => {
+        const li = document.createElement('li');
+        li.dataset.version = String(v);
+        if (v === shown) li.className = 'selected';
+        const a = document.createElement('a');
+        a.href = schemaHref(detail?.subject, v);
+        a.textContent = `v${v}`;
+        li.append(a);
+        return li;
+      }),
+  );
+}
+
+function renderSchema(version: SchemaVersion | undefined): void {
+  if (!version) {
+    ui.schemaTitle.textContent = 'Schema';
+    ui.schemaJson.textContent = 'Select a subject to see its schema.';
+    return;
+  }
+  ui.schemaTitle.textContent = `${version.subject} v${version.version} · registered ${version.createdAt}`;
+  ui.schemaJson.textContent = JSON.stringify(version.schema, null, 2);
+}
+
+async function loadSchemas(subject: string | undefined, version: number | undefined): Promise<void> {
+  const load = ++schemaLoad;
+  const key = ui.token.value.trim();
+  if (!key) {
+    renderSubjects([], undefined);
+    renderVersions(undefined, undefined);
+    renderSchema(undefined);
+    schemasState(
+      'needs-key',
+      'Reading schemas needs an API key: type one in Token above (any configured key may read).',
+    );
+    return;
+  }
+  schemasState('loading', 'Loading…');
+  try {
+    const at = subject === undefined ? '' : `/v1/schemas/${encodeURIComponent(subject)}`;
+    const [list, detail, shown] = await Promise.all([
+      registryGet<{ subjects: SubjectSummary[] }>('/v1/schemas', key),
+      subject === undefined ? undefined : registryGet<SubjectDetail>(at, key),
+      subject === undefined ? undefined : registryGet<SchemaVersion>(`${at}/versions/${version ?? 'latest'}`, key),
+    ]);
+    if (load !== schemaLoad) return;
+    const subjects = [...list.subjects].sort((a, b) => a.subject.localeCompare(b.subject));
+    renderSubjects(subjects, subject);
+    renderVersions(detail, shown?.version);
+    renderSchema(shown);
+    schemasState('ready', subjects.length ? '' : 'No schemas are registered or declared yet.');
+  } catch (err) {
+    if (load !== schemaLoad) return;
+    const text =
+      err instanceof RegistryError && err.status === 401
+        ? `The token is not an accepted API key (${err.message}). Reading schemas needs an API key.`
+        : `The registry answered ${err instanceof Error ? err.message : String(err)}`;
+    schemasState('error', text);
+  }
+}
+
+/** `#/schemas[/<subject>[/versions/<n>]]` shows the registry; anything else the events. */
+function route(): void {
+  const m = /^#\/schemas(?:\/([^/]+)(?:\/versions\/([1-9]\d*))?)?\/?$/.exec(location.hash);
+  const schemas = m !== null;
+  ui.eventsView.hidden = schemas;
+  ui.schemasView.hidden = !schemas;
+  document.body.dataset.view = schemas ? 'schemas' : 'events';
+  if (schemas) {
+    ui.tabSchemas.setAttribute('aria-current', 'page');
+    ui.tabEvents.removeAttribute('aria-current');
+  } else {
+    ui.tabEvents.setAttribute('aria-current', 'page');
+    ui.tabSchemas.removeAttribute('aria-current');
+  }
+  if (!m) return;
+  let subject: string | undefined;
+  try {
+    subject = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
+  } catch {
+    subject = undefined;
+  }
+  void loadSchemas(subject, m[2] === undefined ? undefined : Number(m[2]));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -299,7 +506,14 @@ async function main(): Promise<void> {
     e.preventDefault();
     connect();
     subscribe({ from: ui.from.value });
+    if (!ui.schemasView.hidden) route();
   });
+  // A key typed while the Schemas view is open is used at once.
+  ui.token.addEventListener('change', () => {
+    if (!ui.schemasView.hidden) route();
+  });
+  ui.schemasRefresh.addEventListener('click', route);
+  window.addEventListener('hashchange', route);
   ui.subscribeForm.addEventListener('submit', (e) => {
     e.preventDefault();
     const patterns = parsePatterns(ui.patterns.value);
@@ -348,6 +562,7 @@ async function main(): Promise<void> {
     }
   });
 
+  route();
   connect();
   const cursor = params.get('cursor');
   subscribe(cursor ? { cursor } : { from: ui.from.value });

@@ -22,3 +22,6 @@ export type {
   Subscription,
   Transport,
 } from './types.js';
+// The wire protocol's types (deliveries, acks, error bodies, closing reasons), shared with the gateway: this
+// folder is a link to the gateway's src/protocol, so both sides compile against one definition.
+export type * from './protocol/index.js';

@@ -6,21 +6,9 @@
 import { io, type Socket } from 'socket.io-client';
 import type { Backoff } from './backoff.js';
 import type { SubscriptionState } from './subscription-state.js';
-import { retryRefusal, TOKEN_REASONS, type ClientTransport, type TransportHost } from './transport.js';
-import { HookstreamError, type Delivery, type ErrorCode, type GapNotice } from './types.js';
-
-type SubscribeAck = { ok: true; id: string; cursor: string } | { ok: false; error: string };
-
-interface ServerToClientEvents {
-  event: (msg: Delivery & { subscription: string }) => void;
-  gap: (msg: GapNotice & { subscription: string }) => void;
-  closing: (msg: { reason: string; cursor?: string }) => void;
-}
-
-interface ClientToServerEvents {
-  subscribe: (req: { subjects: string[]; cursor?: string; from?: string }, ack: (answer: SubscribeAck) => void) => void;
-  unsubscribe: (req: { id: string }, ack?: (answer: { ok: boolean }) => void) => void;
-}
+import type { ClientToServerEvents, CloudEvent, ServerToClientEvents } from './protocol/index.js';
+import { closeClass, retryRefusal, type ClientTransport, type TransportHost } from './transport.js';
+import { HookstreamError, type ErrorCode } from './types.js';
 
 interface Entry {
   state: SubscriptionState;
@@ -36,7 +24,7 @@ const ACK_TIMEOUT_MS = 15_000;
 const STABLE_MS = 5_000;
 
 export class SocketTransport implements ClientTransport {
-  private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  private readonly socket: Socket<ServerToClientEvents<CloudEvent>, ClientToServerEvents>;
   private readonly entries = new Map<SubscriptionState, Entry>();
   private readonly byId = new Map<string, Entry>();
   private readonly backoff: Backoff;
@@ -160,12 +148,13 @@ export class SocketTransport implements ClientTransport {
     this.closingReason = undefined;
     if (this.closed || reason === 'io client disconnect') return;
     this.host.setStatus('reconnecting');
-    if (why !== undefined && TOKEN_REASONS.has(why)) {
+    const how = closeClass(why);
+    if (how?.renewToken) {
       if (!this.canRenew(why === 'token_expired' ? 'token_expired' : 'unauthorized')) return;
       return this.scheduleReconnect(this.backoff.prompt(), true);
     }
     // A replica going away asks its clients to move at once; anything else backs off.
-    this.scheduleReconnect(why === 'shutdown' ? this.backoff.prompt() : this.backoff.next(), false);
+    this.scheduleReconnect(how?.retry === 'prompt' ? this.backoff.prompt() : this.backoff.next(), false);
   }
 
   /** Without `getToken` a refused token stays refused: that ends the client. */

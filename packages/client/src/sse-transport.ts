@@ -5,7 +5,8 @@
  */
 import type { Backoff } from './backoff.js';
 import type { SubscriptionState } from './subscription-state.js';
-import { retryRefusal, TOKEN_REASONS, type ClientTransport, type TransportHost } from './transport.js';
+import type { ClosingMessage, ErrorBody } from './protocol/index.js';
+import { closeClass, retryRefusal, type ClientTransport, type TransportHost } from './transport.js';
 import {
   HookstreamError,
   type ClientStatus,
@@ -113,7 +114,7 @@ class SseStream {
       if (notice) this.state.gap(notice);
     });
     es.addEventListener('closing', (e) => {
-      if (current()) this.closingReason = parse<{ reason?: string }>(e.data)?.reason;
+      if (current()) this.closingReason = parse<Partial<ClosingMessage>>(e.data)?.reason;
     });
     es.addEventListener('error', (e) => {
       if (current()) this.onError(url, (e as unknown as { code?: unknown }).code);
@@ -131,11 +132,12 @@ class SseStream {
     const why = this.closingReason;
     this.closingReason = undefined;
     this.setPhase(this.everOpened ? 'reconnecting' : 'connecting');
-    if (why !== undefined && TOKEN_REASONS.has(why)) {
+    const how = closeClass(why);
+    if (how?.renewToken) {
       if (!this.canRenew(why === 'token_expired' ? 'token_expired' : 'unauthorized')) return;
       return this.schedule(this.backoff.prompt(), true);
     }
-    if (why === 'shutdown') return this.schedule(this.backoff.prompt(), false);
+    if (how?.retry === 'prompt') return this.schedule(this.backoff.prompt(), false);
     if (why !== undefined || this.opened) return this.schedule(this.backoff.next(), false);
     // Failed before the stream started: a refusal (401/403/400) or the network. A browser's EventSource does
     // not say which, so ask the same URL once and read the status and error code.
@@ -157,7 +159,7 @@ class SseStream {
         };
         const res = await fetch(url, init);
         status = res.status;
-        if (status !== 200) code = (parse<{ error?: string }>(await res.text()) ?? {}).error;
+        if (status !== 200) code = (parse<Partial<ErrorBody<string>>>(await res.text()) ?? {}).error;
       } catch {
         status = undefined; // the network: retry
       } finally {

@@ -1,46 +1,13 @@
 /**
- * Public shapes of the Hookstream client SDK. The wire shapes are copied from docs/protocol.md rather than
- * imported from the server, so the SDK bundle carries no server code.
+ * Public shapes of the Hookstream client SDK. The wire shapes come from src/protocol, which holds types only
+ * (and the close-reason table), so the SDK bundle carries no server code.
  */
+import type { CloudEvent, GapNotice, SubscribeErrorCode, WireDelivery } from './protocol/index.js';
 
-/** A CloudEvents 1.0 JSON envelope as stored by the gateway (docs/protocol.md). */
-export interface CloudEvent<T = unknown> {
-  specversion: '1.0';
-  id: string;
-  source: string;
-  type: string;
-  time?: string;
-  datacontenttype?: string;
-  /**
-   * The registered schema version the data was validated against
-   * (`<gateway>/v1/schemas/<subject>/versions/<n>`); absent when it was not. Dispatch on it to read two versions.
-   */
-  dataschema?: string;
-  /** The provider's JSON body, when it was JSON. */
-  data?: T;
-  /** A body that was not JSON, byte-exact. */
-  data_base64?: string;
-  /** Extension attributes (lower-case letters and digits). */
-  [extension: string]: unknown;
-}
+export type { CloudEvent, GapNotice };
 
 /** One event as delivered on every transport. */
-export interface Delivery<T = unknown> {
-  /** Opaque position: resume after this event by subscribing with `cursor`. */
-  cursor: string;
-  /** The stream sequence; strictly increasing within one epoch of the stream. */
-  seq: number;
-  subject: string;
-  event: CloudEvent<T>;
-}
-
-/** Sent before a subscription continues past events it can no longer read (retention, purge, new stream). */
-export interface GapNotice {
-  /** The cursor the subscription asked for. */
-  from: string;
-  /** Where it continues from: just before the oldest event still stored. */
-  resumeCursor: string;
-}
+export type Delivery<T = unknown> = WireDelivery<CloudEvent<T>>;
 
 export type ClientStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
 
@@ -91,18 +58,9 @@ export interface ClientOptions {
   reconnect?: ReconnectOptions;
 }
 
+/** The gateway's refusals (a subscription's, a token's), and the SDK's own failures. */
 export type ErrorCode =
-  | 'unauthorized'
-  | 'token_expired'
-  | 'forbidden'
-  | 'invalid_subject'
-  | 'invalid_cursor'
-  | 'invalid_request'
-  | 'limit_exceeded'
-  | 'unavailable'
-  | 'token_refresh_failed'
-  | 'callback_failed'
-  | 'unsupported';
+  SubscribeErrorCode | 'unauthorized' | 'token_expired' | 'token_refresh_failed' | 'callback_failed' | 'unsupported';
 
 /** An error the SDK reports through `client.on('error')` and `SubscribeOptions.onError`. */
 export class HookstreamError extends Error {

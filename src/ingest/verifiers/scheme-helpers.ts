@@ -5,6 +5,9 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { SourceConfig } from '../../config/app-config.js';
+import type { VerifyErrorCode } from '../../protocol/errors.js';
+
+export type { VerifyErrorCode };
 
 export interface WebhookInput {
   /** Header names lower-cased; every value of a repeated header, in order (a header sent 2x = 2 entries; a value may also contain comma-joined values as Node joins some). */
@@ -12,8 +15,6 @@ export interface WebhookInput {
   body: Buffer; // raw request bytes
   nowMs: number; // injected clock
 }
-
-export type VerifyErrorCode = 'missing_signature' | 'invalid_signature' | 'timestamp_out_of_tolerance';
 
 export interface WebhookIdentity {
   deliveryId: string;
