@@ -16,6 +16,9 @@ import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
 import { StaticController } from './static/static.controller.js';
 import { ConsoleController } from './console/console.controller.js';
+import { EndpointsController, OUTBOUND_SERVICE } from './outbound/endpoints.controller.js';
+import { OutboundLifecycle } from './outbound/outbound.lifecycle.js';
+import { OutboundService, type OutboundOptions } from './outbound/outbound.service.js';
 import { createSchemaRegistry, SCHEMAS_STARTER } from './schemas/schemas.providers.js';
 import { SchemaEnforcer } from './schemas/schema-enforcer.js';
 import { SchemaRegistry } from './schemas/schema-registry.js';
@@ -26,11 +29,13 @@ export interface AppModuleOptions {
   config: AppConfig;
   logger: AppLogger;
   store: EventStore;
+  /** Outbound webhooks: a resolver of its own for the SSRF guard (tests). */
+  outbound?: Pick<OutboundOptions, 'resolver'>;
 }
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, logger, store }: AppModuleOptions): DynamicModule {
+  static forRoot({ config, logger, store, outbound }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       controllers: [
@@ -41,6 +46,7 @@ export class AppModule {
         MetricsController,
         StaticController,
         ConsoleController,
+        EndpointsController,
         SchemasController,
         AsyncApiController,
       ],
@@ -99,6 +105,29 @@ export class AppModule {
               logger,
             ),
         },
+        {
+          provide: OUTBOUND_SERVICE,
+          inject: [MetricsService],
+          useFactory: (m: MetricsService) => {
+            const metadata = store.metadata();
+            const queues = store.deliveryQueues?.();
+            if (!queues) return null;
+            const service = new OutboundService(
+              config,
+              store,
+              queues,
+              metadata,
+              logger.child({ component: 'outbound' }),
+              {
+                resolver: outbound?.resolver,
+                metrics: m.outboundHooks(),
+              },
+            );
+            m.watchOutbound(() => service.snapshot());
+            return service;
+          },
+        },
+        OutboundLifecycle,
         Lifecycle,
         ConnectionRegistry,
         SocketGateway,

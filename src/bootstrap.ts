@@ -6,7 +6,7 @@ import 'reflect-metadata';
 import { join, relative } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AppModule } from './app.module.js';
+import { AppModule, type AppModuleOptions } from './app.module.js';
 import { type AppConfig, ConfigError, loadConfig } from './config/app-config.js';
 import { ApiErrorFilter } from './common/api-error.js';
 import { type AppLogger, createLogger, NestPinoLogger } from './logging/logger.js';
@@ -30,11 +30,11 @@ export function createStore(config: AppConfig, logger: AppLogger): EventStore {
 
 export async function createApp(
   config: AppConfig,
-  options: { logger?: AppLogger; store?: EventStore } = {},
+  options: { logger?: AppLogger; store?: EventStore; outbound?: AppModuleOptions['outbound'] } = {},
 ): Promise<INestApplication> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? createStore(config, logger);
-  const app = await NestFactory.create(AppModule.forRoot({ config, logger, store }), {
+  const app = await NestFactory.create(AppModule.forRoot({ config, logger, store, outbound: options.outbound }), {
     bodyParser: false, // ingest reads raw bytes itself (signatures are over the exact body)
     forceCloseConnections: true,
     logger: new NestPinoLogger(logger.child({ component: 'nest' })),

@@ -10,6 +10,8 @@ import { parseDocument, Scalar, visit } from 'yaml';
 import { type ApiKeyDto, EnvDto, FileConfigDto, type SourceDto, type VerifierName } from './config.dto.js';
 import { isValidPattern } from '../events/pattern.js';
 import { parseDuration, parseSize } from './units.js';
+import { checkHeaders, isValidSecret, parseEndpointUrl } from '../outbound/endpoint-rules.js';
+import { parseStart, decodeCursor } from '../events/cursor.js';
 import { natsConnectionFromEnv, type NatsConnectionConfig } from './nats-connection.js';
 import { secretProblems, type SecretPolicyInput } from './secret-policy.js';
 import { type DeclaredSchema, loadDeclaredSchemas, publicUrlOf } from './schemas-config.js';
@@ -43,8 +45,39 @@ export interface ApiKeyConfig {
   key: string;
   publish: string[];
   subscribe: string[];
-  /** Manages every schema; grants no publish or subscribe. */
+  /** May register outbound endpoints inside `subscribe`, and manage its own. */
+  endpoints?: boolean;
+  /** Manages every endpoint and schema; grants no publish or subscribe by itself. */
   admin?: boolean;
+}
+
+/** Outbound webhook delivery (`delivery:`). */
+export interface DeliveryConfig {
+  timeoutMs: number;
+  /** Delay before attempt 2, 3, …; attempts = length + 1. */
+  retryScheduleMs: number[];
+  /** Each delay is spread by ± this fraction. */
+  jitter: number;
+  /** An endpoint with no 2xx for this long is disabled (`failing`). */
+  disableAfterMs: number;
+  /** After a rotation the old secret signs beside the new one this long. */
+  secretGraceMs: number;
+  attemptRetentionMs: number;
+  allowPrivateNetworks: boolean;
+}
+
+/** An endpoint declared in the config file: read-only through the API. */
+export interface EndpointConfig {
+  id: string;
+  url: string;
+  patterns: string[];
+  description: string;
+  from: string;
+  ordering: 'unordered' | 'fifo';
+  maxInFlight: number;
+  rateLimit: number | null;
+  headers: Record<string, string>;
+  secret: string;
 }
 
 export interface JwtConfig {
@@ -131,6 +164,8 @@ export interface AppConfig {
   publicUrl: string;
   /** `GET /console`; `demoSource` enables `POST /console/demo-webhook`, signed with that source's first secret. */
   console: { demoSource?: string };
+  delivery: DeliveryConfig;
+  endpoints: EndpointConfig[];
   /** Schemas declared in the config file (read-only through the API). */
   schemas: DeclaredSchema[];
 }
@@ -321,6 +356,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     key: k.key,
     publish: k.publish ?? [],
     subscribe: k.subscribe ?? [],
+    endpoints: k.endpoints ?? false,
     admin: k.admin ?? false,
   }));
   const keyIds = new Set<string>();
@@ -345,6 +381,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'limits.messageBurst must be at least limits.subscriptionsPerConnection (a reconnecting client resubscribes at once)',
     );
   }
+  const delivery = loadDelivery(dto, problems);
+  const endpoints = loadEndpoints(dto, delivery, problems);
   const subjectPrefix = stream.subjectPrefix ?? 'events';
   const schemas = loadDeclaredSchemas(dto.schemas, file, subjectPrefix, problems);
   const publicUrl = publicUrlOf(dto.server?.publicUrl, envDto.PORT ?? 3000, problems);
@@ -405,9 +443,61 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowedOrigins: dto.server?.allowedOrigins?.map((o) => o.toLowerCase()),
     },
     console: { demoSource },
+    delivery,
+    endpoints,
     schemas,
     publicUrl,
   };
+}
+
+function loadDelivery(dto: FileConfigDto, problems: string[]): DeliveryConfig {
+  const d = dto.delivery ?? {};
+  const retryScheduleMs = (d.retrySchedule ?? ['5s', '5m', '30m', '2h', '5h', '10h', '10h']).map(
+    (v) => parseDuration(v) as number,
+  );
+  const timeoutMs = dur(d.timeout, 15_000);
+  if (timeoutMs < 1) problems.push('delivery.timeout must be at least 1ms');
+  return {
+    timeoutMs,
+    retryScheduleMs,
+    jitter: d.jitter ?? 0.2,
+    disableAfterMs: dur(d.disableAfter, 5 * 86_400_000),
+    secretGraceMs: dur(d.secretGrace, 24 * 3_600_000),
+    attemptRetentionMs: dur(d.attemptRetention, 7 * 86_400_000),
+    allowPrivateNetworks: d.allowPrivateNetworks ?? false,
+  };
+}
+
+function loadEndpoints(dto: FileConfigDto, delivery: DeliveryConfig, problems: string[]): EndpointConfig[] {
+  const out: EndpointConfig[] = [];
+  const ids = new Set<string>();
+  for (const [i, e] of (dto.endpoints ?? []).entries()) {
+    const at = `endpoints[${i}]`;
+    if (ids.has(e.id)) problems.push(`${at}.id: "${e.id}" is configured twice`);
+    ids.add(e.id);
+    const url = parseEndpointUrl(e.url, delivery.allowPrivateNetworks);
+    if (!url.ok) problems.push(`${at}.url: ${url.reason}`);
+    for (const p of e.patterns) if (!isValidPattern(p)) problems.push(`${at}.patterns: "${p}" is not a valid subject pattern`);
+    if (!isValidSecret(e.secret)) problems.push(`${at}.secret: must be whsec_ followed by base64 of 24 to 64 bytes`);
+    const headers = checkHeaders(e.headers);
+    if (!headers.ok) problems.push(`${at}.headers: ${headers.reason}`);
+    const from = e.from ?? 'latest';
+    if (!parseStart(from) && !decodeCursor(from)) problems.push(`${at}.from: must be earliest, latest, an RFC 3339 time or a cursor`);
+    const ordering = e.ordering ?? 'unordered';
+    out.push({
+      id: e.id,
+      url: e.url,
+      patterns: e.patterns,
+      description: e.description ?? '',
+      from,
+      ordering,
+      maxInFlight: ordering === 'fifo' ? 1 : (e.maxInFlight ?? 16),
+      rateLimit: e.rateLimit ?? null,
+      headers: headers.ok ? headers.headers : {},
+      secret: e.secret,
+    });
+  }
+  return out;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

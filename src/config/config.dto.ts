@@ -11,6 +11,8 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -116,7 +118,9 @@ export class ApiKeyDto {
   @IsString() @MinLength(16, { message: 'auth.apiKeys[].key must be at least 16 characters' }) key!: string;
   @IsOptional() @IsArray() @IsString({ each: true }) publish?: string[];
   @IsOptional() @IsArray() @IsString({ each: true }) subscribe?: string[];
-  /** Manages every schema (and endpoint); grants no publish or subscribe. */
+  /** May register outbound endpoints inside its subscribe grant. */
+  @IsOptional() @IsBoolean() endpoints?: boolean;
+  /** Manages every schema and endpoint; grants no publish or subscribe. */
   @IsOptional() @IsBoolean() admin?: boolean;
 }
 
@@ -139,6 +143,29 @@ export class ConsoleDto {
   @IsString()
   @Matches(TOKEN, { message: 'console.demoSource must be the name of a configured source' })
   demoSource?: string;
+}
+
+export class DeliveryDto {
+  @IsOptional() @IsDuration() timeout?: string | number;
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(50) @IsDuration({ each: true }) retrySchedule?: (string | number)[];
+  @IsOptional() @IsNumber() @Min(0) @Max(1) jitter?: number;
+  @IsOptional() @IsDuration() disableAfter?: string | number;
+  @IsOptional() @IsDuration() secretGrace?: string | number;
+  @IsOptional() @IsDuration() attemptRetention?: string | number;
+  @IsOptional() @IsBoolean() allowPrivateNetworks?: boolean;
+}
+
+export class EndpointDto {
+  @IsString() @Matches(TOKEN, { message: 'endpoints[].id must match [A-Za-z0-9_-]+' }) @MaxLength(64) id!: string;
+  @IsString() url!: string;
+  @IsArray() @ArrayMinSize(1) @IsString({ each: true }) patterns!: string[];
+  @IsOptional() @IsString() @MaxLength(1024) description?: string;
+  @IsOptional() @IsString() from?: string;
+  @IsOptional() @IsIn(['unordered', 'fifo']) ordering?: 'unordered' | 'fifo';
+  @IsOptional() @IsInt() @Min(1) @Max(1000) maxInFlight?: number;
+  @IsOptional() @IsNumber() @Min(0.001) rateLimit?: number;
+  @IsOptional() @IsObject() headers?: Record<string, unknown>;
+  @IsString() secret!: string;
 }
 
 export class SchemaDto {
@@ -183,6 +210,8 @@ export class FileConfigDto {
   @IsOptional() @ValidateNested() @Type(() => AuthDto) auth?: AuthDto;
   @IsOptional() @ValidateNested() @Type(() => SocketIoDto) socketio?: SocketIoDto;
   @IsOptional() @ValidateNested() @Type(() => ConsoleDto) console?: ConsoleDto;
+  @IsOptional() @ValidateNested() @Type(() => DeliveryDto) delivery?: DeliveryDto;
+  @IsOptional() @IsArray() @ArrayMaxSize(1000) @ValidateNested({ each: true }) @Type(() => EndpointDto) endpoints?: EndpointDto[];
   @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SchemaDto) schemas?: SchemaDto[];
   @IsOptional() @ValidateNested() @Type(() => ServerDto) server?: ServerDto;
 }

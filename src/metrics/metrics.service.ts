@@ -58,6 +58,70 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly outboundAttempts = new Counter({
+    name: 'hookstream_outbound_attempts_total',
+    help: 'Outbound webhook attempts, by endpoint and outcome (delivered, failed, gone, dead)',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly outboundLatency = new Histogram({
+    name: 'hookstream_outbound_delivery_latency_seconds',
+    help: 'Time from the store accepting an event to its delivery (2xx) to an endpoint',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600, 36000],
+    registers: [this.registry],
+  });
+
+  /** The hooks the outbound delivery worker reports through. */
+  outboundHooks() {
+    return {
+      attempt: (endpoint: string, outcome: 'delivered' | 'failed' | 'gone' | 'dead', storedAtMs: number) => {
+        this.outboundAttempts.inc({ endpoint, outcome });
+        if (outcome === 'delivered') this.outboundLatency.observe(Math.max(0, Date.now() - storedAtMs) / 1000);
+      },
+    };
+  }
+
+  /** Pending and dead events per endpoint, and disabled endpoints, read at each scrape. */
+  watchOutbound(read: () => Promise<{ id: string; status: string; pending: number; dead: number }[]>): void {
+    const snapshot = { at: 0, value: Promise.resolve([] as Awaited<ReturnType<typeof read>>) };
+    // One read serves the three gauges of a scrape.
+    const current = () => {
+      if (Date.now() - snapshot.at > 1_000) {
+        snapshot.at = Date.now();
+        snapshot.value = read().catch(() => []);
+      }
+      return snapshot.value;
+    };
+    new Gauge({
+      name: 'hookstream_outbound_pending',
+      help: 'Events waiting to be delivered, per endpoint',
+      labelNames: ['endpoint'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const e of await current()) this.set({ endpoint: e.id }, e.pending);
+      },
+    });
+    new Gauge({
+      name: 'hookstream_outbound_dead',
+      help: 'Dead events (every attempt failed), per endpoint',
+      labelNames: ['endpoint'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const e of await current()) this.set({ endpoint: e.id }, e.dead);
+      },
+    });
+    new Gauge({
+      name: 'hookstream_outbound_disabled_endpoints',
+      help: 'Endpoints currently disabled (manual, gone or failing)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await current()).filter((e) => e.status === 'disabled').length);
+      },
+    });
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hookstream_' });
   }

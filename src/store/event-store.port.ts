@@ -7,6 +7,7 @@
  * never reused within one epoch. The epoch names one incarnation of the stream; recreating the stream
  * (or the embedded log) gives a new epoch, so cursors from before are recognised as foreign.
  */
+import type { DeliveryQueues } from './delivery-queue.port.js';
 import type { MetadataStore } from './metadata.port.js';
 
 /** One stored message: the CloudEvent envelope as JSON bytes, at its stream sequence. */
@@ -101,6 +102,8 @@ export interface EventStore {
    * Its calls throw StoreUnavailableError while the store is unreachable.
    */
   metadata(): MetadataStore;
+  /** Durable per-endpoint delivery positions for outbound webhooks (delivery-queue.port.ts). */
+  deliveryQueues?(): DeliveryQueues;
 }
 
 export const EVENT_STORE = Symbol('EVENT_STORE');

@@ -32,6 +32,8 @@ import type { MetadataStore } from '../metadata.port.js';
 import { EmbeddedAppender } from './embedded-appender.js';
 import { EmbeddedDatabase } from './embedded-database.js';
 import { EmbeddedMetadataStore } from './embedded-metadata.adapter.js';
+import type { DeliveryQueues } from '../delivery-queue.port.js';
+import { EmbeddedDeliveryQueues } from './embedded-delivery-queues.js';
 import { EmbeddedReaders } from './embedded-reader.js';
 import { EmbeddedRetention, type RetentionResult } from './embedded-retention.js';
 import { EmbeddedTails } from './embedded-tail.js';
@@ -130,6 +132,13 @@ export class EmbeddedEventStore implements EventStore {
     this.meta ??= new EmbeddedMetadataStore(this.database);
     return this.meta;
   }
+
+  /** Durable per-endpoint delivery positions (outbound webhooks), in tables of the same file. */
+  deliveryQueues(): DeliveryQueues {
+    this.queues ??= new EmbeddedDeliveryQueues({ db: () => this.database.db, store: this });
+    return this.queues;
+  }
+  private queues?: DeliveryQueues;
 
   // ---- embedded only -----------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ import {
 import type { IdempotencyRecorderOptions, IdempotencyRecorderStats } from './idempotency-recorder.js';
 import { JetStreamAppender } from './jetstream-appender.js';
 import { JetStreamConnection } from './jetstream-connection.js';
+import type { DeliveryQueues } from '../delivery-queue.port.js';
+import { JetStreamDeliveryQueues } from './jetstream-delivery-queues.js';
 import { JetStreamMetadataStore } from './jetstream-metadata.adapter.js';
 import { JetStreamProvisioner } from './jetstream-provisioner.js';
 import { JetStreamReaders } from './jetstream-reader.js';
@@ -180,6 +182,18 @@ export class JetStreamEventStore implements EventStore {
     });
     return this.meta;
   }
+
+  /** Durable per-endpoint delivery positions (outbound webhooks): durable pull consumers on the stream. */
+  deliveryQueues(): DeliveryQueues {
+    this.queues ??= new JetStreamDeliveryQueues({
+      live: () => this.live(),
+      stream: this.streamName,
+      subjectPrefix: this.config.stream.subjectPrefix,
+      replicas: this.config.stream.replicas,
+    });
+    return this.queues;
+  }
+  private queues?: DeliveryQueues;
 
   /** The handles for an operation now, or StoreUnavailableError: never wait on a reconnect. */
   private live(): { js: JetStreamClient; jsm: JetStreamManager; kv: KV } {

@@ -1,0 +1,263 @@
+/**
+ * Delivery queues (delivery-queue.port.ts) in the embedded log's SQLite file: one position row per queue and one row
+ * per event handed out and not yet acked or dropped (its hand-out count and when it is next due). Committed with
+ * each call, so a restart continues where the process stopped; a hand-out cut off by a crash is due again after
+ * `ackWaitMs`. One process owns the file, so waiting is in memory: new events wake fetches through a tail.
+ */
+import type Database from 'better-sqlite3';
+import { matchesSubject } from '../../events/pattern.js';
+import {
+  QUEUE_NAME,
+  type DeliveryItem,
+  type DeliveryQueue,
+  type DeliveryQueueOptions,
+  type DeliveryQueues,
+  type DeliveryQueueState,
+} from '../delivery-queue.port.js';
+import { StoreUnavailableError, type EventStore, type Tail } from '../event-store.port.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS outbound_queues (
+  name TEXT PRIMARY KEY,
+  filter TEXT NOT NULL,
+  next_seq INTEGER NOT NULL,
+  last_handed_out INTEGER NOT NULL DEFAULT 0,
+  max_in_flight INTEGER NOT NULL,
+  ack_wait_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbound_items (
+  queue TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  PRIMARY KEY (queue, seq)
+) WITHOUT ROWID;
+`;
+
+interface QueueRow {
+  name: string;
+  filter: string;
+  next_seq: number;
+  last_handed_out: number;
+  max_in_flight: number;
+  ack_wait_ms: number;
+}
+
+interface ItemRow {
+  seq: number;
+  attempts: number;
+  subject: string | null;
+  time: number | null;
+  data: Buffer | null;
+}
+
+export interface EmbeddedDeliveryQueuesDeps {
+  /** The store's open connection, or undefined while it is closed. */
+  db: () => Database.Database | undefined;
+  /** The store itself, to be woken by new events. */
+  store: Pick<EventStore, 'tail' | 'state'>;
+  now?: () => number;
+}
+
+export class EmbeddedDeliveryQueues implements DeliveryQueues {
+  private prepared?: Database.Database;
+  private readonly waiters = new Set<() => void>();
+  private tail?: Promise<Tail | undefined>;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: EmbeddedDeliveryQueuesDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The connection with the tables and the match function in place. */
+  private db(): Database.Database {
+    const db = this.deps.db();
+    if (!db?.open) throw new StoreUnavailableError('embedded event log is not open');
+    if (this.prepared !== db) {
+      db.exec(SCHEMA);
+      db.function('hs_matches', { deterministic: true }, (pattern: unknown, subject: unknown) =>
+        matchesSubject(String(pattern), String(subject)) ? 1 : 0,
+      );
+      this.prepared = db;
+    }
+    return db;
+  }
+
+  /** One tail for every queue: any new event wakes the waiting fetches (they re-read the table). */
+  private ensureTail(): void {
+    this.tail ??= (async () => {
+      const { lastSeq } = await this.deps.store.state();
+      return this.deps.store.tail(lastSeq + 1, () => this.wake());
+    })().catch(() => {
+      this.tail = undefined; // retried by the next fetch
+      return undefined;
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  async open(name: string, options: DeliveryQueueOptions): Promise<DeliveryQueue> {
+    if (!QUEUE_NAME.test(name)) throw new RangeError(`invalid queue name ${JSON.stringify(name)}`);
+    const db = this.db();
+    db.prepare(
+      `INSERT INTO outbound_queues (name, filter, next_seq, max_in_flight, ack_wait_ms) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET filter = excluded.filter, max_in_flight = excluded.max_in_flight,
+       ack_wait_ms = excluded.ack_wait_ms`,
+    ).run(name, options.filter, Math.max(1, options.startSeq), options.maxInFlight, options.ackWaitMs);
+    this.ensureTail();
+    return new EmbeddedQueue(name, this);
+  }
+
+  async delete(name: string): Promise<void> {
+    const db = this.db();
+    db.transaction(() => {
+      db.prepare('DELETE FROM outbound_items WHERE queue = ?').run(name);
+      db.prepare('DELETE FROM outbound_queues WHERE name = ?').run(name);
+    })();
+    this.wake(); // a fetch waiting on it returns (and finds it gone)
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const rows = this.db().prepare('SELECT name FROM outbound_queues ORDER BY name').all() as { name: string }[];
+    return rows.map((r) => r.name).filter((n) => n.startsWith(prefix));
+  }
+
+  // ---- used by EmbeddedQueue ----
+
+  /** Hands out what is due now: retries first (in sequence order), then new events up to maxInFlight. */
+  takeDue(name: string, max: number): { items: DeliveryItem[]; nextDueAt: number | null } {
+    const db = this.db();
+    const now = this.now();
+    const items: DeliveryItem[] = [];
+    let nextDueAt: number | null = null;
+    db.transaction(() => {
+      const q = db.prepare('SELECT * FROM outbound_queues WHERE name = ?').get(name) as QueueRow | undefined;
+      if (!q) throw new StoreUnavailableError(`delivery queue ${name} does not exist`);
+      const due = db
+        .prepare(
+          `SELECT i.seq, i.attempts, e.subject, e.time, e.data FROM outbound_items i LEFT JOIN events e ON e.seq = i.seq
+           WHERE i.queue = ? AND i.due_at <= ? ORDER BY i.seq LIMIT ?`,
+        )
+        .all(name, now, max) as ItemRow[];
+      const lease = db.prepare('UPDATE outbound_items SET attempts = ?, due_at = ? WHERE queue = ? AND seq = ?');
+      const remove = db.prepare('DELETE FROM outbound_items WHERE queue = ? AND seq = ?');
+      for (const r of due) {
+        if (r.data === null) {
+          remove.run(name, r.seq); // gone by retention: nothing left to send
+          continue;
+        }
+        lease.run(r.attempts + 1, now + q.ack_wait_ms, name, r.seq);
+        items.push(this.item(name, r, r.attempts + 1));
+      }
+      const held = (db.prepare('SELECT count(*) AS n FROM outbound_items WHERE queue = ?').get(name) as { n: number })
+        .n;
+      const room = Math.min(q.max_in_flight - held, max - items.length);
+      if (room > 0) {
+        const fresh = db
+          .prepare(
+            'SELECT seq, subject, time, data FROM events WHERE seq >= ? AND hs_matches(?, subject) ORDER BY seq LIMIT ?',
+          )
+          .all(q.next_seq, q.filter, room) as Omit<ItemRow, 'attempts'>[];
+        const insert = db.prepare('INSERT INTO outbound_items (queue, seq, attempts, due_at) VALUES (?, ?, 1, ?)');
+        for (const r of fresh) {
+          insert.run(name, r.seq, now + q.ack_wait_ms);
+          items.push(this.item(name, { ...r, attempts: 0 }, 1));
+        }
+        // Past the last match found; or, when fewer than asked matched, past everything stored now.
+        const last = fresh.length ? fresh[fresh.length - 1].seq : 0;
+        const scannedTo =
+          fresh.length === room
+            ? last
+            : (db.prepare('SELECT last_seq FROM meta WHERE id = 1').get() as { last_seq: number }).last_seq;
+        db.prepare(
+          'UPDATE outbound_queues SET next_seq = max(next_seq, ?), last_handed_out = max(last_handed_out, ?) WHERE name = ?',
+        ).run(scannedTo + 1, last, name);
+      }
+      const next = db.prepare('SELECT min(due_at) AS t FROM outbound_items WHERE queue = ?').get(name) as {
+        t: number | null;
+      };
+      nextDueAt = next.t;
+    })();
+    return { items, nextDueAt };
+  }
+
+  private item(name: string, r: Omit<ItemRow, 'attempts'> & { attempts: number }, attempt: number): DeliveryItem {
+    const data = r.data as Buffer;
+    const settle =
+      (sql: string, ...args: unknown[]) =>
+      async () => {
+        this.db()
+          .prepare(sql)
+          .run(...args);
+        this.wake(); // a slot may have opened
+      };
+    return {
+      seq: r.seq,
+      subject: r.subject as string,
+      time: r.time as number,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      attempt,
+      ack: settle('DELETE FROM outbound_items WHERE queue = ? AND seq = ?', name, r.seq),
+      drop: settle('DELETE FROM outbound_items WHERE queue = ? AND seq = ?', name, r.seq),
+      retry: async (delayMs: number) => {
+        this.db()
+          .prepare('UPDATE outbound_items SET due_at = ? WHERE queue = ? AND seq = ?')
+          .run(this.now() + Math.max(0, delayMs), name, r.seq);
+        this.wake();
+      },
+    };
+  }
+
+  state(name: string): DeliveryQueueState {
+    const db = this.db();
+    const q = db.prepare('SELECT * FROM outbound_queues WHERE name = ?').get(name) as QueueRow | undefined;
+    if (!q) throw new StoreUnavailableError(`delivery queue ${name} does not exist`);
+    const inFlight = (db.prepare('SELECT count(*) AS n FROM outbound_items WHERE queue = ?').get(name) as { n: number })
+      .n;
+    const backlog = (
+      db
+        .prepare('SELECT count(*) AS n FROM events WHERE seq >= ? AND hs_matches(?, subject)')
+        .get(q.next_seq, q.filter) as {
+        n: number;
+      }
+    ).n;
+    return { backlog, inFlight, lastHandedOut: q.last_handed_out };
+  }
+
+  /** Resolves on the next wake-up (a new event, a settled item, a delete) or after `ms`. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.waiters.add(done);
+    });
+  }
+}
+
+class EmbeddedQueue implements DeliveryQueue {
+  constructor(
+    private readonly name: string,
+    private readonly owner: EmbeddedDeliveryQueues,
+  ) {}
+
+  async fetch(max: number, waitMs: number): Promise<DeliveryItem[]> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const { items, nextDueAt } = this.owner.takeDue(this.name, max);
+      const left = deadline - Date.now();
+      if (items.length || left <= 0) return items;
+      const untilDue = nextDueAt === null ? left : Math.max(1, nextDueAt - Date.now());
+      await this.owner.sleep(Math.min(left, untilDue));
+    }
+  }
+
+  async state(): Promise<DeliveryQueueState> {
+    return this.owner.state(this.name);
+  }
+}
