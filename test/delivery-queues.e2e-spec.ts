@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { EmbeddedEventStore } from '../src/store/embedded/embedded-event-store.adapter.js';
 import type { EventStore } from '../src/store/event-store.port.js';
 import { JetStreamEventStore } from '../src/store/jetstream/jetstream-event-store.adapter.js';
-import { describeWithNats, NatsServerProcess } from './harness/nats-server.js';
+import { describeWithNats, NatsServerProcess } from './support/nats-server.js';
 import { testConfig, uniqueStreamName } from './support/config.js';
 import { describeDeliveryQueueContract } from './support/delivery-queue-contract.js';
 import { describe } from '@jest/globals';

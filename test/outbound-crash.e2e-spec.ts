@@ -5,7 +5,7 @@
  * data directory continues. Either way nothing is lost and no schedule restarts from the first attempt.
  */
 import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore } from './support/backends.js';
 import { uniqueStreamName } from './support/config.js';
 import { GatewayProcess } from './support/gateway.js';

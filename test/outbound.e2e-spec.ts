@@ -4,7 +4,7 @@
  * the schedule, in order for fifo endpoints, dead after the last attempt and sent again by redelivery.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { waitFor } from './harness/wait.js';
+import { waitFor } from './lib/wait.mjs';
 import { describeEachStore } from './support/backends.js';
 import { uniqueStreamName } from './support/config.js';
 import type { RunningGateway } from './support/gateway.js';
