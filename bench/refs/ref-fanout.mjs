@@ -9,8 +9,8 @@
 //   node bench/refs/ref-fanout.mjs --port N --store jetstream|embedded [--nats URL] [--data DIR]
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { openFeed } from './feed.mjs';
 
 const require = createRequire(import.meta.url);
 const { Server } = require('socket.io');
@@ -23,7 +23,6 @@ const EPOCH = 'ref';
 let head = 0;
 let ready = false;
 const sse = new Set();
-const decoder = new TextDecoder();
 
 const http = createServer();
 const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
@@ -89,50 +88,10 @@ http.on('request', (req, res) => {
   reply(res, 404, { error: 'not_found' });
 });
 
-if (args.store === 'jetstream') {
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstream, jetstreamManager, DeliverPolicy } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: args.nats });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: 'EVENTS', subjects: ['events.>'] }).catch(() => undefined);
-  head = (await jsm.streams.info('EVENTS')).state.last_seq;
-  const consumer = await jetstream(nc).consumers.get('EVENTS', {
-    filter_subjects: 'events.>',
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: head + 1,
-  });
-  const messages = await consumer.consume({ max_messages: 1024 });
-  void (async () => {
-    for await (const m of messages) broadcast(m.seq, m.subject, decoder.decode(m.data));
-  })();
-} else {
-  const { default: Database } = await import('better-sqlite3');
-  const db = new Database(join(args.data, 'ref.db'));
-  for (const p of ['journal_mode = WAL', 'synchronous = FULL']) db.pragma(p);
-  db.exec('CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, subject TEXT, time INTEGER, data BLOB)');
-  const insert = db.prepare('INSERT INTO events (subject, time, data) VALUES (?, ?, ?)');
-  const commit = db.transaction((rows) =>
-    rows.map((r) => Number(insert.run(r.subject, r.time, r.data).lastInsertRowid)),
-  );
-  publish = async (items) => {
-    const now = Date.now();
-    const rows = items.map((item) => {
-      const text = JSON.stringify({
-        specversion: '1.0',
-        id: item.id ?? String(now),
-        source: '/v1/events',
-        type: item.type ?? item.subject.slice('events.'.length),
-        time: new Date(now).toISOString(),
-        datacontenttype: 'application/json',
-        data: item.data,
-      });
-      return { subject: item.subject, time: now, text, data: Buffer.from(text) };
-    });
-    const seqs = commit(rows);
-    rows.forEach((r, i) => broadcast(seqs[i], r.subject, r.text));
-    return seqs;
-  };
-}
+// Events may arrive before openFeed resolves: the head only moves forward.
+const feed = await openFeed(args, broadcast);
+head = Math.max(head, feed.head);
+publish = feed.publish;
 
 http.listen(Number(args.port), '127.0.0.1', () => (ready = true));
 process.on('SIGTERM', () => process.exit(0));

@@ -10,8 +10,8 @@
 //   queue on one socket and go one at a time, so Pushpin receives the items in stream order.
 //   node bench/refs/ref-pushpin.mjs --port N --store jetstream|embedded --publish URL [--nats URL] [--data DIR]
 import { Agent, createServer, request } from 'node:http';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { openFeed } from './feed.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,7 +27,6 @@ const EPOCH = 'ref';
 const CHANNEL = 'live';
 let head = 0;
 let ready = false;
-const decoder = new TextDecoder();
 
 // ---- publishing to Pushpin: one request per event-loop turn, in order ----------------------------------------
 
@@ -109,50 +108,10 @@ const http = createServer((req, res) => {
 
 // ---- the feed: exactly the bare reference's ---------------------------------------------------------------------
 
-if (args.store === 'jetstream') {
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstream, jetstreamManager, DeliverPolicy } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: args.nats });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: 'EVENTS', subjects: ['events.>'] }).catch(() => undefined);
-  head = (await jsm.streams.info('EVENTS')).state.last_seq;
-  const consumer = await jetstream(nc).consumers.get('EVENTS', {
-    filter_subjects: 'events.>',
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: head + 1,
-  });
-  const messages = await consumer.consume({ max_messages: 1024 });
-  void (async () => {
-    for await (const m of messages) broadcast(m.seq, m.subject, decoder.decode(m.data));
-  })();
-} else {
-  const { default: Database } = await import('better-sqlite3');
-  const db = new Database(join(args.data, 'ref.db'));
-  for (const p of ['journal_mode = WAL', 'synchronous = FULL']) db.pragma(p);
-  db.exec('CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, subject TEXT, time INTEGER, data BLOB)');
-  const insert = db.prepare('INSERT INTO events (subject, time, data) VALUES (?, ?, ?)');
-  const commit = db.transaction((rows) =>
-    rows.map((r) => Number(insert.run(r.subject, r.time, r.data).lastInsertRowid)),
-  );
-  publish = (items) => {
-    const now = Date.now();
-    const rows = items.map((item) => {
-      const text = JSON.stringify({
-        specversion: '1.0',
-        id: item.id ?? String(now),
-        source: '/v1/events',
-        type: item.type ?? item.subject.slice('events.'.length),
-        time: new Date(now).toISOString(),
-        datacontenttype: 'application/json',
-        data: item.data,
-      });
-      return { subject: item.subject, time: now, text, data: Buffer.from(text) };
-    });
-    const seqs = commit(rows);
-    rows.forEach((r, i) => broadcast(seqs[i], r.subject, r.text));
-    return seqs;
-  };
-}
+// Events may arrive before openFeed resolves: the head only moves forward.
+const feed = await openFeed(args, broadcast);
+head = Math.max(head, feed.head);
+publish = feed.publish;
 
 http.listen(Number(args.port), '127.0.0.1', () => (ready = true));
 process.on('SIGTERM', () => process.exit(0));
