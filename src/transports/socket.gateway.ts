@@ -18,6 +18,7 @@ import { MessageRateLimiter } from './message-rate-limiter.js';
 import { checkSubscribeRequest, parseSocketSubscribe } from './subscribe-request.js';
 import { SocketOutbox } from './socket-outbox.js';
 import { armTokenExpiry } from './token-expiry.js';
+import type { RateVerdict } from './message-rate-limiter.js';
 
 /** `rate_limited`: the client kept sending past `limits.messageBurst` while its messages were refused. */
 export type CloseReason = 'token_expired' | 'slow_consumer' | 'shutdown' | 'unauthorized' | 'rate_limited';
@@ -40,7 +41,7 @@ interface SocketData {
   principal: Principal;
   /** Set once the connection holds a slot (connection-registry.ts). */
   release?: () => void;
-  outbox?: SocketOutbox;
+  conn?: SocketConnection;
 }
 
 /**
@@ -49,7 +50,7 @@ interface SocketData {
  */
 function payloadAndAck(outbox: SocketOutbox, payload: unknown, ack: unknown): [unknown, Ack] {
   if (ack === undefined && typeof payload === 'function') [payload, ack] = [undefined, payload];
-  if (typeof ack !== 'function') return [payload, () => undefined];
+  if (typeof ack !== 'function') return [payload, noAck];
   return [
     payload,
     (answer) => {
@@ -58,6 +59,8 @@ function payloadAndAck(outbox: SocketOutbox, payload: unknown, ack: unknown): [u
     },
   ];
 }
+
+const noAck: Ack = () => undefined;
 
 type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type HsServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -126,84 +129,54 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
   }
 
   handleConnection(socket: HsSocket): void {
-    const { principal } = socket.data;
-    // Ids count per connection (s1, s2, …): clients that subscribed alike get byte-identical packets.
-    const subs = new Map<string, Subscription>();
-    let lastId = 0;
-    const outbox = new SocketOutbox(socket);
-    socket.data.outbox = outbox;
-    // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
-    // subscribes sent before the first ack would all pass the check.
-    let pending = 0;
-    let closed = false;
-
-    const close = (reason: CloseReason) => {
-      if (closed) return;
-      closed = true;
-      const only = subs.size === 1 ? [...subs.values()][0].cursor : undefined;
-      // The cursor counts every delivery handed to the outbox: they must reach the client before it closes.
-      outbox.flush();
-      socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
-      socket.disconnect(true);
-    };
-    outbox.onSlowConsumer(() => close('slow_consumer'));
-    const cancelExpiry = armTokenExpiry(principal.expiresAtMs, () => close('token_expired'));
-
+    const conn = new SocketConnection(socket, this);
+    socket.data.conn = conn;
     // Every incoming message spends from the connection's budget before any handler runs (unknown events too).
-    const limiter = new MessageRateLimiter(this.config.limits.messagesPerSecond, this.config.limits.messageBurst);
-    socket.use((packet, next) => {
-      const verdict = limiter.take();
-      if (verdict === 'allow') return next();
-      if (verdict === 'disconnect') return close('rate_limited');
-      const ack: unknown = packet[packet.length - 1];
-      if (typeof ack === 'function') (ack as Ack)({ ok: false, error: 'limit_exceeded' });
-    });
+    socket.use((packet, next) => conn.admit(packet, next));
+    // Shared handlers (the socket is `this`): no closures per connection.
+    socket.on('subscribe', onSubscribe);
+    socket.on('unsubscribe', onUnsubscribe);
+    socket.once('disconnect', onDisconnect);
+  }
 
-    socket.on('subscribe', (...args) => {
-      const [payload, reply] = payloadAndAck(outbox, ...args);
-      const req = parseSocketSubscribe(payload);
-      if (!req) return reply({ ok: false, error: 'invalid_request' });
-      if (subs.size + pending >= this.config.limits.subscriptionsPerConnection) {
-        return reply({ ok: false, error: 'limit_exceeded' });
-      }
-      const refused = checkSubscribeRequest(principal, req, this.config.limits);
-      if (refused) return reply({ ok: false, error: refused });
-      const id = `s${++lastId}`;
-      const sink = outbox.sink(id);
-      pending++;
-      this.hub.subscribe(req, sink).then(
-        (sub) => {
-          pending--;
-          if (!socket.connected) return sub.close();
-          subs.set(id, sub);
-          reply({ ok: true, id, cursor: sub.startCursor });
-          sub.begin();
-        },
-        (err: unknown) => {
-          pending--;
-          if (err instanceof SubscribeError) return reply({ ok: false, error: err.code });
-          this.log.error({ err }, 'subscribe failed');
-          reply({ ok: false, error: 'unavailable' });
-        },
-      );
-    });
+  /** @internal What a connection's handlers need from the gateway. */
+  subscribeOn(conn: SocketConnection, args: unknown[]): void {
+    const [payload, reply] = payloadAndAck(conn.outbox, args[0], args[1]);
+    const req = parseSocketSubscribe(payload);
+    if (!req) return reply({ ok: false, error: 'invalid_request' });
+    if (conn.subscriptions() + conn.pending >= this.config.limits.subscriptionsPerConnection) {
+      return reply({ ok: false, error: 'limit_exceeded' });
+    }
+    const refused = checkSubscribeRequest(conn.principal, req, this.config.limits);
+    if (refused) return reply({ ok: false, error: refused });
+    const id = `s${++conn.lastId}`;
+    const sink = conn.outbox.sink(id);
+    conn.pending++;
+    this.hub.subscribe(req, sink).then(
+      (sub) => {
+        conn.pending--;
+        if (!conn.socket.connected) return sub.close();
+        conn.add(id, sub);
+        reply({ ok: true, id, cursor: sub.startCursor });
+        sub.begin();
+      },
+      (err: unknown) => {
+        conn.pending--;
+        if (err instanceof SubscribeError) return reply({ ok: false, error: err.code });
+        this.log.error({ err }, 'subscribe failed');
+        reply({ ok: false, error: 'unavailable' });
+      },
+    );
+  }
 
-    socket.on('unsubscribe', (...args) => {
-      const [payload, reply] = payloadAndAck(outbox, ...args);
-      const id = (payload as { id?: unknown } | null)?.id;
-      if (typeof id !== 'string') return reply({ ok: false, error: 'invalid_request' });
-      subs.get(id)?.close();
-      subs.delete(id);
-      reply({ ok: true });
-    });
+  /** @internal A connection's own per-message budget, from the configured limits. */
+  newLimiter(): MessageRateLimiter {
+    return new MessageRateLimiter(this.config.limits.messagesPerSecond, this.config.limits.messageBurst);
+  }
 
-    socket.once('disconnect', () => {
-      cancelExpiry();
-      for (const sub of subs.values()) sub.close();
-      subs.clear();
-      socket.data.release?.();
-      this.claimed.delete(socket.conn);
-    });
+  /** @internal The transport connection may claim a slot again. */
+  forget(transportConn: object): void {
+    this.claimed.delete(transportConn);
   }
 
   /**
@@ -214,7 +187,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     const closed: Promise<void>[] = [];
     for (const socket of this.server?.sockets.sockets.values() ?? []) {
       closed.push(new Promise<void>((resolve) => socket.conn.once('close', () => resolve())));
-      socket.data.outbox?.flush();
+      socket.data.conn?.outbox.flush();
       socket.emit('closing', { reason });
       socket.disconnect(true);
     }
@@ -223,4 +196,97 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     await Promise.race([Promise.all(closed), new Promise((r) => (timer = setTimeout(r, flushMs)))]);
     clearTimeout(timer);
   }
+}
+
+/**
+ * One Socket.IO connection's state: its subscriptions (ids count per connection, s1, s2, …, so clients that
+ * subscribed alike get byte-identical packets), its outbox, its message budget and its token timer. A class with
+ * shared handlers rather than closures per connection: an idle connection's size is what limits how many one
+ * process holds.
+ */
+class SocketConnection {
+  readonly principal: Principal;
+  readonly outbox: SocketOutbox;
+  lastId = 0;
+  /**
+   * Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
+   * subscribes sent before the first ack would all pass the check.
+   */
+  pending = 0;
+  /** Created on the first subscribe. */
+  private subs: Map<string, Subscription> | null = null;
+  private closed = false;
+  private readonly limiter: MessageRateLimiter;
+  private cancelExpiry: (() => void) | undefined;
+
+  constructor(
+    readonly socket: HsSocket,
+    readonly gateway: SocketGateway,
+  ) {
+    this.principal = socket.data.principal;
+    this.outbox = new SocketOutbox(socket);
+    this.limiter = gateway.newLimiter();
+    this.outbox.onSlowConsumer(() => this.close('slow_consumer'));
+    if (this.principal.expiresAtMs !== undefined) {
+      this.cancelExpiry = armTokenExpiry(this.principal.expiresAtMs, () => this.close('token_expired'));
+    }
+  }
+
+  subscriptions(): number {
+    return this.subs?.size ?? 0;
+  }
+
+  add(id: string, sub: Subscription): void {
+    (this.subs ??= new Map()).set(id, sub);
+  }
+
+  unsubscribe(args: unknown[]): void {
+    const [payload, reply] = payloadAndAck(this.outbox, args[0], args[1]);
+    const id = (payload as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string') return reply({ ok: false, error: 'invalid_request' });
+    this.subs?.get(id)?.close();
+    this.subs?.delete(id);
+    reply({ ok: true });
+  }
+
+  /** Spends from the message budget: the packet passes, is refused (acked `limit_exceeded`), or the client is closed. */
+  admit(packet: unknown[], next: (err?: Error) => void): void {
+    const verdict: RateVerdict = this.limiter.take();
+    if (verdict === 'allow') return next();
+    if (verdict === 'disconnect') return this.close('rate_limited');
+    const ack: unknown = packet[packet.length - 1];
+    if (typeof ack === 'function') (ack as Ack)({ ok: false, error: 'limit_exceeded' });
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    const only = this.subs?.size === 1 ? [...this.subs.values()][0].cursor : undefined;
+    // The cursor counts every delivery handed to the outbox: they must reach the client before it closes.
+    this.outbox.flush();
+    this.socket.emit('closing', { reason, ...(only ? { cursor: only } : {}) });
+    this.socket.disconnect(true);
+  }
+
+  disconnected(): void {
+    this.cancelExpiry?.();
+    this.cancelExpiry = undefined;
+    if (this.subs) for (const sub of this.subs.values()) sub.close();
+    this.subs = null;
+    this.socket.data.release?.();
+    this.gateway.forget(this.socket.conn);
+  }
+}
+
+function onSubscribe(this: HsSocket, ...args: unknown[]): void {
+  const conn = this.data.conn;
+  if (conn) conn.gateway.subscribeOn(conn, args);
+}
+
+function onUnsubscribe(this: HsSocket, ...args: unknown[]): void {
+  this.data.conn?.unsubscribe(args);
+}
+
+function onDisconnect(this: HsSocket): void {
+  this.data.conn?.disconnected();
 }
