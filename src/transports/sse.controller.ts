@@ -64,7 +64,6 @@ export class SseController {
     // `SseConnection.release`, when the response closes (or at once when it already has); each await is followed
     // by a check.
     const conn = new SseConnection(res, this.open);
-    res.once('close', () => conn.release());
     if (req.socket.destroyed) conn.gone = true;
 
     if (!originAllowed(req.headers.origin, this.config.server.allowedOrigins)) {
@@ -195,6 +194,8 @@ class SseConnection {
     private readonly open: SharedTicker<SseConnection>,
   ) {
     this.outbox = new SseOutbox(res);
+    // Registered here, not in the handler: a listener made there would keep the handler's whole scope alive.
+    res.once('close', () => this.release());
   }
 
   /** Holds the slot; false (and the slot given back) when the client has already left. */
