@@ -62,6 +62,19 @@ function payloadAndAck(outbox: SocketOutbox, payload: unknown, ack: unknown): [u
 
 const noAck: Ack = () => undefined;
 
+/**
+ * Gives the socket's slot back when its transport closes, and says whether it has. Made here rather than in the
+ * handshake middleware: a listener made there would keep the middleware's whole scope alive for the connection.
+ */
+function watchClose(socket: HsSocket): { closed: boolean } {
+  const state = { closed: socket.conn.readyState !== 'open' };
+  socket.conn.once('close', () => {
+    state.closed = true;
+    socket.data.release?.();
+  });
+  return state;
+}
+
 type HsSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type HsServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
@@ -96,17 +109,13 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
       };
       // The client may go away while its token is verified. socket.io then drops the socket without `disconnect`,
       // so the slot is tied to the transport's own close, which always fires, and taken only while it is open.
-      let gone = conn.readyState !== 'open';
-      conn.once('close', () => {
-        gone = true;
-        socket.data.release?.();
-      });
+      const gone = watchClose(socket);
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       this.auth
         .authenticate(token)
         .then((principal) => {
           // socket.io discards a socket whose transport closed; `next` still has to run to forget it.
-          if (gone || conn.readyState !== 'open') return refuse(new Error('unauthorized'));
+          if (gone.closed || conn.readyState !== 'open') return refuse(new Error('unauthorized'));
           // Nothing to read without credentials: refuse now rather than hold a slot for a client that can do nothing.
           if (principal.kind === 'anonymous' && principal.subscribe.length === 0) {
             return refuse(new Error('unauthorized'));
