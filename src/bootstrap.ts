@@ -62,6 +62,9 @@ export async function createApp(
   return app;
 }
 
+/** Connections the kernel queues for accept(): enough for a reconnect storm of tens of thousands of clients. */
+const LISTEN_BACKLOG = 65_535;
+
 export async function bootstrap(env: Record<string, string | undefined> = process.env): Promise<INestApplication> {
   let config: AppConfig;
   try {
@@ -75,7 +78,12 @@ export async function bootstrap(env: Record<string, string | undefined> = proces
   }
   const logger = createLogger(config.logLevel);
   const app = await createApp(config, { logger });
-  await app.listen(config.port, config.host);
+  // Node's default accept backlog (511) overflows when thousands of clients reconnect at once (a restart, a
+  // network blip): the kernel drops their SYNs and they retry after 1, 3, 7, 15 s… The kernel caps this at
+  // net.core.somaxconn.
+  // Nest passes extra arguments on to http.Server#listen(port, host, backlog, callback).
+  const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+  await listen(config.port, config.host, LISTEN_BACKLOG);
   logger.info(
     {
       port: config.port,

@@ -1,5 +1,7 @@
 // Client generator processes (bench/workers/clients.mjs), at most PER_PROCESS clients each (file-descriptor
-// limit per process), with their answers summed.
+// limit per process), with their answers summed. Process i connects from its own loopback source address,
+// 127.0.0.(2+i): one address has ~28k ephemeral ports towards one server port, and a reconnect storm of 10,000
+// clients leaves as many sockets in TIME_WAIT as it opens, so one address would run out.
 import { join } from 'node:path';
 import { ROOT } from './gateway.mjs';
 import { Worker } from './workers.mjs';
@@ -24,9 +26,17 @@ const SUM_KEYS = [
   'behind',
 ];
 
+/** The loopback address client process `i` connects from (the whole of 127/8 is loopback on Linux). */
+export function sourceAddress(i) {
+  return `127.0.0.${2 + i}`;
+}
+
 export class Fleet {
   constructor(processes) {
-    this.workers = Array.from({ length: processes }, () => new Worker(SCRIPT));
+    this.workers = Array.from(
+      { length: processes },
+      (_, i) => new Worker(SCRIPT, [], { env: { HS_BENCH_SOURCE_ADDRESS: sourceAddress(i) } }),
+    );
     this.counts = this.workers.map(() => 0);
   }
 

@@ -15,6 +15,9 @@ import { cursorSeq, Histogram, nowMs } from '../lib/util.mjs';
 const require = createRequire(import.meta.url);
 const { io } = require('socket.io-client');
 
+/** This process's loopback source address (fleet.mjs), so thousands of clients do not exhaust one address's ports. */
+const localAddress = process.env.HS_BENCH_SOURCE_ADDRESS || undefined;
+
 const clients = [];
 let hist = new Histogram();
 let recording = false;
@@ -98,7 +101,13 @@ function onStart(c, cursor) {
 
 function openSocketIo(c, { cursor, from, timeoutMs }) {
   return new Promise((resolve) => {
-    const socket = io(c.url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs });
+    const socket = io(c.url, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: timeoutMs,
+      localAddress,
+    });
     c.socket = socket;
     let done = false;
     const finish = (ok, why) => {
@@ -148,7 +157,7 @@ function openSse(c, { cursor, from, timeoutMs }) {
     };
     const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
     c.openedAt = nowMs();
-    const req = request(u, { agent: false, headers: { accept: 'text/event-stream' } }, (res) => {
+    const req = request(u, { agent: false, localAddress, headers: { accept: 'text/event-stream' } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         return finish(false, `HTTP ${res.statusCode}`);

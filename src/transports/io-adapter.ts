@@ -32,6 +32,15 @@ export class HookstreamIoAdapter extends IoAdapter {
     super(app);
   }
 
+  /**
+   * Nest builds a disconnect observable for every socket even when the gateway has no message handlers (ours
+   * registers its own listeners): with none, nothing is bound, which saves that per idle connection.
+   */
+  override bindMessageHandlers(...args: Parameters<IoAdapter['bindMessageHandlers']>): void {
+    if (args[1].length === 0) return;
+    super.bindMessageHandlers(...args);
+  }
+
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
     const { allowedOrigins } = this.config.server;
     return super.createIOServer(port, {

@@ -7,18 +7,22 @@ import type { Request, Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { AuthError, Authenticator, type Principal } from '../auth/auth.service.js';
-import { FanoutHub } from '../fanout/fanout-hub.js';
+import { FanoutHub, type Subscription } from '../fanout/fanout-hub.js';
 import { SubscribeError } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { CloseReason, SubscribeErrorCode } from '../protocol/index.js';
 import { clientAddress, originAllowed } from './client-address.js';
-import { type ConnectionCap, ConnectionRegistry } from './connection-registry.js';
+import { type ConnectionCap, ConnectionRegistry, type Release } from './connection-registry.js';
 import { SseOutbox } from './sse-outbox.js';
 import { sseFrame } from './sse-frame.js';
 import { checkSubscribeRequest } from './subscribe-request.js';
 import { armTokenExpiry } from './token-expiry.js';
+import { SharedTicker } from './keepalive.js';
 
 const KEEPALIVE_MS = 15_000;
+/** Frames every stream sends alike, built once. */
+const KEEPALIVE_FRAME = sseFrame({ comment: 'keep-alive' });
+const RETRY_FRAME = sseFrame({ retry: 2000 });
 /** Every subscribe refusal with its HTTP status and message: the SSE edge of SubscribeErrorCode. */
 const REFUSALS = {
   invalid_request: { status: 400, message: 'the request is not a valid stream request' },
@@ -43,32 +47,29 @@ export class SseController {
     private readonly hub: FanoutHub,
     private readonly connections: ConnectionRegistry,
     private readonly lifecycle: Lifecycle,
-  ) {}
+  ) {
+    // One closer for every open stream, not one registration per connection.
+    lifecycle.onShutdown(() => {
+      for (const conn of this.open.list()) conn.close('shutdown');
+    });
+  }
+
+  /** Open streams: each gets the keep-alive comment from one process-wide timer, and the shutdown notice. */
+  private readonly open = new SharedTicker<SseConnection>(KEEPALIVE_MS);
 
   @Get()
   async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
-    // The client may leave during any await below. Whatever the request holds is given back once, by `releaseAll`,
-    // when the response closes (or at once when it already has), and each await is followed by a check.
-    const held: (() => void)[] = [];
-    let gone = false;
-    const releaseAll = () => {
-      for (const give of held.splice(0).reverse()) give();
-    };
-    const hold = (give: () => void) => {
-      held.push(give);
-      if (gone) releaseAll();
-    };
-    res.once('close', () => {
-      gone = true;
-      releaseAll();
-    });
-    if (req.socket.destroyed) gone = true;
+    // The client may leave during any await below. What the request holds is given back once, by
+    // `SseConnection.release`, when the response closes (or at once when it already has); each await is followed
+    // by a check.
+    const conn = new SseConnection(res, this.open);
+    if (req.socket.destroyed) conn.gone = true;
 
     if (!originAllowed(req.headers.origin, this.config.server.allowedOrigins)) {
       throw new ApiError(403, 'forbidden', 'pages from this origin may not open streams (server.allowedOrigins)');
     }
     const principal = await this.authenticate(req);
-    if (gone) return;
+    if (conn.gone) return;
     const query = req.query;
     const list = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
     const patterns = list(query.subject);
@@ -88,21 +89,17 @@ export class SseController {
     const ip = clientAddress(req.socket.remoteAddress, req.headers, this.config.server.trustedProxyHeader);
     const slot = this.connections.acquire('sse', { anonymous: principal.kind === 'anonymous', ip });
     if (typeof slot === 'string') throw capRefusal(slot);
-    hold(slot);
-
-    const outbox = new SseOutbox(res);
+    if (!conn.holdSlot(slot)) return;
 
     let sub;
     try {
-      sub = await this.hub.subscribe({ patterns, cursor, from }, outbox);
+      sub = await this.hub.subscribe({ patterns, cursor, from }, conn.outbox);
     } catch (err) {
-      releaseAll();
+      conn.release();
       if (err instanceof SubscribeError) throw refusal(err.code);
       throw err;
     }
-    const opened = sub;
-    hold(() => opened.close());
-    if (gone) return;
+    if (!conn.holdSubscription(sub)) return;
 
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -114,20 +111,12 @@ export class SseController {
       ...corsHeaders(req.headers.origin, this.config.server.allowedOrigins),
     });
     res.socket?.setNoDelay(true);
-    outbox.write(sseFrame({ retry: 2000 }));
-    outbox.write(sseFrame({ event: 'ready', id: sub.startCursor, data: JSON.stringify({ cursor: sub.startCursor }) }));
+    conn.outbox.write(RETRY_FRAME);
+    conn.outbox.write(
+      sseFrame({ event: 'ready', id: sub.startCursor, data: JSON.stringify({ cursor: sub.startCursor }) }),
+    );
     sub.begin();
-
-    const keepalive = setInterval(() => outbox.write(sseFrame({ comment: 'keep-alive' })), KEEPALIVE_MS);
-    hold(() => clearInterval(keepalive));
-    const close = (reason: CloseReason) => {
-      outbox.write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
-      outbox.flush();
-      res.end();
-    };
-    outbox.onSlowConsumer(() => close('slow_consumer'));
-    hold(armTokenExpiry(principal.expiresAtMs, () => close('token_expired')));
-    hold(this.lifecycle.onShutdown(() => close('shutdown')));
+    conn.start(principal.expiresAtMs);
   }
 
   private async authenticate(req: Request): Promise<Principal> {
@@ -180,4 +169,68 @@ function corsHeaders(origin: string | undefined, allowed: string[] | undefined):
 function refusal(code: SubscribeErrorCode): ApiError {
   const { status, message } = REFUSALS[code];
   return new ApiError(status, code, message, code === 'unavailable' ? { 'Retry-After': '2' } : {});
+}
+
+/**
+ * What one stream holds (its connection slot, its subscription, its token timer, its place in the shared
+ * keep-alive and shutdown list), given back once by `release()`. A class rather than a list of closures:
+ * an idle connection's size is what limits how many one process holds.
+ */
+class SseConnection {
+  /** The response has closed: anything acquired from now on is given back at once. */
+  gone = false;
+  readonly outbox: SseOutbox;
+  private slot: Release | undefined;
+  private sub: Subscription | undefined;
+  private cancelExpiry: (() => void) | undefined;
+
+  constructor(
+    private readonly res: Response,
+    private readonly open: SharedTicker<SseConnection>,
+  ) {
+    this.outbox = new SseOutbox(res);
+    // Registered here, not in the handler: a listener made there would keep the handler's whole scope alive.
+    res.once('close', () => this.release());
+  }
+
+  /** Holds the slot; false (and the slot given back) when the client has already left. */
+  holdSlot(slot: Release): boolean {
+    this.slot = slot;
+    if (this.gone) this.release();
+    return !this.gone;
+  }
+
+  holdSubscription(sub: Subscription): boolean {
+    this.sub = sub;
+    if (this.gone) this.release();
+    return !this.gone;
+  }
+
+  /** The stream is open: keep-alives, slow-consumer and token-expiry closing, shutdown notice. */
+  start(expiresAtMs: number | undefined): void {
+    this.open.add(this);
+    this.outbox.onSlowConsumer(() => this.close('slow_consumer'));
+    if (expiresAtMs !== undefined) this.cancelExpiry = armTokenExpiry(expiresAtMs, () => this.close('token_expired'));
+  }
+
+  ping(): void {
+    this.outbox.write(KEEPALIVE_FRAME);
+  }
+
+  close(reason: CloseReason): void {
+    this.outbox.write(sseFrame({ event: 'closing', data: JSON.stringify({ reason }) }));
+    this.outbox.flush();
+    this.res.end();
+  }
+
+  /** Gives back everything held, latest first; safe to call more than once. */
+  release(): void {
+    this.gone = true;
+    this.open.delete(this);
+    const { cancelExpiry, sub, slot } = this;
+    this.cancelExpiry = this.sub = this.slot = undefined;
+    cancelExpiry?.();
+    sub?.close();
+    slot?.();
+  }
 }
