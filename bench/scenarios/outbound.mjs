@@ -88,7 +88,7 @@ async function runTarget(ctx, kind, rx, receiverUrl) {
           const steady = await drain(ctx, rx, published.ok, P.events, P.drainTimeoutMs, label);
           const [server, nats] = meter();
           const hist = new Histogram(steady.hist);
-          const span = Math.max(steady.lastAt - started, (P.events / P.rate) * 1000) / 1000;
+          const span = Math.max(steady.lastNewAt - started, (P.events / P.rate) * 1000) / 1000;
           const out = {
             endpoints,
             published: published.ok,
@@ -125,7 +125,7 @@ async function runTarget(ctx, kind, rx, receiverUrl) {
             out.down = {
               downS: (upAt - downAt) / 1000,
               published: pubDown.ok,
-              drainS: after.lastAt ? (after.lastAt - upAt) / 1000 : null,
+              drainS: after.lastNewAt ? (after.lastNewAt - upAt) / 1000 : null,
               lost: after.missing,
               dups: after.dups,
               badSignatures: after.badSignatures,

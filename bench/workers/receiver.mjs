@@ -13,7 +13,16 @@ const seen = new Map(); // path → Set of webhook-id
 const topicOfPath = new Map(); // path → the topic its endpoint subscribes to (event n goes to topic n mod T)
 let topics = 1;
 const sockets = new Set();
-const state = { received: 0, dups: 0, verified: 0, badSignatures: 0, unknownPath: 0, hist: new Histogram(), lastAt: 0 };
+const state = {
+  received: 0,
+  dups: 0,
+  verified: 0,
+  badSignatures: 0,
+  unknownPath: 0,
+  hist: new Histogram(),
+  lastAt: 0,
+  lastNewAt: 0,
+};
 let server = null;
 let port = 0;
 
@@ -37,6 +46,7 @@ function onRequest(req, res) {
       return;
     }
     ids.add(id);
+    state.lastNewAt = at; // a late duplicate must not stretch the drain time
     const body = Buffer.concat(chunks).toString('utf8');
     try {
       const t = JSON.parse(body).data?.t;
@@ -88,7 +98,15 @@ serve({
   },
   /** Starts a fresh measurement window (latency and counters), keeping the ids seen. */
   record() {
-    Object.assign(state, { received: 0, dups: 0, verified: 0, badSignatures: 0, unknownPath: 0, lastAt: 0 });
+    Object.assign(state, {
+      received: 0,
+      dups: 0,
+      verified: 0,
+      badSignatures: 0,
+      unknownPath: 0,
+      lastAt: 0,
+      lastNewAt: 0,
+    });
     state.hist = new Histogram();
     return null;
   },
@@ -111,6 +129,7 @@ serve({
       badSignatures: state.badSignatures,
       unknownPath: state.unknownPath,
       lastAt: state.lastAt,
+      lastNewAt: state.lastNewAt,
       missing,
       incomplete,
       hist: state.hist.toJSON(),
