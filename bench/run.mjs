@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Hookstream benchmark suite: `npm run bench [-- options] [scenario ...]`.
 //
-//   scenarios   ingest ingest-with-schema fanout-socketio fanout-sse e2e catchup storm scale   (default: all)
-//   --store     jetstream | embedded | both   (default both; `scale` runs on the first store only)
+//   scenarios   ingest ingest-with-schema fanout-socketio fanout-sse e2e catchup storm scale outbound   (default: all)
+//   --store     jetstream | embedded | both   (default both; `scale` runs on the first store only, `outbound` on
+//               JetStream only)
 //   --smoke     a few seconds per scenario with small counts; exits non-zero on a correctness failure only
 //   --profile   run Hookstream under `node --cpu-prof` and summarise the top self-time functions
 //               (profiled figures are slower; use for diagnosis, not for the table)
@@ -32,6 +33,7 @@ import { e2e } from './scenarios/e2e.mjs';
 import { catchup } from './scenarios/catchup.mjs';
 import { storm } from './scenarios/storm.mjs';
 import { scale } from './scenarios/scale.mjs';
+import { outbound } from './scenarios/outbound.mjs';
 
 exitOnSignals('bench'); // a Ctrl-C leaves no nats-server, gateway or worker behind
 
@@ -49,7 +51,17 @@ const { values: opts, positionals } = parseArgs({
   },
 });
 
-const ALL = ['ingest', 'ingest-with-schema', 'fanout-socketio', 'fanout-sse', 'e2e', 'catchup', 'storm', 'scale'];
+const ALL = [
+  'ingest',
+  'ingest-with-schema',
+  'fanout-socketio',
+  'fanout-sse',
+  'e2e',
+  'catchup',
+  'storm',
+  'scale',
+  'outbound',
+];
 if (opts.help) {
   process.stdout.write(
     `usage: npm run bench -- [--smoke] [--store jetstream|embedded|both] [--profile] [--no-build] [--out DIR] [--param K=JSON ...] [${ALL.join('|')} ...]\n`,
@@ -101,6 +113,14 @@ const FULL = {
   // 10,000 clients, 50 per topic: the steady load stays 10,000 deliveries/s, so the storm is what is measured.
   storm: { clients: 10_000, topics: 200, rate: 200, preStormMs: 4_000, postLiveMs: 2_000, timeoutMs: 120_000 },
   scale: { levels: [100, 1_000, 5_000, 10_000], rate: 10, events: 40, drainTimeoutMs: 120_000, rssSamples: 5 },
+  // Events/s spread evenly over the endpoints (endpoint i gets topic i); the outage on the `down.endpoints` level.
+  outbound: {
+    endpoints: [1, 10, 100],
+    rate: 1_000,
+    events: 30_000,
+    drainTimeoutMs: 60_000,
+    down: { endpoints: 10, ms: 60_000, drainTimeoutMs: 120_000 },
+  },
   processes: 4,
   settleMs: 1_000,
 };
@@ -120,6 +140,13 @@ const SMOKE = {
   catchup: { events: 5_000, liveRate: 100, timeoutMs: 60_000 },
   storm: { clients: 100, topics: 5, rate: 200, preStormMs: 1_000, postLiveMs: 500, timeoutMs: 60_000 },
   scale: { levels: [20, 100], rate: 40, events: 40, drainTimeoutMs: 30_000, rssSamples: 2 },
+  outbound: {
+    endpoints: [1, 10, 100],
+    rate: 1_000,
+    events: 2_000,
+    drainTimeoutMs: 30_000,
+    down: { endpoints: 10, ms: 3_000, drainTimeoutMs: 30_000 },
+  },
   processes: 2,
   settleMs: 200,
 };
@@ -217,7 +244,9 @@ async function runOne(name, store, fn) {
 
 try {
   for (const name of selected) {
-    const runStores = name === 'scale' ? stores.slice(0, 1) : stores;
+    const runStores =
+      name === 'scale' ? stores.slice(0, 1) : name === 'outbound' ? stores.filter((s) => s === 'jetstream') : stores;
+    if (!runStores.length) say(`${name}: skipped (JetStream only; run with --store jetstream or both)`);
     for (const store of runStores) {
       switch (name) {
         case 'ingest':
@@ -243,6 +272,9 @@ try {
           break;
         case 'scale':
           await runOne(name, store, () => scale(ctx, store));
+          break;
+        case 'outbound':
+          await runOne(name, store, () => outbound(ctx, store));
           break;
       }
     }

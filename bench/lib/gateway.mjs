@@ -24,12 +24,13 @@ export function benchConfig(extra = {}) {
     idempotency: { ttl: '1h' },
     sources: [{ name: 'bench', verifier: 'standard-webhooks', secrets: [BENCH_SECRET], tolerance: '5m' }],
     auth: {
-      apiKeys: [{ id: 'bench', key: API_KEY, publish: ['events.>'], subscribe: ['events.>'] }],
+      apiKeys: [{ id: 'bench', key: API_KEY, publish: ['events.>'], subscribe: ['events.>'], ...(extra.apiKey ?? {}) }],
       anonymous: { subscribe: ['events.>'] },
     },
     // Every bench client is anonymous and on one loopback address: lift those two caps to the process cap.
     limits: { anonymousConnections: 50_000, connectionsPerIp: 50_000, ...(extra.limits ?? {}) },
     ...(extra.schemas ? { schemas: extra.schemas } : {}),
+    ...(extra.delivery ? { delivery: extra.delivery } : {}),
   };
 }
 

@@ -191,6 +191,30 @@ export function rowsOf(r) {
         );
       }
       break;
+    case 'outbound':
+      // Events spread over the endpoints: the offered deliveries/s is the event rate at every level.
+      r.hookstream.forEach((x, i) => {
+        const y = r.bare[i];
+        const tag = `${n0(x.endpoints)} endpoint${x.endpoints === 1 ? '' : 's'} (JetStream only)`;
+        add(
+          `${tag}: deliveries/s (offered ${n0(r.params.rate)})`,
+          n0(x.deliveredPerS),
+          n0(y?.deliveredPerS),
+          ratio(r.ratios[i]),
+          target('≥', 0.8, r.ratios[i]),
+        );
+        add(`${tag}: stored→received p50 / p99 ms`, `${ms(x.p50)} / ${ms(x.p99)}`, `${ms(y?.p50)} / ${ms(y?.p99)}`);
+        add(`${tag}: CPU cores, server / nats-server`, `${ratio(x.serverCores)} / ${ratio(x.natsCores)}`, `${ratio(y?.serverCores)} / ${ratio(y?.natsCores)}`);
+        add(`${tag}: lost / duplicate`, `${x.lost} / ${x.dups}`, `${y?.lost} / ${y?.dups}`, '', target('zero', 0, x.lost));
+        if (x.down) {
+          const d = x.down;
+          const e = y?.down;
+          const down = `${tag}: receiver down ${ms(d.downS)} s then up`;
+          add(`${down}: s until drained`, ms(d.drainS), ms(e?.drainS), ratio(d.drainS / e?.drainS));
+          add(`${down}: lost / duplicate`, `${d.lost} / ${d.dups}`, `${e?.lost} / ${e?.dups}`, '', target('zero', 0, d.lost));
+        }
+      });
+      break;
     default:
       break;
   }
