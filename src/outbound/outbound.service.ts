@@ -116,6 +116,7 @@ export class OutboundService {
   private refreshTimer?: NodeJS.Timeout;
   private pruneTimer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
+  private refreshAgain?: Promise<void>;
   private epoch = '';
   private declared = new Map<string, EndpointRecord>();
   private stopped = false;
@@ -165,7 +166,16 @@ export class OutboundService {
 
   /** Re-reads the registry and jobs, and hands them to the worker. Also run after every change made here. */
   refresh(): Promise<void> {
-    this.refreshing ??= this.refreshOnce().finally(() => (this.refreshing = undefined));
+    // A refresh already running may have read the registry before the change that asks for this one: queue one
+    // more after it (at most one), so the workers always end up with what was just written.
+    if (this.refreshing) {
+      this.refreshAgain ??= this.refreshing.then(() => {
+        this.refreshAgain = undefined;
+        return this.refresh();
+      });
+      return this.refreshAgain;
+    }
+    this.refreshing = this.refreshOnce().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
@@ -516,7 +526,8 @@ export class OutboundService {
       const next = await fn(record);
       try {
         await store.update(next, revision);
-        void this.refresh();
+        // This replica's workers use the change before the answer goes out (others pick it up on their refresh).
+        await this.refresh();
         return next;
       } catch (err) {
         // Changed by someone else meanwhile (the worker, another replica): apply the change to the new version.
