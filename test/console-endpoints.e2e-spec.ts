@@ -10,7 +10,15 @@ import { CHROMIUM, describeWithBrowser, LAUNCH_ARGS } from './support/browser.js
 import { testConfig, uniqueStreamName } from './support/config.js';
 import type { RunningGateway } from './support/gateway.js';
 import { NatsServerProcess } from './support/nats-server.js';
-import { createEndpoint, outboundFile, publish, Receiver, startOutboundGateway, SVC_KEY } from './support/outbound.js';
+import {
+  api,
+  createEndpoint,
+  outboundFile,
+  publish,
+  Receiver,
+  startOutboundGateway,
+  SVC_KEY,
+} from './support/outbound.js';
 
 jest.setTimeout(90_000);
 
@@ -97,6 +105,15 @@ describeWithBrowser('console Endpoints view in Chromium', () => {
       expect(await page.locator('#attempt-rows tr td.status').allTextContents()).toEqual(['200', '500', '500']);
       await waitFor(async () => (await page.locator('#dead-rows tr').count()) === 0, { message: 'no dead events' });
       expect(await page.isDisabled('#redeliver')).toBe(true);
+      await waitFor(async () => (await row.locator('td.last-success').textContent()) !== '–', {
+        message: 'last success shown',
+      });
+
+      // A paused endpoint shows why it is disabled.
+      expect((await api(gw.url, 'PATCH', `/v1/endpoints/${ep.id}`, SVC_KEY, { status: 'disabled' })).status).toBe(200);
+      await waitFor(async () => (await row.locator('td.status').textContent()) === 'disabled (manual)', {
+        message: 'disabled (manual)',
+      });
 
       expect(foreign).toEqual([]);
       expect(problems).toEqual([]);
