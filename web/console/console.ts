@@ -63,6 +63,16 @@ const ui = {
   schemaVersions: $<HTMLUListElement>('schema-versions'),
   schemaTitle: $('schema-title'),
   schemaJson: $('schema-json'),
+  tabEndpoints: $<HTMLAnchorElement>('tab-endpoints'),
+  endpointsView: $('endpoints-view'),
+  endpointsMessage: $('endpoints-message'),
+  endpointsRefresh: $<HTMLButtonElement>('endpoints-refresh'),
+  endpointRows: $<HTMLTableSectionElement>('endpoint-rows'),
+  endpointTitle: $('endpoint-title'),
+  attemptRows: $<HTMLTableSectionElement>('attempt-rows'),
+  deadRows: $<HTMLTableSectionElement>('dead-rows'),
+  redeliver: $<HTMLButtonElement>('redeliver'),
+  redeliverResult: $('redeliver-result'),
 };
 
 const state = {
@@ -339,7 +349,7 @@ interface SchemaVersion {
   createdAt: string;
 }
 
-class RegistryError extends Error {
+class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -348,12 +358,22 @@ class RegistryError extends Error {
   }
 }
 
-async function registryGet<T>(path: string, key: string): Promise<T> {
-  const res = await fetch(path, { headers: { authorization: `Bearer ${key}` }, cache: 'no-store' });
+/** A call to the gateway's own HTTP API with the typed key; a refusal becomes an ApiError with its code. */
+async function apiCall<T>(path: string, key: string, post?: unknown): Promise<T> {
+  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+  if (post !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, {
+    method: post === undefined ? 'GET' : 'POST',
+    headers,
+    body: post === undefined ? undefined : JSON.stringify(post),
+    cache: 'no-store',
+  });
   const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
-  if (!res.ok) throw new RegistryError(res.status, `${body.error ?? res.status}: ${body.message ?? res.statusText}`);
+  if (!res.ok) throw new ApiError(res.status, `${body.error ?? res.status}: ${body.message ?? res.statusText}`);
   return body as T;
 }
+
+const registryGet = <T>(path: string, key: string): Promise<T> => apiCall<T>(path, key);
 
 /** Answers that arrive after the user moved on are dropped: only the latest load renders. */
 let schemaLoad = 0;
@@ -446,35 +466,226 @@ async function loadSchemas(subject: string | undefined, version: number | undefi
   } catch (err) {
     if (load !== schemaLoad) return;
     const text =
-      err instanceof RegistryError && err.status === 401
+      err instanceof ApiError && err.status === 401
         ? `The token is not an accepted API key (${err.message}). Reading schemas needs an API key.`
         : `The registry answered ${err instanceof Error ? err.message : String(err)}`;
     schemasState('error', text);
   }
 }
 
-/** `#/schemas[/<subject>[/versions/<n>]]` shows the registry; anything else the events. */
+// ---------------------------------------------------------------------------------------------------------
+// Endpoints view: outbound webhook endpoints, read with the typed API key (`endpoints: true` or `admin: true`)
+
+interface EndpointSummary {
+  id: string;
+  url: string;
+  status: 'active' | 'disabled';
+  disabledReason: string | null;
+  state: { pending: number; dead: number; lastSuccessAt: string | null };
+}
+interface AttemptView {
+  eventId: string;
+  attempt: number;
+  at: string;
+  durationMs: number;
+  status: number | null;
+  error: string | null;
+}
+interface DeadView {
+  eventId: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  deadAt: string;
+}
+
+/** While the view is open it re-reads this often, so retries and redeliveries show without a click. */
+const ENDPOINTS_REFRESH_MS = 2000;
+let endpointLoad = 0;
+let endpointTimer: ReturnType<typeof setTimeout> | undefined;
+/** The dead events shown for the selected endpoint: what Redeliver sends. */
+let shownDead: { endpoint: string; eventIds: string[] } | undefined;
+
+function endpointHref(id?: string): string {
+  return id === undefined ? '#/endpoints' : `#/endpoints/${encodeURIComponent(id)}`;
+}
+
+function endpointsState(state: 'loading' | 'ready' | 'needs-key' | 'error', message?: string): void {
+  document.body.dataset.endpoints = state;
+  if (message === undefined) return;
+  ui.endpointsMessage.textContent = message;
+  ui.endpointsMessage.dataset.kind = state === 'error' || state === 'needs-key' ? 'error' : 'info';
+}
+
+function renderEndpoints(endpoints: EndpointSummary[], selected: string | undefined): void {
+  ui.endpointRows.replaceChildren(
+    ...endpoints.map((e) => {
+      const row = document.createElement('tr');
+      row.className = e.id === selected ? 'endpoint selected' : 'endpoint';
+      row.dataset.id = e.id;
+      row.dataset.status = e.status;
+      const name = cell('', 'id');
+      const a = document.createElement('a');
+      a.href = endpointHref(e.id);
+      a.textContent = e.id;
+      name.append(a);
+      const url = cell(e.url, 'url');
+      url.title = e.url;
+      row.append(
+        name,
+        url,
+        cell(e.disabledReason ? `${e.status} (${e.disabledReason})` : e.status, 'status'),
+        cell(String(e.state.pending), 'num pending'),
+        cell(String(e.state.dead), 'num dead'),
+        cell(e.state.lastSuccessAt ?? '–', 'time last-success'),
+      );
+      return row;
+    }),
+  );
+}
+
+function renderAttempts(attempts: AttemptView[]): void {
+  ui.attemptRows.replaceChildren(
+    ...attempts.map((a) => {
+      const row = document.createElement('tr');
+      row.className = 'attempt';
+      row.dataset.eventId = a.eventId;
+      row.dataset.status = a.status === null ? '' : String(a.status);
+      row.append(
+        cell(a.at, 'time'),
+        cell(a.eventId, 'event-id'),
+        cell(String(a.attempt), 'num attempt'),
+        cell(a.status === null ? '–' : String(a.status), 'num status'),
+        cell(a.error ?? '', 'error'),
+        cell(String(a.durationMs), 'num duration'),
+      );
+      return row;
+    }),
+  );
+}
+
+function renderDead(dead: DeadView[]): void {
+  ui.deadRows.replaceChildren(
+    ...dead.map((d) => {
+      const row = document.createElement('tr');
+      row.className = 'dead-event';
+      row.dataset.eventId = d.eventId;
+      row.append(
+        cell(d.eventId, 'event-id'),
+        cell(String(d.attempts), 'num attempts'),
+        cell(d.lastStatus === null ? '–' : String(d.lastStatus), 'num status'),
+        cell(d.lastError ?? '', 'error'),
+        cell(d.deadAt, 'time'),
+      );
+      return row;
+    }),
+  );
+  ui.redeliver.disabled = dead.length === 0;
+}
+
+function clearEndpointDetail(title: string): void {
+  shownDead = undefined;
+  ui.redeliverResult.textContent = '';
+  ui.endpointTitle.textContent = title;
+  renderAttempts([]);
+  renderDead([]);
+}
+
+async function loadEndpoints(id: string | undefined): Promise<void> {
+  const load = ++endpointLoad;
+  clearTimeout(endpointTimer);
+  const key = ui.token.value.trim();
+  if (!key) {
+    renderEndpoints([], undefined);
+    clearEndpointDetail('Endpoint');
+    endpointsState(
+      'needs-key',
+      'Reading endpoints needs an API key with endpoints or admin rights: type it in Token above.',
+    );
+    return;
+  }
+  // A periodic re-read keeps the rows and the message on screen instead of flashing "Loading…".
+  if (document.body.dataset.endpoints === 'ready') endpointsState('loading');
+  else endpointsState('loading', 'Loading…');
+  try {
+    const at = id === undefined ? '' : `/v1/endpoints/${encodeURIComponent(id)}`;
+    const [list, attempts, dead] = await Promise.all([
+      apiCall<{ endpoints: EndpointSummary[] }>('/v1/endpoints', key),
+      id === undefined ? undefined : apiCall<{ attempts: AttemptView[] }>(`${at}/attempts?limit=50`, key),
+      id === undefined ? undefined : apiCall<{ events: DeadView[] }>(`${at}/dead?limit=100`, key),
+    ]);
+    if (load !== endpointLoad) return;
+    const endpoints = [...list.endpoints].sort((a, b) => a.id.localeCompare(b.id));
+    renderEndpoints(endpoints, id);
+    if (id === undefined || !attempts || !dead) clearEndpointDetail('Select an endpoint to see its attempts.');
+    else {
+      if (shownDead?.endpoint !== id) ui.redeliverResult.textContent = '';
+      ui.endpointTitle.textContent = `${id} · recent attempts, newest first`;
+      renderAttempts(attempts.attempts);
+      renderDead(dead.events);
+      shownDead = { endpoint: id, eventIds: dead.events.map((d) => d.eventId) };
+    }
+    endpointsState('ready', endpoints.length ? '' : 'This key sees no endpoints yet.');
+    endpointTimer = setTimeout(() => {
+      if (!ui.endpointsView.hidden && load === endpointLoad) void loadEndpoints(id);
+    }, ENDPOINTS_REFRESH_MS);
+  } catch (err) {
+    if (load !== endpointLoad) return;
+    const text =
+      err instanceof ApiError && err.status === 401
+        ? `The token is not an accepted API key (${err.message}).`
+        : `The gateway answered ${err instanceof Error ? err.message : String(err)}`;
+    endpointsState('error', text);
+  }
+}
+
+/** Sends the dead events shown for the selected endpoint again; they keep their webhook-id. */
+async function redeliverDead(): Promise<void> {
+  const key = ui.token.value.trim();
+  const target = shownDead;
+  if (!key || !target || !target.eventIds.length) return;
+  ui.redeliver.disabled = true;
+  try {
+    const at = `/v1/endpoints/${encodeURIComponent(target.endpoint)}/redeliver`;
+    const res = await apiCall<{ queued: number }>(at, key, { eventIds: target.eventIds });
+    ui.redeliverResult.textContent = `queued ${res.queued}`;
+    document.body.dataset.redeliver = 'queued';
+  } catch (err) {
+    ui.redeliverResult.textContent = `refused: ${err instanceof Error ? err.message : String(err)}`;
+    document.body.dataset.redeliver = 'refused';
+  }
+  route();
+}
+
+/** `#/schemas[/<subject>[/versions/<n>]]` shows the registry, `#/endpoints[/<id>]` the endpoints; else the events. */
 function route(): void {
   const m = /^#\/schemas(?:\/([^/]+)(?:\/versions\/([1-9]\d*))?)?\/?$/.exec(location.hash);
-  const schemas = m !== null;
-  ui.eventsView.hidden = schemas;
-  ui.schemasView.hidden = !schemas;
-  document.body.dataset.view = schemas ? 'schemas' : 'events';
-  if (schemas) {
-    ui.tabSchemas.setAttribute('aria-current', 'page');
-    ui.tabEvents.removeAttribute('aria-current');
-  } else {
-    ui.tabEvents.setAttribute('aria-current', 'page');
-    ui.tabSchemas.removeAttribute('aria-current');
+  const ep = /^#\/endpoints(?:\/([^/]+))?\/?$/.exec(location.hash);
+  const view = m ? 'schemas' : ep ? 'endpoints' : 'events';
+  ui.eventsView.hidden = view !== 'events';
+  ui.schemasView.hidden = view !== 'schemas';
+  ui.endpointsView.hidden = view !== 'endpoints';
+  document.body.dataset.view = view;
+  const tabs = { events: ui.tabEvents, schemas: ui.tabSchemas, endpoints: ui.tabEndpoints };
+  for (const [name, tab] of Object.entries(tabs)) {
+    if (name === view) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
+  if (view !== 'endpoints') clearTimeout(endpointTimer);
+  if (ep) {
+    void loadEndpoints(decodeSegment(ep[1]));
+    return;
   }
   if (!m) return;
-  let subject: string | undefined;
+  void loadSchemas(decodeSegment(m[1]), m[2] === undefined ? undefined : Number(m[2]));
+}
+
+function decodeSegment(segment: string | undefined): string | undefined {
   try {
-    subject = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
+    return segment === undefined ? undefined : decodeURIComponent(segment);
   } catch {
-    subject = undefined;
+    return undefined;
   }
-  void loadSchemas(subject, m[2] === undefined ? undefined : Number(m[2]));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -506,13 +717,15 @@ async function main(): Promise<void> {
     e.preventDefault();
     connect();
     subscribe({ from: ui.from.value });
-    if (!ui.schemasView.hidden) route();
+    if (!ui.schemasView.hidden || !ui.endpointsView.hidden) route();
   });
-  // A key typed while the Schemas view is open is used at once.
+  // A key typed while the Schemas or Endpoints view is open is used at once.
   ui.token.addEventListener('change', () => {
-    if (!ui.schemasView.hidden) route();
+    if (!ui.schemasView.hidden || !ui.endpointsView.hidden) route();
   });
   ui.schemasRefresh.addEventListener('click', route);
+  ui.endpointsRefresh.addEventListener('click', route);
+  ui.redeliver.addEventListener('click', () => void redeliverDead());
   window.addEventListener('hashchange', route);
   ui.subscribeForm.addEventListener('submit', (e) => {
     e.preventDefault();
