@@ -231,6 +231,8 @@ describeEachStore('outbound webhooks', (backend) => {
     await waitFor(() => rx.received.length === 2, { message: 'the second attempt' });
     // The schedule says 400 ms ± 20 %; the receiver asked for 2 s.
     expect(rx.received[1].at - rx.received[0].at).toBeGreaterThanOrEqual(1_950);
+    // The attempt is logged once its answer is in, just after the receiver saw the request.
+    await waitFor(async () => (await attempts(gw, ep.id)).length === 2, { message: 'both attempts logged' });
     const log = await attempts(gw, ep.id);
     expect(log.map((a) => a.status)).toEqual([200, 429]);
   });
