@@ -23,7 +23,7 @@ const input = (headers: Record<string, string | string[]>, body: string | Buffer
   nowMs,
 });
 
-// Official vector, docs.github.com "Validating webhook deliveries" (webhook-schemes.md §3.3).
+// Official vector, docs.github.com "Validating webhook deliveries".
 const SECRET = "It's a Secret to Everybody";
 const PAYLOAD = 'Hello, World!';
 const SIG = 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17';

@@ -21,7 +21,7 @@ const input = (headers: Record<string, string | string[]>, body: string | Buffer
   nowMs,
 });
 
-// Derived vector (webhook-schemes.md §3.7).
+// Derived vector: computed with node:crypto, no official vector exists.
 const SECRET = 'shpss_test_secret';
 const BODY = '{"id":1}';
 const SIG = 'K2XDCjoIIQnsCAW9wJNjHt4VwaiFCMoHAkXVA+JPSq0=';

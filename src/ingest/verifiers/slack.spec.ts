@@ -21,7 +21,7 @@ const input = (headers: Record<string, string | string[]>, body: string | Buffer
   nowMs,
 });
 
-// Official worked example, "Verifying requests from Slack" (webhook-schemes.md §3.4). The secret ends in 85a5.
+// Official worked example, "Verifying requests from Slack". The secret ends in 85a5.
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
 const TS = '1531420618';
 const BODY =

@@ -23,7 +23,7 @@ const input = (headers: Record<string, string | string[]>, body: string | Buffer
   nowMs,
 });
 
-// Official vector (standard-webhooks and svix reference libraries), webhook-schemes.md §3.1.
+// Official vector (standard-webhooks and svix reference libraries).
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const ID = 'msg_p5jXN8AQM9LWM0D4loKWxJek';
 const TS = 1614265330;

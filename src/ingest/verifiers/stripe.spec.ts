@@ -23,7 +23,7 @@ const input = (headers: Record<string, string | string[]>, body: string | Buffer
   nowMs,
 });
 
-// Derived vector (webhook-schemes.md §3.6), produced with stripe-node's own test helper.
+// Derived vector, produced with stripe-node's own test helper.
 const SECRET = 'whsec_test_secret';
 const TS = 1614265330;
 const PAYLOAD = '{"id":"evt_test_webhook","object":"event"}';
