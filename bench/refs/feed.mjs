@@ -54,3 +54,29 @@ export async function openFeed({ store, nats, data }, onEvent) {
   };
   return { head: 0, publish };
 }
+
+/**
+ * `POST /v1/events` for the embedded feed: a batch (or one item) appended with `publish`, answered 202 with each
+ * item's seq and cursor (`<epoch>_<seq>`), or 400 when the body is not JSON.
+ */
+export function servePublish(req, res, publish, epoch) {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    let items;
+    try {
+      const parsed = JSON.parse(Buffer.concat(chunks));
+      items = Array.isArray(parsed) ? parsed : [parsed];
+    } catch {
+      return reply(res, 400, { error: 'invalid_payload' });
+    }
+    const seqs = await publish(items);
+    reply(res, 202, { results: seqs.map((seq) => ({ seq, cursor: `${epoch}_${seq}`, duplicate: false })) });
+  });
+}
+
+export function reply(res, status, obj) {
+  const text = JSON.stringify(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { openFeed } from './feed.mjs';
+import { openFeed, reply, servePublish } from './feed.mjs';
 
 const require = createRequire(import.meta.url);
 const { Server } = require('socket.io');
@@ -44,12 +44,6 @@ function broadcast(seq, subject, text) {
   }
 }
 
-function reply(res, status, obj) {
-  const text = JSON.stringify(obj);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 let publish; // embedded feed only: (items) => Promise<seq[]>
 
 http.on('request', (req, res) => {
@@ -69,22 +63,7 @@ http.on('request', (req, res) => {
     res.once('close', () => sse.delete(res));
     return;
   }
-  if (req.method === 'POST' && req.url === '/v1/events' && publish) {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      let items;
-      try {
-        const parsed = JSON.parse(Buffer.concat(chunks));
-        items = Array.isArray(parsed) ? parsed : [parsed];
-      } catch {
-        return reply(res, 400, { error: 'invalid_payload' });
-      }
-      const seqs = await publish(items);
-      reply(res, 202, { results: seqs.map((seq) => ({ seq, cursor: `${EPOCH}_${seq}`, duplicate: false })) });
-    });
-    return;
-  }
+  if (req.method === 'POST' && req.url === '/v1/events' && publish) return servePublish(req, res, publish, EPOCH);
   reply(res, 404, { error: 'not_found' });
 });
 

@@ -11,7 +11,7 @@
 //   node bench/refs/ref-pushpin.mjs --port N --store jetstream|embedded --publish URL [--nats URL] [--data DIR]
 import { Agent, createServer, request } from 'node:http';
 import { parseArgs } from 'node:util';
-import { openFeed } from './feed.mjs';
+import { openFeed, reply, servePublish } from './feed.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,12 +64,6 @@ function broadcast(seq, subject, text) {
 
 // ---- the origin's HTTP side -------------------------------------------------------------------------------------
 
-function reply(res, status, obj) {
-  const text = JSON.stringify(obj);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 let publish; // embedded feed only: (items) => seq[]
 
 const http = createServer((req, res) => {
@@ -87,22 +81,7 @@ const http = createServer((req, res) => {
     res.end(body);
     return;
   }
-  if (req.method === 'POST' && req.url === '/v1/events' && publish) {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      let items;
-      try {
-        const parsed = JSON.parse(Buffer.concat(chunks));
-        items = Array.isArray(parsed) ? parsed : [parsed];
-      } catch {
-        return reply(res, 400, { error: 'invalid_payload' });
-      }
-      const seqs = publish(items);
-      reply(res, 202, { results: seqs.map((seq) => ({ seq, cursor: `${EPOCH}_${seq}`, duplicate: false })) });
-    });
-    return;
-  }
+  if (req.method === 'POST' && req.url === '/v1/events' && publish) return servePublish(req, res, publish, EPOCH);
   reply(res, 404, { error: 'not_found' });
 });
 
