@@ -2,7 +2,7 @@
  * Secrets too weak to keep: refused at start, so a guessable webhook secret, JWT key or API key never
  * protects a running gateway. Problems name where the secret is configured, never the secret itself.
  */
-import type { VerifierName } from './config.dto.js';
+import type { ApiKeyDto, FileConfigDto, SourceDto, VerifierName } from './config.dto.js';
 
 /** Standard Webhooks keys are random bytes in base64; the specification asks for 24 to 64 of them. */
 export const MIN_STANDARD_WEBHOOKS_KEY_BYTES = 24;
@@ -31,6 +31,23 @@ export interface SecretPolicyInput {
   jwtSecret?: string;
   apiKeys: { key: string }[];
   demoSource?: string;
+}
+
+/** The secrets of a file that may still be invalid elsewhere: weak secrets are listed with every other problem. */
+export function secretsOf(dto: FileConfigDto): SecretPolicyInput {
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : []);
+  const jwtSecret = dto.auth?.jwt?.secret;
+  return {
+    sources: list<SourceDto>(dto.sources).map((s) => ({
+      name: s.name,
+      verifier: s.verifier,
+      secrets: strings(s.secrets),
+    })),
+    jwtSecret: typeof jwtSecret === 'string' ? jwtSecret : undefined,
+    apiKeys: list<ApiKeyDto>(dto.auth?.apiKeys).filter((k) => typeof k.key === 'string'),
+    demoSource: typeof dto.console?.demoSource === 'string' ? dto.console.demoSource : undefined,
+  };
 }
 
 function isPlaceholder(secret: string): boolean {

@@ -23,3 +23,13 @@ export function parseSize(value: unknown): number | null {
   const bytes = Math.round(Number(m[1]) * SIZE_UNITS[unit]);
   return Number.isSafeInteger(bytes) ? bytes : null;
 }
+
+/** A duration the DTO already validated, or `dflt` when it is unset. */
+export function durationOr(value: unknown, dflt: number): number {
+  return value === undefined ? dflt : (parseDuration(value) as number);
+}
+
+/** A size the DTO already validated, or `dflt` when it is unset. */
+export function sizeOr(value: unknown, dflt: number): number {
+  return value === undefined ? dflt : (parseSize(value) as number);
+}
