@@ -1,23 +1,19 @@
 /**
  * The schema registry: subjects, their numbered versions, compatibility and enforcement mode.
  *
- * Declared subjects come from the config file and never change. Registered ones live in the event store's metadata
- * (bucket `schemas`), shared by every replica: version n of a subject is the key `v.<subject>.<n>` written with
- * create-if-absent, so concurrent registrations each take the next free number and versions have no gaps; a
- * subject's settings are the key `c.<subject>`. Each replica keeps a snapshot in memory (one Map lookup on the
- * ingest path) and reloads it every `refreshMs`, so a version registered on one replica is enforced by all within
- * about that time. Pure: no Nest, no NATS, no disk.
+ * Declared subjects come from the config file and never change. Registered ones live in the event store's metadata,
+ * shared by every replica (layout: schema-bucket.ts; how a version is accepted: schema-registration.ts). Each
+ * replica keeps a snapshot in memory (one Map lookup on the ingest path) and reloads it every `refreshMs`, so a
+ * version registered on one replica is enforced by all within about that time. Pure: no Nest, no NATS, no disk.
  */
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { DeclaredSchema, SchemaMode } from '../config/app-config.js';
 import { validatePublishSubject } from '../events/subject.js';
-import type { MetadataBucket } from '../store/metadata.port.js';
-import { checkCompatibility, type Compatibility, COMPATIBILITY_MODES } from './compatibility.js';
+import { type Compatibility, COMPATIBILITY_MODES } from './compatibility.js';
+import { LazySchemaBucket, type SchemaBucket, storedSubjects } from './schema-bucket.js';
+import { configureSubject, DEFAULT_COMPATIBILITY, type Registered, registerVersion } from './schema-registration.js';
 import { SchemaError } from './schema.errors.js';
 import { SchemaCompiler } from './schema-validator.js';
-
-/** The part of the metadata port the registry uses. */
-export type SchemaBucket = Pick<MetadataBucket, 'get' | 'create' | 'put' | 'list'>;
 
 export interface SchemaVersion {
   version: number;
@@ -60,34 +56,14 @@ export interface RegistryOptions {
   onRefreshed?: () => void;
 }
 
-interface StoredVersion {
-  schema: Record<string, unknown>;
-  createdAt: string;
-}
-
-interface StoredConfig {
-  compatibility?: Compatibility;
-  mode?: SchemaMode | null;
-}
-
-const DEFAULT_COMPATIBILITY: Compatibility = 'backward';
-const MAX_REGISTER_ATTEMPTS = 100;
 const START_WAIT_MS = 5_000;
 const START_RETRY_MS = 100;
 const REFRESH_TIMEOUT_MS = 5_000;
-const VERSION_DIGITS = 10;
-
-/** Subjects use `.` between tokens, which the bucket uses between key parts: `=` stands for it in keys. */
-const keyPart = (subject: string) => subject.replace(/\./g, '=');
-const subjectOf = (part: string) => part.replace(/=/g, '.');
-const versionKey = (subject: string, n: number) => `v.${keyPart(subject)}.${String(n).padStart(VERSION_DIGITS, '0')}`;
-const configKey = (subject: string) => `c.${keyPart(subject)}`;
-
 export class SchemaRegistry {
   private readonly compiler = new SchemaCompiler();
   private subjects = new Map<string, SubjectSchemas>();
   private readonly declared = new Map<string, SubjectSchemas>();
-  private bucket?: Promise<SchemaBucket>;
+  private readonly bucket: LazySchemaBucket;
   private refreshing?: Promise<void>;
   private loadedOnce = false;
   private timer?: NodeJS.Timeout;
@@ -95,6 +71,7 @@ export class SchemaRegistry {
 
   constructor(private readonly options: RegistryOptions) {
     this.clock = options.clock ?? Date.now;
+    this.bucket = new LazySchemaBucket(options.openBucket);
     const startedAt = new Date(this.clock()).toISOString();
     for (const d of options.declared) {
       const versions = d.versions.map((v, i) => this.version(d.subject, i + 1, v.schema, startedAt));
@@ -190,51 +167,19 @@ export class SchemaRegistry {
    * Registers the next version of `subject`: compiled, checked against the latest version under the subject's
    * compatibility (or `compatibility`, which then becomes the subject's), and stored under the next free number.
    */
-  async register(
-    subject: string,
-    schema: unknown,
-    compatibility?: Compatibility,
-  ): Promise<{ subject: string; version: number; compatibility: Compatibility; createdAt: string }> {
+  async register(subject: string, schema: unknown, compatibility?: Compatibility): Promise<Registered> {
     this.checkSubject(subject);
     const compiled = this.compiler.compile(schema);
     if (!compiled.ok) throw new SchemaError('invalid_schema', `the schema does not compile: ${compiled.message}`);
-    const bucket = await this.openBucket();
-    const next = schema as Record<string, unknown>;
-    for (let attempt = 0; attempt < MAX_REGISTER_ATTEMPTS; attempt++) {
-      const [stored, config] = await Promise.all([
-        bucket.list(`v.${keyPart(subject)}.`),
-        bucket.get(configKey(subject)).then((e) => (e ? (JSON.parse(e.value) as StoredConfig) : undefined)),
-      ]);
-      const mode = compatibility ?? config?.compatibility ?? DEFAULT_COMPATIBILITY;
-      const latest = stored.length ? (JSON.parse(stored[stored.length - 1].value) as StoredVersion) : undefined;
-      if (latest && !sameJson(latest.schema, next)) {
-        const reasons = await checkCompatibility(mode, latest.schema, next);
-        if (reasons.length) {
-          throw new SchemaError(
-            'incompatible_schema',
-            `the schema breaks ${mode} compatibility with version ${stored.length} of ${subject}`,
-            reasons,
-          );
-        }
-      }
-      const version = stored.length + 1;
-      const createdAt = new Date(this.clock()).toISOString();
-      try {
-        await bucket.create(versionKey(subject, version), JSON.stringify({ schema: next, createdAt }));
-      } catch (err) {
-        if (this.options.isConflict(err)) continue; // another registration took this number: check again
-        // The store refuses values over its size limit (JetStream: max_payload) as a caller error.
-        if (err instanceof RangeError)
-          throw new SchemaError('invalid_schema', `the schema cannot be stored: ${err.message}`);
-        throw err;
-      }
-      if (compatibility !== undefined && compatibility !== config?.compatibility) {
-        await bucket.put(configKey(subject), JSON.stringify({ ...config, compatibility }));
-      }
-      await this.refreshAfterWrite();
-      return { subject, version, compatibility: mode, createdAt };
-    }
-    throw new SchemaError('unavailable', `too many concurrent registrations for ${subject}; retry`);
+    const registered = await registerVersion(
+      await this.bucket.get(),
+      subject,
+      schema as Record<string, unknown>,
+      compatibility,
+      { now: () => new Date(this.clock()).toISOString(), isConflict: this.options.isConflict },
+    );
+    await this.refreshAfterWrite();
+    return registered;
   }
 
   /** PUT …/config: changes the subject's compatibility and/or mode (null: back to the defaults). */
@@ -243,12 +188,9 @@ export class SchemaRegistry {
     change: { compatibility?: Compatibility; mode?: SchemaMode | null },
   ): Promise<{ compatibility: Compatibility; mode: SchemaMode | null }> {
     this.checkSubject(subject);
-    const bucket = await this.openBucket();
-    const current = await bucket.get(configKey(subject));
-    const config: StoredConfig = { ...(current ? (JSON.parse(current.value) as StoredConfig) : {}), ...change };
-    await bucket.put(configKey(subject), JSON.stringify(config));
+    const settings = await configureSubject(await this.bucket.get(), subject, change);
     await this.refreshAfterWrite();
-    return { compatibility: config.compatibility ?? DEFAULT_COMPATIBILITY, mode: config.mode ?? null };
+    return settings;
   }
 
   /** Reloads the registered subjects from the bucket; concurrent callers share one reload. */
@@ -277,31 +219,13 @@ export class SchemaRegistry {
   }
 
   private async reload(): Promise<void> {
-    const bucket = await this.openBucket();
-    const entries = await bucket.list();
-    const versions = new Map<string, { n: number; stored: StoredVersion }[]>();
-    const configs = new Map<string, StoredConfig>();
-    for (const e of entries) {
-      const [kind, part, n] = e.key.split('.');
-      const subject = subjectOf(part ?? '');
-      if (this.declared.has(subject)) continue; // the config file wins over anything stored for its subjects
-      try {
-        if (kind === 'v' && n !== undefined) {
-          const list = versions.get(subject) ?? [];
-          list.push({ n: Number(n), stored: JSON.parse(e.value) as StoredVersion });
-          versions.set(subject, list);
-        } else if (kind === 'c') {
-          configs.set(subject, JSON.parse(e.value) as StoredConfig);
-        }
-      } catch {
-        // A value this code did not write: ignored rather than stopping every other subject's refresh.
-      }
-    }
+    const bucket = await this.bucket.get();
+    // The config file wins over anything stored for its subjects.
+    const inStore = storedSubjects(await bucket.list(), (subject) => this.declared.has(subject));
     const next = new Map(this.declared);
-    for (const [subject, list] of versions) {
-      list.sort((a, b) => a.n - b.n);
+    for (const [subject, { versions: list, config }] of inStore) {
+      if (list.length === 0) continue; // settings alone, no version yet
       const previous = this.subjects.get(subject);
-      const config = configs.get(subject);
       const compiled: SchemaVersion[] = [];
       for (const { n, stored } of list) {
         if (n !== compiled.length + 1) break; // never expose a gap; versions are written in order
@@ -367,20 +291,6 @@ export class SchemaRegistry {
       );
     }
   }
-
-  private openBucket(): Promise<SchemaBucket> {
-    const open = this.options.openBucket;
-    if (!open) {
-      return Promise.reject(
-        new SchemaError('unavailable', 'this event store keeps no metadata: only declared schemas'),
-      );
-    }
-    if (!this.bucket) {
-      this.bucket = open();
-      this.bucket.catch(() => (this.bucket = undefined)); // retried on the next call
-    }
-    return this.bucket;
-  }
 }
 
 export function isCompatibility(v: unknown): v is Compatibility {
@@ -389,8 +299,4 @@ export function isCompatibility(v: unknown): v is Compatibility {
 
 function notFound(message: string): SchemaError {
   return new SchemaError('not_found', message);
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
