@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { ArgumentsHost } from '@nestjs/common';
 import { ApiError, ApiErrorFilter } from '../common/api-error.js';
 import type { IngestErrorCode } from '../protocol/errors.js';
-import { IngestError } from './ingest.errors.js';
+import { IngestError, SchemaViolationError } from './ingest.errors.js';
 import { asApiError, ingestRefusal } from './ingest-refusal.js';
 
 describe('ingestRefusal', () => {
@@ -28,6 +28,21 @@ describe('ingestRefusal', () => {
     expect(answer.getStatus()).toBe(503);
     expect(answer.headers).toEqual({ 'Retry-After': '2' });
     expect(answer.getResponse()).toEqual({ error: 'unavailable', message: 'retry' });
+  });
+});
+
+describe('schema violations', () => {
+  it.each([
+    ['batch', 400],
+    ['event', 422],
+  ] as const)('answers a refused %s with %i schema_violation and the errors list', (scope, status) => {
+    const errors = [{ index: 1, path: '/id', message: 'must be string' }];
+    const answer = asApiError(new SchemaViolationError(scope, 'no match', errors));
+    expect(answer?.getStatus()).toBe(status);
+    expect(answer?.headers).toEqual({});
+    expect(JSON.stringify(answer?.getResponse())).toBe(
+      JSON.stringify({ error: 'schema_violation', message: 'no match', errors }),
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The ingest path: verified bytes → CloudEvent envelope → durable append → answer. A 2xx is only ever
- * returned after the store confirmed the event durable. Refusals are IngestErrors; the HTTP edge
- * (ingest-refusal.ts) turns them into statuses.
+ * returned after the store confirmed the event durable. Refusals are IngestErrors (and SchemaViolationErrors from
+ * schema enforcement); the HTTP edge (ingest-refusal.ts) turns them into statuses.
  */
 import { randomUUID } from 'node:crypto';
 import type { AppConfig, SourceConfig } from '../config/app-config.js';

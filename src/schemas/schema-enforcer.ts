@@ -3,9 +3,10 @@
  * the version a /v1/events item pins with `schemaVersion`). Passing events get their CloudEvents `dataschema`;
  * failing ones are refused (`enforce`) or stored without it and counted (`warn`). The default mode is `enforce`
  * on /v1/events (the producer is ours to fix) and `warn` on webhooks (a provider cannot change its payloads).
+ * Refusals are ingest refusals (IngestError, SchemaViolationError): the ingest edge gives them their statuses.
  */
 import { Counter, type Registry } from 'prom-client';
-import { ApiError } from '../common/api-error.js';
+import { IngestError, SchemaViolationError } from '../ingest/ingest.errors.js';
 import type { SchemaRegistry, SchemaVersion, SubjectSchemas } from './schema-registry.js';
 import { type SchemaViolation, violationsOf } from './schema-validator.js';
 
@@ -19,7 +20,7 @@ export interface BatchCheck {
 }
 
 /** A webhook's verdict: the `dataschema` to stamp, or the refusal to answer. */
-export type WebhookVerdict = { dataschema?: string; refused?: undefined } | { refused: ApiError };
+export type WebhookVerdict = { dataschema?: string; refused?: undefined } | { refused: SchemaViolationError };
 
 interface Logger {
   warn(obj: object, msg: string): void;
@@ -46,7 +47,7 @@ export class SchemaEnforcer {
   /**
    * POST /v1/events: one check per batch. `item()` answers the item's `dataschema` (undefined: no schema, or it
    * failed in warn mode) and collects its errors in enforce mode; `finish()` then refuses the whole batch with a
-   * 400 `schema_violation` listing every error of every refused item.
+   * SchemaViolationError listing every error of every refused item (answered 400 `schema_violation`).
    */
   batch(): BatchCheck {
     this.ensureLoaded();
@@ -67,13 +68,7 @@ export class SchemaEnforcer {
       },
       finish: () => {
         if (!errors.length) return;
-        throw new ApiError(
-          400,
-          'schema_violation',
-          'events do not match their subject schema; nothing was stored',
-          {},
-          { errors },
-        );
+        throw new SchemaViolationError('batch', 'events do not match their subject schema; nothing was stored', errors);
       },
     };
   }
@@ -96,21 +91,17 @@ export class SchemaEnforcer {
       return {};
     }
     return {
-      refused: new ApiError(
-        422,
-        'schema_violation',
+      refused: new SchemaViolationError(
+        'event',
         `the event does not match version ${version.version} of the schema of ${subject.subject}; it was not stored`,
-        {},
-        { errors: found },
+        found,
       ),
     };
   }
 
-  /** Until the registry has loaded once, nothing can be judged: 503 (the store is most likely unreachable too). */
+  /** Until the registry has loaded once, nothing can be judged: `unavailable` (the store is most likely down too). */
   private ensureLoaded(): void {
-    if (!this.registry.isLoaded()) {
-      throw new ApiError(503, 'unavailable', 'the schema registry is not loaded yet; retry', { 'Retry-After': '2' });
-    }
+    if (!this.registry.isLoaded()) throw new IngestError('unavailable', 'the schema registry is not loaded yet; retry');
   }
 
   private warn(subject: SubjectSchemas, version: SchemaVersion, errors: SchemaViolation[], from: object): void {
@@ -121,7 +112,7 @@ export class SchemaEnforcer {
   }
 }
 
-/** The version an item is checked against: its pin, else the latest. A pin that names nothing is a 400. */
+/** The version an item is checked against: its pin, else the latest. A pin that names nothing is `invalid_payload`. */
 function pinned(
   subject: SubjectSchemas | undefined,
   subjectName: string,
@@ -130,13 +121,12 @@ function pinned(
 ): SchemaVersion | undefined {
   if (pin === undefined) return subject?.versions[subject.versions.length - 1];
   if (!subject || subject.versions.length === 0) {
-    throw new ApiError(400, 'invalid_payload', `${where}"schemaVersion" is set, but ${subjectName} has no schema`);
+    throw new IngestError('invalid_payload', `${where}"schemaVersion" is set, but ${subjectName} has no schema`);
   }
   const n = pin === 'latest' ? subject.versions.length : pin;
   const version = typeof n === 'number' && Number.isInteger(n) ? subject.versions[n - 1] : undefined;
   if (!version) {
-    throw new ApiError(
-      400,
+    throw new IngestError(
       'invalid_payload',
       `${where}"schemaVersion" must be "latest" or one of the versions of ${subjectName} (1 to ${subject.versions.length})`,
     );
