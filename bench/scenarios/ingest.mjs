@@ -30,67 +30,82 @@ function emptyTotals() {
   };
 }
 
+/**
+ * P.rounds rounds in which every target takes the load in turn, the order reversed every other round; each
+ * target's figures are added into its totals. `size` is the webhook body size (the worker's default when unset).
+ */
+async function alternatingRounds(ctx, P, targets, label, size) {
+  const kinds = Object.keys(targets);
+  const totals = Object.fromEntries(kinds.map((kind) => [kind, emptyTotals()]));
+  for (let round = 0; round < P.rounds; round++) {
+    for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
+      const t = targets[kind];
+      const tot = totals[kind];
+      ctx.progress(`${label} · round ${round + 1}/${P.rounds} · ${kind}: ${P.connections} connections`);
+      const load = new Worker(LOAD);
+      try {
+        const started = Date.now();
+        const meter = cpuMeter([t.pid, t.natsPid, load.pid]);
+        const r = await load.call('run', {
+          url: t.url,
+          connections: P.connections,
+          warmupMs: round === 0 ? P.warmupMs : 0, // each server's first round warms it up
+          durationMs: P.roundMs,
+          size,
+        });
+        const [server, nats, gen] = meter();
+        tot.wallS += (Date.now() - started) / 1000;
+        tot.measured += r.measured;
+        tot.seconds += P.roundMs / 1000;
+        tot.hist.merge(r.hist);
+        tot.non2xx += r.non2xx;
+        tot.requests += r.total;
+        tot.accepted += r.accepted;
+        tot.duplicateSeqs += r.duplicateSeqs;
+        tot.duplicateAnswers += r.duplicateAnswers;
+        for (const [k, v] of Object.entries(r.statuses)) tot.statuses[k] = (tot.statuses[k] ?? 0) + v;
+        tot.serverCpuS += server?.cpuS ?? 0;
+        tot.natsCpuS += nats?.cpuS ?? 0;
+        tot.genCpuS += gen?.cpuS ?? 0;
+      } finally {
+        await load.stop();
+      }
+    }
+  }
+  return totals;
+}
+
+/** One target's row of the results: rates, latency, answers and CPU, from its totals over every round. */
+function totalsRow(t) {
+  return {
+    rps: t.measured / t.seconds,
+    p50: t.hist.quantile(0.5),
+    p99: t.hist.quantile(0.99),
+    non2xx: t.non2xx,
+    requests: t.requests,
+    accepted: t.accepted,
+    statuses: t.statuses,
+    duplicateSeqs: t.duplicateSeqs,
+    duplicateAnswers: t.duplicateAnswers,
+    serverCores: t.serverCpuS / t.wallS,
+    natsCores: t.natsCpuS / t.wallS,
+    generatorCores: t.genCpuS / t.wallS,
+    serverCpuUsPerRequest: (t.serverCpuS * 1e6) / t.requests,
+  };
+}
+
 export async function ingest(ctx, store) {
   const P = ctx.P.ingest;
   const out = { scenario: 'ingest', store, params: P, checks: [] };
-  const totals = { hookstream: emptyTotals(), bare: emptyTotals() };
-  await withTarget({ store, kind: 'hookstream', profile: ctx.profileName('ingest', store, 'hookstream') }, (hs) =>
-    withTarget({ store, kind: 'bare', ref: 'ref-ingest' }, async (bare) => {
-      const targets = { hookstream: hs, bare };
-      for (let round = 0; round < P.rounds; round++) {
-        const order = round % 2 === 0 ? ['hookstream', 'bare'] : ['bare', 'hookstream'];
-        for (const kind of order) {
-          const t = targets[kind];
-          const tot = totals[kind];
-          ctx.progress(`ingest · ${store} · round ${round + 1}/${P.rounds} · ${kind}: ${P.connections} connections`);
-          const load = new Worker(LOAD);
-          try {
-            const started = Date.now();
-            const meter = cpuMeter([t.pid, t.natsPid, load.pid]);
-            const r = await load.call('run', {
-              url: t.url,
-              connections: P.connections,
-              warmupMs: round === 0 ? P.warmupMs : 0, // each server's first round warms it up
-              durationMs: P.roundMs,
-            });
-            const [server, nats, gen] = meter();
-            tot.wallS += (Date.now() - started) / 1000;
-            tot.measured += r.measured;
-            tot.seconds += P.roundMs / 1000;
-            tot.hist.merge(r.hist);
-            tot.non2xx += r.non2xx;
-            tot.requests += r.total;
-            tot.accepted += r.accepted;
-            tot.duplicateSeqs += r.duplicateSeqs;
-            tot.duplicateAnswers += r.duplicateAnswers;
-            for (const [k, v] of Object.entries(r.statuses)) tot.statuses[k] = (tot.statuses[k] ?? 0) + v;
-            tot.serverCpuS += server?.cpuS ?? 0;
-            tot.natsCpuS += nats?.cpuS ?? 0;
-            tot.genCpuS += gen?.cpuS ?? 0;
-          } finally {
-            await load.stop();
-          }
-        }
-      }
-    }),
+  const totals = await withTarget(
+    { store, kind: 'hookstream', profile: ctx.profileName('ingest', store, 'hookstream') },
+    (hs) =>
+      withTarget({ store, kind: 'bare', ref: 'ref-ingest' }, (bare) =>
+        alternatingRounds(ctx, P, { hookstream: hs, bare }, `ingest · ${store}`),
+      ),
   );
   for (const kind of ['hookstream', 'bare']) {
-    const t = totals[kind];
-    out[kind] = {
-      rps: t.measured / t.seconds,
-      p50: t.hist.quantile(0.5),
-      p99: t.hist.quantile(0.99),
-      non2xx: t.non2xx,
-      requests: t.requests,
-      accepted: t.accepted,
-      statuses: t.statuses,
-      duplicateSeqs: t.duplicateSeqs,
-      duplicateAnswers: t.duplicateAnswers,
-      serverCores: t.serverCpuS / t.wallS,
-      natsCores: t.natsCpuS / t.wallS,
-      generatorCores: t.genCpuS / t.wallS,
-      serverCpuUsPerRequest: (t.serverCpuS * 1e6) / t.requests,
-    };
+    out[kind] = totalsRow(totals[kind]);
     const r = out[kind];
     out.checks.push({
       who: kind,
@@ -130,59 +145,18 @@ export async function ingestWithSchema(ctx, store) {
   const file = join(dir, 'bench-tick.json');
   writeFileSync(file, JSON.stringify(BENCH_SCHEMA));
   const schemas = [{ subject: 'events.bench.bench.tick', versions: [file], mode: 'enforce' }];
-  const totals = { schema: emptyTotals(), plain: emptyTotals() };
+  let totals;
   try {
-    await withTarget({ store, kind: 'hookstream', config: { schemas } }, (withSchema) =>
-      withTarget({ store, kind: 'hookstream' }, async (plain) => {
-        const targets = { schema: withSchema, plain };
-        for (let round = 0; round < P.rounds; round++) {
-          const order = round % 2 === 0 ? ['schema', 'plain'] : ['plain', 'schema'];
-          for (const kind of order) {
-            const t = targets[kind];
-            const tot = totals[kind];
-            ctx.progress(`ingest-with-schema · ${store} · round ${round + 1}/${P.rounds} · ${kind}`);
-            const load = new Worker(LOAD);
-            try {
-              const started = Date.now();
-              const meter = cpuMeter([t.pid, t.natsPid, load.pid]);
-              const r = await load.call('run', {
-                url: t.url,
-                connections: P.connections,
-                warmupMs: round === 0 ? P.warmupMs : 0,
-                durationMs: P.roundMs,
-                size: P.size,
-              });
-              const [server] = meter();
-              tot.wallS += (Date.now() - started) / 1000;
-              tot.measured += r.measured;
-              tot.seconds += P.roundMs / 1000;
-              tot.hist.merge(r.hist);
-              tot.non2xx += r.non2xx;
-              tot.requests += r.total;
-              tot.accepted += r.accepted;
-              tot.serverCpuS += server?.cpuS ?? 0;
-            } finally {
-              await load.stop();
-            }
-          }
-        }
-      }),
+    totals = await withTarget({ store, kind: 'hookstream', config: { schemas } }, (withSchema) =>
+      withTarget({ store, kind: 'hookstream' }, (plain) =>
+        alternatingRounds(ctx, P, { schema: withSchema, plain }, `ingest-with-schema · ${store}`, P.size),
+      ),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  for (const kind of ['schema', 'plain']) {
-    const t = totals[kind];
-    out[kind] = {
-      rps: t.measured / t.seconds,
-      p50: t.hist.quantile(0.5),
-      p99: t.hist.quantile(0.99),
-      non2xx: t.non2xx,
-      requests: t.requests,
-      accepted: t.accepted,
-      serverCpuUsPerRequest: (t.serverCpuS * 1e6) / t.requests,
-    };
-  }
+  out.schema = totalsRow(totals.schema);
+  out.plain = totalsRow(totals.plain);
   out.checks.push({
     who: 'hookstream',
     what: 'every webhook passed its schema (enforce mode: a failure would be a 422)',
