@@ -170,6 +170,16 @@ describe('SchemaRegistry', () => {
     ]);
   });
 
+  it('a subject with settings but no version yet has no schema: ingest still skips the lookup', async () => {
+    const r = registry();
+    await r.configure('events.billing.invoice', { mode: 'warn' });
+    expect(r.lookup('events.billing.invoice')).toBeUndefined();
+    expect(r.isEmpty()).toBe(true);
+    expect(await r.list()).toEqual([]);
+    await r.register('events.billing.invoice', invoice());
+    expect(r.lookup('events.billing.invoice')?.mode).toBe('warn');
+  });
+
   it('keeps serving the last loaded schemas while the store is unreachable', async () => {
     const shared = sharedStore();
     const r = registry(shared);
