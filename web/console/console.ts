@@ -1,15 +1,16 @@
 /**
  * The live console (`GET /console`): a browser script, bundled by scripts/build-client.mjs into one console.js.
  * It imports the SDK from the gateway's own `/sdk/hookstream.js` (the build rewrites `@hookstream/client`), so
- * the page exercises exactly what users load. No framework: tables, a JSON pane and a few forms.
+ * the page exercises exactly what users load. No framework: tables, a JSON pane, a few forms and SVG charts.
  *
  * This file loads the settings and routes between the views; each view lives in its own module:
- * events-view.ts (the connection and its deliveries), schemas-view.ts and endpoints-view.ts (read with the typed
- * API key).
+ * events-view.ts (the connection and its deliveries), and, read with the typed API key, overview-view.ts (live
+ * stats), schemas-view.ts and endpoints-view.ts.
  */
 import { $ } from './dom.js';
 import { endpointsView } from './endpoints-view.js';
 import { connect, startEvents, startFrom, subscribe } from './events-view.js';
+import { overviewView } from './overview-view.js';
 import { parseRoute, type ViewName } from './routes.js';
 import { schemasView } from './schemas-view.js';
 
@@ -20,7 +21,7 @@ interface ConsoleSettings {
 }
 
 const eventsView = { element: $('events-view'), tab: $<HTMLAnchorElement>('tab-events') };
-const views = { events: eventsView, schemas: schemasView, endpoints: endpointsView };
+const views = { events: eventsView, overview: overviewView, schemas: schemasView, endpoints: endpointsView };
 
 /** Shows the view the hash names, and (re)reads it when it reads from the API. */
 function route(): void {
@@ -32,9 +33,11 @@ function route(): void {
   }
   document.body.dataset.view = r.view;
   if (r.view !== 'endpoints') endpointsView.close();
+  if (r.view !== 'overview') overviewView.close();
   if (r.view !== 'schemas') schemasView.close();
   if (r.view === 'schemas') schemasView.open(r.subject, r.version);
   else if (r.view === 'endpoints') endpointsView.open(r.id);
+  else if (r.view === 'overview') overviewView.open();
 }
 
 /** A view that reads with the typed key is open: a new key (or a reconnect) re-reads it. */

@@ -1,11 +1,14 @@
 /**
- * The console's hash routes: `#/events` (the default), `#/schemas[/<subject>[/versions/<n>]]`
+ * The console's hash routes: `#/events` (the default), `#/overview`, `#/schemas[/<subject>[/versions/<n>]]`
  * and `#/endpoints[/<id>]`. Links are built here so every view spells them the same way.
  */
 import { decodeSegment } from './dom.js';
 
 export type Route =
-  { view: 'events' } | { view: 'schemas'; subject?: string; version?: number } | { view: 'endpoints'; id?: string };
+  | { view: 'events' }
+  | { view: 'overview' }
+  | { view: 'schemas'; subject?: string; version?: number }
+  | { view: 'endpoints'; id?: string };
 
 export type ViewName = Route['view'];
 
@@ -20,6 +23,7 @@ export function parseRoute(hash: string): Route {
   }
   const endpoints = /^#\/endpoints(?:\/([^/]+))?\/?$/.exec(hash);
   if (endpoints) return { view: 'endpoints', id: decodeSegment(endpoints[1]) };
+  if (/^#\/overview\/?$/.test(hash)) return { view: 'overview' };
   return { view: 'events' };
 }
 
