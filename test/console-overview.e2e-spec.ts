@@ -2,7 +2,8 @@
  * The console's Overview tab in a real Chromium (Debian's, driven by playwright-core) against a gateway on a real
  * nats-server, while load runs: events published over `/v1/events` and signed webhooks, delivered to Socket.IO and
  * SSE clients. The charts move while the load runs, come back to 0 after it, and what they show is what
- * `GET /v1/stats` says: the same clients, the same totals once the load has stopped.
+ * `GET /v1/stats` says: the same clients, the same totals once the load has stopped. With HOOKSTREAM_SCREENSHOT=1
+ * it also writes docs/console-overview.png.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -163,6 +164,13 @@ describeWithBrowser('console Overview tab in Chromium', () => {
         { timeoutMs: 10_000, message: 'SSE and ingest rates above 0, a lag drawn' },
       );
       expect(await shown(page, 'ingest', 'acme/accepted')).toBeDefined();
+      if (process.env.HOOKSTREAM_SCREENSHOT === '1') {
+        // A few seconds of lines for the picture in docs/operations.md.
+        const shot = (await samples(page)) + 4;
+        await waitFor(async () => (await samples(page)) >= shot, { message: 'four more samples for the screenshot' });
+        mkdirSync(join(ROOT, 'docs'), { recursive: true });
+        await page.screenshot({ path: join(ROOT, 'docs', 'console-overview.png') });
+      }
       const lag = { p50: await shown(page, 'lag', 'p50'), p99: await shown(page, 'lag', 'p99') };
       if (lag.p50?.value != null) expect(lag.p50.value).toBeLessThanOrEqual(lag.p99!.value!);
 
@@ -198,10 +206,6 @@ describeWithBrowser('console Overview tab in Chromium', () => {
       expect(s.deliveries.sse).toBe(2 * n);
       expect((await shown(page, 'replays', 'running'))?.value).toBe(s.replays.running);
 
-      if (process.env.HOOKSTREAM_SCREENSHOT === '1') {
-        mkdirSync(join(ROOT, 'docs'), { recursive: true });
-        await page.screenshot({ path: join(ROOT, 'docs', 'console-overview.png') });
-      }
       expect(foreign).toEqual([]);
       expect(problems).toEqual([]);
     } finally {
