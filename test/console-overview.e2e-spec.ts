@@ -105,6 +105,12 @@ describeWithBrowser('console Overview tab in Chromium', () => {
       await page.waitForSelector('body[data-view="overview"][data-overview="needs-key"]', { timeout: 15_000 });
       expect(await page.textContent('#overview-message')).toMatch(/needs an API key/);
 
+      // A token that is not an API key: the endpoint's refusal is shown.
+      await page.fill('#token', 'not-an-api-key');
+      await page.press('#token', 'Enter');
+      await page.waitForSelector('body[data-overview="error"]', { timeout: 10_000 });
+      expect(await page.textContent('#overview-message')).toMatch(/not an accepted API key \(unauthorized: /);
+
       // Enter in Token reconnects the console with the key and reads the stats with it.
       await page.fill('#token', PUBLISH_KEY);
       await page.press('#token', 'Enter');

@@ -5,7 +5,7 @@
  * (stats-math.ts); the endpoint only serves the totals `/metrics` serves.
  */
 import type { StatsBody } from '@hookstream/client';
-import { apiCall, refusalText, typedKey } from './api.js';
+import { ApiError, apiCall, refusalText, typedKey } from './api.js';
 import { Chart, type Series } from './chart.js';
 import { $ } from './dom.js';
 import { rate, windowQuantile } from './stats-math.js';
@@ -149,7 +149,8 @@ async function poll(generation: number): Promise<void> {
   } catch (err) {
     if (generation !== state.generation) return;
     overviewState('error', refusalText(err, { hint: 'The overview needs an API key.' }));
-    return;
+    // A refused key stays refused; anything else (a restart, a 503) is tried again.
+    if (err instanceof ApiError && err.status === 401) return;
   }
   // One read a second, however long the read took.
   state.timer = setTimeout(() => void poll(generation), Math.max(0, INTERVAL_MS - (Date.now() - started)));
