@@ -18,8 +18,12 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
-    // The browser SDK's own unit specs, in its workspace package.
-    { ...common, displayName: 'client', testMatch: ['<rootDir>/packages/client/src/**/*.spec.ts'] },
+    // The browser code's unit specs: the SDK's, in its workspace package, and the console's pure modules.
+    {
+      ...common,
+      displayName: 'client',
+      testMatch: ['<rootDir>/packages/client/src/**/*.spec.ts', '<rootDir>/web/**/*.spec.ts'],
+    },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
   // e2e suites each start their own nats-server and gateways; two workers fit a 2-core machine.

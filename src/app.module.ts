@@ -10,6 +10,7 @@ import { Lifecycle } from './lifecycle.js';
 import { APP_LOGGER, type AppLogger } from './logging/logger.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import { StatsController } from './metrics/stats.controller.js';
 import { EVENT_STORE, type EventStore } from './store/event-store.port.js';
 import { ConnectionRegistry } from './transports/connection-registry.js';
 import { SocketGateway } from './transports/socket.gateway.js';
@@ -44,6 +45,7 @@ export class AppModule {
         SseController,
         HealthController,
         MetricsController,
+        StatsController,
         StaticController,
         ConsoleController,
         EndpointsController,
@@ -80,8 +82,8 @@ export class AppModule {
         {
           provide: FanoutHub,
           inject: [MetricsService],
-          useFactory: (m: MetricsService) =>
-            new FanoutHub(
+          useFactory: (m: MetricsService) => {
+            const hub = new FanoutHub(
               store,
               {
                 ringEvents: config.limits.ringEvents,
@@ -92,7 +94,7 @@ export class AppModule {
                 slowConsumerMs: config.limits.slowConsumerTimeoutMs,
               },
               {
-                delivered: (n) => m.deliveries.inc(n),
+                // Deliveries are counted per transport by the outboxes (MetricsService.delivered).
                 replayed: (n) => m.replayed.inc(n),
                 gap: () => m.gaps.inc(),
                 slowConsumer: () => m.slowConsumers.inc(),
@@ -103,7 +105,10 @@ export class AppModule {
                 },
               },
               logger,
-            ),
+            );
+            m.watchReplays(() => hub.replays());
+            return hub;
+          },
         },
         {
           provide: OUTBOUND_SERVICE,

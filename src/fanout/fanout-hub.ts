@@ -166,6 +166,11 @@ export class FanoutHub {
     };
   }
 
+  /** Catch-up reads running and waiting now: cheap (no walk over the subscriptions), read at every metrics scrape. */
+  replays(): { running: number; waiting: number } {
+    return { running: this.registry.replays.inUse, waiting: this.registry.replays.waiting };
+  }
+
   /** Introspection of one subscription (tests, debugging). */
   inspect(id: string): SubscriptionDebug | undefined {
     return this.registry.get(id)?.inspect();

@@ -21,10 +21,21 @@ export class MetricsService {
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
+  /**
+   * Events handed to subscribers' connections, per transport: plain numbers the outboxes add to (a labelled
+   * `inc()` per delivery would cost more than the write), published at each scrape.
+   */
+  readonly delivered = { socketio: 0, sse: 0 };
   readonly deliveries = new Counter({
     name: 'hookstream_deliveries_total',
-    help: 'Events written to subscribers (live and catch-up)',
+    help: 'Events written to subscribers (live and catch-up), by transport',
+    labelNames: ['transport'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.deliveries.reset();
+      this.deliveries.inc({ transport: 'socketio' }, this.delivered.socketio);
+      this.deliveries.inc({ transport: 'sse' }, this.delivered.sse);
+    },
   });
   readonly replayed = new Counter({
     name: 'hookstream_replayed_events_total',
@@ -125,6 +136,28 @@ export class MetricsService {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hookstream_' });
   }
+
+  /** Catch-up reads running and waiting for a slot, read from the fan-out hub at each scrape. */
+  watchReplays(read: () => { running: number; waiting: number }): void {
+    this.replaysRunning = new Gauge({
+      name: 'hookstream_replays_running',
+      help: 'Catch-up reads from the store running now (at most limits.concurrentReplays)',
+      registers: [this.registry],
+      collect() {
+        this.set(read().running);
+      },
+    });
+    this.replaysWaiting = new Gauge({
+      name: 'hookstream_replays_waiting',
+      help: 'Catch-up reads waiting for a slot',
+      registers: [this.registry],
+      collect() {
+        this.set(read().waiting);
+      },
+    });
+  }
+  replaysRunning?: Gauge;
+  replaysWaiting?: Gauge;
 
   /** Exposes the store's idempotency records written after the answer (JetStream), read at each scrape. */
   watchIdempotencyRecords(read: () => { pending: number; dropped: number }): void {

@@ -7,3 +7,4 @@ export type * from './delivery.js';
 export type * from './errors.js';
 export type * from './socket-events.js';
 export type * from './ingest-answers.js';
+export type * from './stats.js';

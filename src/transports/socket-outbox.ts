@@ -57,7 +57,11 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   /** Whether a 'drain' listener is registered (only while someone waits). */
   private listening = false;
 
-  constructor(private readonly socket: Socket) {
+  /** `counts.socketio` counts the deliveries handed to this connection (hookstream_deliveries_total). */
+  constructor(
+    private readonly socket: Socket,
+    private readonly counts: { socketio: number } = { socketio: 0 },
+  ) {
     super();
   }
 
@@ -67,6 +71,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   }
 
   send(p: SocketEventPacket): void {
+    this.counts.socketio++;
     this.enqueue(p);
   }
 

@@ -12,6 +12,7 @@ import { SubscribeError } from '../fanout/fanout.types.js';
 import type { Subscription } from '../fanout/fanout-hub.js';
 import { APP_LOGGER, type AppLogger } from '../logging/logger.js';
 import { Lifecycle } from '../lifecycle.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import type {
   ClientToServerEvents,
   CloseReason,
@@ -80,6 +81,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     private readonly connections: ConnectionRegistry,
     private readonly lifecycle: Lifecycle,
     @Inject(APP_LOGGER) private readonly log: AppLogger,
+    private readonly metrics: MetricsService,
   ) {}
 
   afterInit(server: HsServer): void {
@@ -135,7 +137,7 @@ export class SocketGateway implements OnGatewayInit, OnGatewayConnection {
     // Ids count per connection (s1, s2, …): clients that subscribed alike get byte-identical packets.
     const subs = new Map<string, Subscription>();
     let lastId = 0;
-    const outbox = new SocketOutbox(socket);
+    const outbox = new SocketOutbox(socket, this.metrics.delivered);
     socket.data.outbox = outbox;
     // Subscribes handed to the hub but not answered yet: they count against the limit too, or a burst of
     // subscribes sent before the first ack would all pass the check.

@@ -14,7 +14,11 @@ export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
   private written = 0;
   private writtenBytes = 0;
 
-  constructor(private readonly res: ServerResponse) {
+  /** `counts.sse` counts the deliveries handed to this stream (hookstream_deliveries_total). */
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly counts: { sse: number } = { sse: 0 },
+  ) {
     super();
   }
 
@@ -24,6 +28,7 @@ export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
   }
 
   send(d: Delivery): void {
+    this.counts.sse++;
     this.write(sseDeliveryFrame(d));
   }
 

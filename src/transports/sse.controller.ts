@@ -10,6 +10,7 @@ import { AuthError, Authenticator, type Principal } from '../auth/auth.service.j
 import { FanoutHub, type Subscription } from '../fanout/fanout-hub.js';
 import { SubscribeError } from '../fanout/fanout.types.js';
 import { Lifecycle } from '../lifecycle.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import type { CloseReason, SubscribeErrorCode } from '../protocol/index.js';
 import { clientAddress, originAllowed } from './client-address.js';
 import { type ConnectionCap, ConnectionRegistry, type Release } from './connection-registry.js';
@@ -47,6 +48,7 @@ export class SseController {
     private readonly hub: FanoutHub,
     private readonly connections: ConnectionRegistry,
     private readonly lifecycle: Lifecycle,
+    private readonly metrics: MetricsService,
   ) {
     // One closer for every open stream, not one registration per connection.
     lifecycle.onShutdown(() => {
@@ -62,7 +64,7 @@ export class SseController {
     // The client may leave during any await below. What the request holds is given back once, by
     // `SseConnection.release`, when the response closes (or at once when it already has); each await is followed
     // by a check.
-    const conn = new SseConnection(res, this.open);
+    const conn = new SseConnection(res, this.open, this.metrics.delivered);
     if (req.socket.destroyed) conn.gone = true;
 
     if (!originAllowed(req.headers.origin, this.config.server.allowedOrigins)) {
@@ -187,8 +189,9 @@ class SseConnection {
   constructor(
     private readonly res: Response,
     private readonly open: SharedTicker<SseConnection>,
+    delivered: { sse: number },
   ) {
-    this.outbox = new SseOutbox(res);
+    this.outbox = new SseOutbox(res, delivered);
     // Registered here, not in the handler: a listener made there would keep the handler's whole scope alive.
     res.once('close', () => this.release());
   }

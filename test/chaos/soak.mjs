@@ -90,10 +90,12 @@ const HEAP = 'hookstream_nodejs_heap_size_used_bytes';
 const HEAP_TOTAL = 'hookstream_nodejs_heap_size_total_bytes';
 const EXTERNAL = 'hookstream_nodejs_external_memory_bytes';
 const CPU = 'hookstream_process_cpu_seconds_total';
-const clientsOf = (m) =>
+/** A metric summed over its labels (per transport). */
+const total = (m, name) =>
   Object.entries(m)
-    .filter(([k]) => k.startsWith('hookstream_connected_clients'))
+    .filter(([k]) => k === name || k.startsWith(`${name}{`))
     .reduce((n, [, v]) => n + v, 0);
+const clientsOf = (m) => total(m, 'hookstream_connected_clients');
 
 async function main() {
   exitOnSignals(); // a Ctrl-C leaves no nats-server or gateway behind
@@ -198,7 +200,7 @@ async function main() {
         external: m[EXTERNAL],
         fds: m[FD],
         clients: clientsOf(m),
-        deliveries: m.hookstream_deliveries_total,
+        deliveries: total(m, 'hookstream_deliveries_total'),
         cpu: m[CPU],
         selfCpu: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
       };
