@@ -1,11 +1,16 @@
 /**
- * Catch-up reads on the embedded log, and the lookup by time. better-sqlite3 runs every statement on the event
- * loop, so a read walks the table in bounded seq windows with a turn of the loop between two statements: a pattern
- * that matches nothing cannot hold the loop for a whole-table scan.
+ * Catch-up reads on the embedded log, and the lookup by time. A read walks the table in bounded seq windows (one
+ * statement each, pre-filtered in SQL, matched exactly here) and keeps one window read ahead of its caller.
+ *
+ * The statements run on the read thread (embedded-read-thread.ts), on its own read-only connection, so a deep
+ * replay's SQLite work runs beside ingest and live fan-out instead of taking turns with them. When that thread is
+ * not available they run on the store's connection on the event loop, with a turn of the loop before each one: a
+ * pattern that matches nothing still cannot hold the loop for a whole-table scan.
  */
 import { matchesSubject } from '../../events/pattern.js';
 import type { EventReader, ReadOptions, StoredEvent } from '../event-store.port.js';
 import type { EmbeddedDatabase } from './embedded-database.js';
+import type { EmbeddedReadThread } from './embedded-read-thread.js';
 import { nextTurn, readFailed, toEvent, type EventRow } from './embedded-util.js';
 import { subjectPrefilter, type SubjectPrefilter } from './subject-prefilter.js';
 
@@ -14,28 +19,45 @@ import { subjectPrefilter, type SubjectPrefilter } from './subject-prefilter.js'
  * ~300 bytes, warm cache) where the whole million took ~250 ms in one statement.
  */
 export const READ_WINDOW = 4096;
+/** Most rows one statement returns (a window of ~500-byte events is ~1 MB to hand over). */
+const WINDOW_ROWS = 2048;
 
 /** Where a reader's rows come from: a bounded window of candidate rows, and the newest stored seq. */
 interface ReaderSource {
   /** Rows in `[fromSeq, toSeq]` that pass the SQL pre-filter, in seq order, at most `limit`. */
-  rows(fromSeq: number, toSeq: number, limit: number): EventRow[];
+  rows(fromSeq: number, toSeq: number, limit: number): Promise<StoredEvent[]>;
+  /** The newest stored seq; throws StoreUnavailableError while the store is stopped. */
   lastSeq(): number;
 }
 
 /** The read side of one store: readers hold no resources of their own, so there is no registry to close. */
 export class EmbeddedReaders {
-  constructor(private readonly database: EmbeddedDatabase) {}
+  constructor(
+    private readonly database: EmbeddedDatabase,
+    private readonly thread: EmbeddedReadThread,
+  ) {}
 
-  openReader(opts: ReadOptions): EventReader {
+  async openReader(opts: ReadOptions): Promise<EventReader> {
     this.database.statements();
     const tokens = typeof opts.filter === 'string' ? opts.filter.split('.') : [''];
     if (tokens.includes('') || tokens.slice(0, -1).includes('>')) {
       throw new RangeError(`invalid subject pattern: ${JSON.stringify(opts.filter)}`);
     }
     const pre = subjectPrefilter(opts.filter);
+    const threaded = await this.thread.start();
+    const lastSeq = () => {
+      this.database.statements(); // StoreUnavailableError once the store is stopped
+      return this.database.lastSeq;
+    };
+    const request = pre.kind === 'literal' ? { literal: pre.subject } : { glob: pre.glob };
     return new EmbeddedReader(opts, {
-      rows: (fromSeq, toSeq, limit) => this.readRows(pre, fromSeq, toSeq, limit),
-      lastSeq: () => this.database.lastSeq,
+      rows: threaded
+        ? (from, to, limit) => this.thread.rows({ from, to, limit, ...request })
+        : async (from, to, limit) => {
+            await nextTurn();
+            return this.readRows(pre, from, to, limit).map(toEvent);
+          },
+      lastSeq,
     });
   }
 
@@ -67,54 +89,99 @@ export class EmbeddedReaders {
 
 /**
  * Paged catch-up read: walks `[fromSeq, min(untilSeq, newest)]` in windows of READ_WINDOW seqs, pre-filters in
- * SQL, matches exactly in JS. A page is filled across windows with a turn of the event loop between two
- * statements, so ingest and live fan-out run in between however sparse the matches are. The read ends at
- * `untilSeq` (nothing after it is returned) or at the newest event.
+ * SQL, matches exactly in JS, and hands out pages from what it read. One window is read ahead while the caller
+ * sends the page it has. The read ends at `untilSeq` (nothing after it is returned) or at the newest event: a
+ * call that finds nothing more as of now returns an empty page, and the read is complete.
  */
 class EmbeddedReader implements EventReader {
-  private next_: number;
+  /** The next seq a window starts at. */
+  private from: number;
   private done = false;
   private closed = false;
+  /** Matching events read and not handed out yet; `head` is the first one still to hand out. */
+  private queue: StoredEvent[] = [];
+  private head = 0;
+  /** The window being read, if any; it settles without throwing (a failure is kept in `failure`). */
+  private reading: Promise<void> | null = null;
+  private failure: unknown;
 
   constructor(
     private readonly opts: ReadOptions,
     private readonly source: ReaderSource,
   ) {
-    this.next_ = Math.max(1, Math.floor(opts.fromSeq));
+    this.from = Math.max(1, Math.floor(opts.fromSeq));
     // Nothing at or after fromSeq is wanted when fromSeq is already past the end point.
-    if (this.next_ > opts.untilSeq) this.done = true;
+    if (this.from > opts.untilSeq) this.done = true;
   }
 
   async next(maxEvents: number): Promise<StoredEvent[]> {
     if (this.closed || this.done || maxEvents <= 0) return [];
-    const { filter, untilSeq } = this.opts;
-    const out: StoredEvent[] = [];
-    for (let windows = 0; out.length < maxEvents; windows++) {
-      if (windows > 0) {
-        await nextTurn();
-        if (this.closed) return [];
+    this.source.lastSeq(); // a stopped store fails the call, even with events read ahead
+    while (this.queue.length - this.head < maxEvents) {
+      const reading = (this.reading ??= this.readWindow());
+      if (reading) await reading;
+      if (this.closed) return [];
+      if (this.failure !== undefined) {
+        const err = this.failure;
+        this.failure = undefined;
+        throw err;
       }
-      const last = Math.min(untilSeq, this.source.lastSeq());
-      if (this.next_ > last) {
-        // Past the end point, or the end of the stream as of now: complete unless this call found something.
-        if (this.next_ > untilSeq || out.length === 0) this.done = true;
-        break;
-      }
-      const to = Math.min(last, this.next_ + READ_WINDOW - 1);
-      const limit = maxEvents - out.length;
-      const rows = this.source.rows(this.next_, to, limit);
-      for (const r of rows) {
-        this.next_ = r.seq + 1;
-        if (matchesSubject(filter, r.subject)) out.push(toEvent(r));
-      }
-      // Fewer rows than asked: the window holds no more candidates.
-      if (rows.length < limit) this.next_ = to + 1;
+      if (!reading) break; // nothing more as of now
     }
-    if (this.next_ > untilSeq) this.done = true;
-    return out;
+    const end = Math.min(this.queue.length, this.head + maxEvents);
+    if (end === this.head) {
+      // Past the end point, or at the end of the stream as of now: the read is complete.
+      this.done = true;
+      return [];
+    }
+    const page = this.head === 0 && end === this.queue.length ? this.queue : this.queue.slice(this.head, end);
+    if (end === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else this.head = end;
+    // Read the next window while the caller sends this page.
+    if (this.queue.length - this.head < maxEvents) this.reading ??= this.readWindow();
+    return page;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /**
+   * Starts reading the next window; null when there is none as of now (past the end point or the newest event),
+   * or when the store is stopped (then `failure` says so).
+   */
+  private readWindow(): Promise<void> | null {
+    const { filter, untilSeq } = this.opts;
+    let last: number;
+    try {
+      last = Math.min(untilSeq, this.source.lastSeq());
+    } catch (err) {
+      this.failure = err;
+      return null;
+    }
+    if (this.from > last) return null;
+    const from = this.from;
+    const to = Math.min(last, from + READ_WINDOW - 1);
+    return this.source.rows(from, to, WINDOW_ROWS).then(
+      (rows) => {
+        this.reading = null;
+        if (this.closed) return;
+        let next = from;
+        for (const r of rows) {
+          next = r.seq + 1;
+          if (matchesSubject(filter, r.subject)) this.queue.push(r);
+        }
+        // Fewer rows than asked: the window holds no more candidates.
+        this.from = rows.length < WINDOW_ROWS ? to + 1 : next;
+      },
+      (err: unknown) => {
+        this.reading = null;
+        this.failure = err;
+      },
+    );
   }
 }
