@@ -86,7 +86,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   }
 
   protected sizeOf(p: SocketEventPacket): number {
-    return p.packet.length;
+    return p.size;
   }
 
   /** Cuts the WebSocket (or polling) connection without waiting for engine.io to flush its buffer. */
@@ -103,7 +103,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
     }
     const n = packets.length;
     let bytes = 0;
-    for (const p of packets) bytes += p.packet.length;
+    for (const p of packets) bytes += p.size;
     this.inFlight += n;
     this.inFlightBytes += bytes;
     // The packet text is only what engine.io would send if it could not use the frame (checked above).
@@ -126,7 +126,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
 
   /** One packet on the same engine.io queue as emit(); over WebSocket, its shared pre-built frame as is. */
   private write(p: SocketEventPacket): void {
-    const bytes = p.packet.length;
+    const bytes = p.size;
     this.inFlightBytes += bytes;
     const written = () => {
       this.inFlightBytes -= bytes;
