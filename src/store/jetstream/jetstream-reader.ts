@@ -2,7 +2,7 @@
  * A paged catch-up read over one short-lived ordered consumer, and the registry of a store's open reads.
  * JetStream never says "end of stream" to a pull: one for more than is stored waits until it expires, and a
  * consume() with nothing pending blocks forever. So the read is complete when nothing is pending (from the
- * consumer's create response, then each message's pending count) or `untilSeq` is reached, and a wait that
+ * consumer's create response, then each message's `info.pending`) or `untilSeq` is reached, and a wait that
  * sees no message for a while asks the server whether anything is still pending. The consumer is deleted as
  * soon as the read completes, and on close().
  *
@@ -21,14 +21,7 @@ import {
 } from '@nats-io/jetstream';
 import type { EventReader, ReadOptions, StoredEvent } from '../event-store.port.js';
 import { StoreUnavailableError } from '../event-store.port.js';
-import {
-  describeError,
-  readReplyPosition,
-  unavailable,
-  withTimeout,
-  type ReplyPosition,
-  type StoreLogger,
-} from './jetstream-util.js';
+import { describeError, unavailable, withTimeout, type StoreLogger } from './jetstream-util.js';
 import { narrowFilter } from './subject-filter.js';
 
 /** How long a read waits for a message the pending count promised, before asking the server again. */
@@ -53,8 +46,8 @@ class ReadEvent implements StoredEvent {
   readonly data: Uint8Array;
   readonly #msg: JsMsg;
 
-  constructor(m: JsMsg, seq: number) {
-    this.seq = seq;
+  constructor(m: JsMsg) {
+    this.seq = m.seq;
     this.subject = m.subject;
     this.data = m.data;
     this.#msg = m;
@@ -184,18 +177,11 @@ export class JetStreamReader implements EventReader {
 
   /** Moves messages into the queue until the read is complete, pausing while the queue is full. */
   private async pump(messages: ConsumerMessages): Promise<void> {
-    const at: ReplyPosition = { seq: 0, pending: 0 };
     for await (const m of messages) {
       if (this.done) break;
-      // `reply` is the message class's getter, not declared on JsMsg: without it, the client's parse is used.
-      const reply = (m as JsMsg & { readonly reply?: unknown }).reply;
-      if (typeof reply !== 'string' || !readReplyPosition(reply, at)) {
-        at.seq = m.seq;
-        at.pending = m.info.pending;
-      }
-      this.queue.push(new ReadEvent(m, at.seq));
-      this.pending = at.pending;
-      if (at.seq >= this.untilSeq || this.pending === 0) {
+      this.queue.push(new ReadEvent(m));
+      this.pending = m.info.pending;
+      if (m.seq >= this.untilSeq || this.pending === 0) {
         this.finish();
         break;
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { StreamInfo } from '@nats-io/jetstream';
-import { epochOf, idempotencyKey, readReplyPosition, streamStateOf } from './jetstream-util.js';
+import { epochOf, idempotencyKey, streamStateOf } from './jetstream-util.js';
 
 const info = (state: Partial<StreamInfo['state']>, created = '2026-11-26T17:00:00.123456789Z') =>
   ({ config: { name: 'EVENTS' }, created, state }) as unknown as StreamInfo;
@@ -34,31 +34,5 @@ describe('streamStateOf', () => {
   });
   it('reports stored messages as they are', () => {
     expect(streamStateOf(info({ messages: 3, first_seq: 5, last_seq: 7 }))).toMatchObject({ firstSeq: 5, lastSeq: 7 });
-  });
-});
-
-describe('readReplyPosition', () => {
-  const read = (reply: string) => {
-    const out = { seq: -1, pending: -1 };
-    return readReplyPosition(reply, out) ? out : null;
-  };
-  it('reads the stream seq and pending count of both reply subject forms', () => {
-    expect(read('$JS.ACK.EVENTS.c1.1.100337.42.1765100000123456789.7')).toEqual({ seq: 100337, pending: 7 });
-    expect(read('$JS.ACK.hub.ACCHASH.EVENTS.c1.2.9.8.1765100000123456789.0.r4nd0m')).toEqual({ seq: 9, pending: 0 });
-    expect(read('$JS.ACK.hub.ACCHASH.EVENTS.c1.2.9.8.1765100000123456789.3')).toEqual({ seq: 9, pending: 3 });
-  });
-  it('agrees with the client on a reply it parses', () => {
-    const reply = '$JS.ACK.EVENTS.reader.1.123456789012.5.1765100000123456789.98765';
-    expect(read(reply)).toEqual({ seq: 123456789012, pending: 98765 });
-  });
-  it('refuses anything that is not a JetStream ack subject', () => {
-    for (const reply of [
-      '',
-      '_INBOX.abc.def',
-      '$JS.ACK.EVENTS.c1.1.x.42.17.7',
-      '$JS.ACK.EVENTS.c1.1.5.42.17',
-      '$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m',
-    ])
-      expect(read(reply)).toBeNull();
   });
 });

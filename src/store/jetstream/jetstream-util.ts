@@ -41,53 +41,6 @@ export function toStoredEvent(m: JsMsg): StoredEvent {
   };
 }
 
-/** A message's stream seq and the consumer's pending count after it, as its reply subject carries them. */
-export interface ReplyPosition {
-  seq: number;
-  pending: number;
-}
-
-/**
- * Reads the stream seq and the pending count out of a JetStream message's reply subject into `out`, without the
- * client's `info` (which splits the subject and builds an object of nine fields per message: ~10 % of a
- * catch-up's CPU, for the two numbers a read needs). The subject is `$JS.ACK.<stream>.<consumer>.<delivered>.
- * <stream seq>.<consumer seq>.<time>.<pending>`, or the longer form with `<domain>.<account hash>` after `ACK`
- * and a random token at the end; names hold no dots. False (out untouched) for anything else.
- */
-export function readReplyPosition(reply: string, out: ReplyPosition): boolean {
-  if (!reply.startsWith('$JS.ACK.')) return false;
-  // Token starts: dots[i] is the index of the dot before token i + 1.
-  const dots = REPLY_DOTS;
-  let n = 0;
-  for (let i = reply.indexOf('.'); i !== -1 && n < dots.length; i = reply.indexOf('.', i + 1)) dots[n++] = i;
-  const tokens = n + 1;
-  let seqToken: number;
-  if (tokens === 9) seqToken = 5;
-  else if (tokens === 11 || tokens === 12) seqToken = 7;
-  else return false;
-  const seq = digitsAt(reply, dots[seqToken - 1] + 1, dots[seqToken]);
-  const pendingEnd = seqToken + 3 < n ? dots[seqToken + 3] : reply.length;
-  const pending = digitsAt(reply, dots[seqToken + 2] + 1, pendingEnd);
-  if (seq < 0 || pending < 0) return false;
-  out.seq = seq;
-  out.pending = pending;
-  return true;
-}
-
-const REPLY_DOTS = new Array<number>(12).fill(0);
-
-/** The decimal number in reply[start, end), or -1 if that is not one (empty, or any other character). */
-function digitsAt(s: string, start: number, end: number): number {
-  if (end <= start) return -1;
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
 export function describeError(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
