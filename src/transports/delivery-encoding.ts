@@ -18,7 +18,19 @@ import { sseFrame } from './sse-frame.js';
  * envelope and a closing brace follow it.
  */
 function wireHead(d: Delivery): string {
-  return `"cursor":${JSON.stringify(d.cursor)},"seq":${d.seq},"subject":${JSON.stringify(d.subject)},"event":`;
+  return `"cursor":${JSON.stringify(d.cursor)},"seq":${d.seq},"subject":${subjectJson(d.subject)},"event":`;
+}
+
+let lastSubject = '';
+let lastSubjectJson = '""';
+
+/** JSON.stringify(subject), remembered for the last subject: a catch-up page's events mostly share a few. */
+function subjectJson(subject: string): string {
+  if (subject !== lastSubject) {
+    lastSubjectJson = JSON.stringify(subject);
+    lastSubject = subject;
+  }
+  return lastSubjectJson;
 }
 
 /** `{cursor, seq, subject, event}` as JSON: what an SSE client's `data:` holds. */
@@ -40,7 +52,7 @@ export function sseDeliveryFrame(d: Delivery): string | Buffer {
     sseLast = d;
     // A cursor is `<epoch>_<seq>`; JSON only holds a line break if the stored text was pretty-printed.
     const { bytes } = d;
-    if (bytes && bytes.indexOf(LF) === -1 && bytes.indexOf(CR) === -1) sseText = sseBytesFrame(d, bytes);
+    if (bytes && !hasLineBreak(bytes)) sseText = sseBytesFrame(d, bytes);
     else {
       const data = wireJson(d);
       sseText =
@@ -50,6 +62,12 @@ export function sseDeliveryFrame(d: Delivery): string | Buffer {
     }
   }
   return sseText;
+}
+
+/** Whether the bytes hold a CR or LF (Buffer's search: a memchr, where Uint8Array's is an element loop). */
+function hasLineBreak(bytes: Uint8Array): boolean {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.indexOf(LF) !== -1 || b.indexOf(CR) !== -1;
 }
 
 const SSE_END = Buffer.from('}\n\n');
@@ -193,6 +211,17 @@ let socketLast: Delivery | undefined;
 let socketHead = '';
 /** Packets of the last delivery by subscription id. Ids are per connection (s1, s2, …), so this stays tiny. */
 const socketPackets = new Map<string, SocketEventPacket>();
+/** Each subscription id's packet prefix, built once (tiny for the same reason). */
+const socketPrefixes = new Map<string, string>();
+
+function socketPrefix(subscription: string): string {
+  let prefix = socketPrefixes.get(subscription);
+  if (prefix === undefined) {
+    prefix = `2["event",{"subscription":${JSON.stringify(subscription)},`;
+    if (socketPrefixes.size < 1_000) socketPrefixes.set(subscription, prefix);
+  }
+  return prefix;
+}
 
 /**
  * The Socket.IO packet for `emit('event', {subscription, ...delivery})` on the default namespace, as
@@ -207,7 +236,7 @@ export function socketEventPacket(subscription: string, d: Delivery): SocketEven
   }
   let p = socketPackets.get(subscription);
   if (!p) {
-    const head = `2["event",{"subscription":${JSON.stringify(subscription)},${socketHead}`;
+    const head = `${socketPrefix(subscription)}${socketHead}`;
     p = new SocketEventPacket(head, d.bytes ?? d.json, '}]');
     socketPackets.set(subscription, p);
   } else p.shared = true;
