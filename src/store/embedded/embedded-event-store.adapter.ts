@@ -51,6 +51,8 @@ export interface EmbeddedStoreOptions {
   now?: () => number;
   /** How often retention runs; default: a quarter of maxAge, between 100 ms and 1 s. */
   retentionIntervalMs?: number;
+  /** The read thread's script (tests: a missing one shows the fallback to reads on the event loop). */
+  readWorker?: URL;
 }
 
 export class EmbeddedEventStore implements EventStore {
@@ -74,7 +76,7 @@ export class EmbeddedEventStore implements EventStore {
     this.database = database;
     this.retention = new EmbeddedRetention(config, logger, database, now, options.retentionIntervalMs);
     this.tails = new EmbeddedTails(database, logger);
-    this.readThread = new EmbeddedReadThread(database.file, logger);
+    this.readThread = new EmbeddedReadThread(database.file, logger, options.readWorker);
     this.readers = new EmbeddedReaders(database, this.readThread);
     this.appender = new EmbeddedAppender({
       config,

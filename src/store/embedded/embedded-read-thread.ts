@@ -63,6 +63,8 @@ export class EmbeddedReadThread {
   constructor(
     private readonly file: string,
     private readonly logger: EmbeddedStoreLogger,
+    /** The worker's script (tests point it elsewhere to see the fallback). */
+    private readonly script: URL = WORKER_URL,
   ) {}
 
   /** Starts the worker once; true when it serves reads, false when the caller must read on its own connection. */
@@ -108,7 +110,7 @@ export class EmbeddedReadThread {
     return new Promise<boolean>((resolve) => {
       let worker: Worker;
       try {
-        worker = new Worker(WORKER_URL, {
+        worker = new Worker(this.script, {
           workerData: { file: this.file, literalSql: SQL.pageLiteral, globSql: SQL.pageGlob },
         });
       } catch (err) {
