@@ -11,6 +11,7 @@
  */
 import * as ws from 'ws';
 import type { Delivery } from '../fanout/fanout.types.js';
+import { takePageBuffer } from './page-buffers.js';
 import { sseFrame } from './sse-frame.js';
 
 /**
@@ -174,8 +175,8 @@ function writeTextHeader(out: Buffer, o: number, n: number): number {
 }
 
 /**
- * The WebSocket frames of several packets, back to back in one buffer: what engine.io would write for them
- * one by one. A packet only this client gets (a catch-up page) is encoded straight into the batch, with no
+ * The WebSocket frames of several packets, back to back in one buffer (from page-buffers.ts: give it back once
+ * written): what engine.io would write for them one by one. A packet only this client gets (a catch-up page) is encoded straight into the batch, with no
  * buffer of its own; a shared one is framed once (`frame`, as ws's Sender frames it) and copied.
  */
 export function batchFrames(packets: readonly SocketEventPacket[]): Buffer {
@@ -192,7 +193,7 @@ export function batchFrames(packets: readonly SocketEventPacket[]): Buffer {
       total += headerLength(n) + n;
     }
   }
-  const out = Buffer.allocUnsafe(total);
+  const out = takePageBuffer(total);
   let o = 0;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i];

@@ -10,6 +10,7 @@
 import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
+import { givePageBuffer } from './page-buffers.js';
 import { heldPackets, sendsPreEncoded } from './prebuilt-frames.js';
 import { TurnOutbox } from './turn-outbox.js';
 
@@ -106,8 +107,10 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
     for (const p of packets) bytes += p.size;
     this.inFlight += n;
     this.inFlightBytes += bytes;
+    const batch = batchFrames(packets);
     // The packet text is only what engine.io would send if it could not use the frame (checked above).
-    this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [batchFrames(packets)] } as object, () => {
+    this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [batch] } as object, () => {
+      givePageBuffer(batch);
       this.inFlight -= n;
       this.inFlightBytes -= bytes;
       this.wake();

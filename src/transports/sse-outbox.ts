@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { DeliverySink, GapNotice, Delivery } from '../fanout/fanout.types.js';
 import { sseDeliveryFrame } from './delivery-encoding.js';
+import { givePageBuffer, takePageBuffer } from './page-buffers.js';
 import { sseFrame } from './sse-frame.js';
 import { TurnOutbox } from './turn-outbox.js';
 
@@ -60,6 +61,7 @@ export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
     this.written += n;
     this.writtenBytes += size;
     res.write(chunk, () => {
+      if (typeof chunk !== 'string') givePageBuffer(chunk);
       this.written -= n;
       this.writtenBytes -= size;
       this.wake();
@@ -67,15 +69,16 @@ export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
   }
 }
 
-/** Frames as one chunk: text joined when all are text, else one buffer with every frame's bytes. */
+/**
+ * Frames as one chunk: text joined when all are text, else one buffer (page-buffers.ts: given back once
+ * written) with every frame's bytes.
+ */
 function joinFrames(frames: Frame[]): Frame {
-  let text = true;
-  for (const f of frames) {
-    if (typeof f !== 'string') {
-      text = false;
-      break;
-    }
-  }
-  if (text) return (frames as string[]).join('');
-  return Buffer.concat(frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : f)));
+  if (frames.every((f) => typeof f === 'string')) return (frames as string[]).join('');
+  let size = 0;
+  for (const f of frames) size += typeof f === 'string' ? Buffer.byteLength(f) : f.length;
+  const out = takePageBuffer(size);
+  let o = 0;
+  for (const f of frames) o += typeof f === 'string' ? out.write(f, o) : f.copy(out, o);
+  return out;
 }
