@@ -1,6 +1,6 @@
 /**
  * Catch-up reads on the embedded log, and the lookup by time. A read walks the table in bounded seq windows (one
- * statement each, pre-filtered in SQL, matched exactly here) and keeps one window read ahead of its caller.
+ * statement each, pre-filtered in SQL, matched exactly here) and keeps windows read ahead of its caller.
  *
  * The statements run on the read thread (embedded-read-thread.ts), on its own read-only connection, so a deep
  * replay's SQLite work runs beside ingest and live fan-out instead of taking turns with them. When that thread is
@@ -19,8 +19,10 @@ import { subjectPrefilter, type SubjectPrefilter } from './subject-prefilter.js'
  * ~300 bytes, warm cache) where the whole million took ~250 ms in one statement.
  */
 export const READ_WINDOW = 4096;
-/** Most rows one statement returns (a window of ~500-byte events is ~1 MB to hand over). */
-const WINDOW_ROWS = 2048;
+/** Rows a window aims at: windows narrow where events are dense (1,024 events of ~500 bytes: ~0.5 MB). */
+const WINDOW_ROWS = 1024;
+/** The narrowest window, in seqs. */
+const MIN_SPAN = 256;
 
 /** Where a reader's rows come from: a bounded window of candidate rows, and the newest stored seq. */
 interface ReaderSource {
@@ -28,7 +30,12 @@ interface ReaderSource {
   rows(fromSeq: number, toSeq: number, limit: number): Promise<StoredEvent[]>;
   /** The newest stored seq; throws StoreUnavailableError while the store is stopped. */
   lastSeq(): number;
+  /** Windows a reader may have in flight: several on the read thread, one on the event loop (a turn each). */
+  readonly depth: number;
 }
+
+/** Windows one reader keeps in flight on the read thread. */
+const THREAD_DEPTH = 3;
 
 /** The read side of one store: readers hold no resources of their own, so there is no registry to close. */
 export class EmbeddedReaders {
@@ -51,6 +58,7 @@ export class EmbeddedReaders {
     };
     const request = pre.kind === 'literal' ? { literal: pre.subject } : { glob: pre.glob };
     return new EmbeddedReader(opts, {
+      depth: threaded ? THREAD_DEPTH : 1,
       rows: threaded
         ? (from, to, limit) => this.thread.rows({ from, to, limit, ...request })
         : async (from, to, limit) => {
@@ -87,23 +95,38 @@ export class EmbeddedReaders {
   }
 }
 
+/** A window of seqs being read: `[from, to]`, settled with its candidate rows or the statement's failure. */
+interface Window {
+  from: number;
+  to: number;
+  settled: Promise<void>;
+  rows?: StoredEvent[];
+  error?: unknown;
+}
+
 /**
- * Paged catch-up read: walks `[fromSeq, min(untilSeq, newest)]` in windows of READ_WINDOW seqs, pre-filters in
- * SQL, matches exactly in JS, and hands out pages from what it read. One window is read ahead while the caller
- * sends the page it has. The read ends at `untilSeq` (nothing after it is returned) or at the newest event: a
- * call that finds nothing more as of now returns an empty page, and the read is complete.
+ * Paged catch-up read: walks `[fromSeq, min(untilSeq, newest)]` in windows of at most READ_WINDOW seqs,
+ * pre-filters in SQL, matches exactly in JS, and hands out pages from what it read. A window holds every
+ * candidate row of its seqs, so the next one does not depend on it: up to `source.depth` windows are read
+ * ahead while the caller sends its page (on the read thread, the thread runs ahead whenever it gets a core).
+ * Windows narrow where events are dense, so one stays near WINDOW_ROWS rows. The read ends at `untilSeq`
+ * (nothing after it is returned) or at the newest event: a call that finds nothing more as of now returns an
+ * empty page, and the read is complete.
  */
 class EmbeddedReader implements EventReader {
-  /** The next seq a window starts at. */
+  /** The seq the next window starts at. */
   private from: number;
+  /** Seqs the next window spans. */
+  private span = READ_WINDOW;
   private done = false;
   private closed = false;
   /** Matching events read and not handed out yet; `head` is the first one still to hand out. */
   private queue: StoredEvent[] = [];
   private head = 0;
-  /** The window being read, if any; it settles without throwing (a failure is kept in `failure`). */
-  private reading: Promise<void> | null = null;
-  private failure: unknown;
+  /** Windows being read, in seq order. */
+  private windows: Window[] = [];
+  /** Events the last next() asked for: windows are read ahead only while fewer are queued. */
+  private want = 0;
 
   constructor(
     private readonly opts: ReadOptions,
@@ -117,16 +140,22 @@ class EmbeddedReader implements EventReader {
   async next(maxEvents: number): Promise<StoredEvent[]> {
     if (this.closed || this.done || maxEvents <= 0) return [];
     this.source.lastSeq(); // a stopped store fails the call, even with events read ahead
+    this.want = maxEvents;
     while (this.queue.length - this.head < maxEvents) {
-      const reading = (this.reading ??= this.readWindow());
-      if (reading) await reading;
+      this.readAhead();
+      const w = this.windows[0];
+      if (!w) break; // nothing more as of now
+      await w.settled;
       if (this.closed) return [];
-      if (this.failure !== undefined) {
-        const err = this.failure;
-        this.failure = undefined;
-        throw err;
+      if (this.windows[0] !== w) continue;
+      this.windows.shift();
+      if (w.error !== undefined) {
+        // Read this window again on the next call; the windows after it are dropped (never skipped).
+        this.windows = [];
+        this.from = w.from;
+        throw w.error;
       }
-      if (!reading) break; // nothing more as of now
+      this.take(w.rows ?? []);
     }
     const end = Math.min(this.queue.length, this.head + maxEvents);
     if (end === this.head) {
@@ -139,49 +168,50 @@ class EmbeddedReader implements EventReader {
       this.queue = [];
       this.head = 0;
     } else this.head = end;
-    // Read the next window while the caller sends this page.
-    if (this.queue.length - this.head < maxEvents) this.reading ??= this.readWindow();
+    // Read on while the caller sends this page.
+    this.readAhead();
     return page;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.windows = [];
     this.queue = [];
     this.head = 0;
   }
 
-  /**
-   * Starts reading the next window; null when there is none as of now (past the end point or the newest event),
-   * or when the store is stopped (then `failure` says so).
-   */
-  private readWindow(): Promise<void> | null {
-    const { filter, untilSeq } = this.opts;
+  /** Queues a window's matching rows, and sizes the next windows by how dense this one was. */
+  private take(rows: StoredEvent[]): void {
+    const { filter } = this.opts;
+    for (const r of rows) if (matchesSubject(filter, r.subject)) this.queue.push(r);
+    if (rows.length > WINDOW_ROWS) this.span = Math.max(MIN_SPAN, Math.floor((this.span * WINDOW_ROWS) / rows.length));
+    else if (rows.length < WINDOW_ROWS / 2) this.span = Math.min(READ_WINDOW, this.span * 2);
+  }
+
+  /** Starts reading windows up to the source's depth, while fewer events than asked for are queued. */
+  private readAhead(): void {
+    if (this.closed) return;
     let last: number;
     try {
-      last = Math.min(untilSeq, this.source.lastSeq());
-    } catch (err) {
-      this.failure = err;
-      return null;
+      last = Math.min(this.opts.untilSeq, this.source.lastSeq());
+    } catch {
+      return; // stopped: the next call says so
     }
-    if (this.from > last) return null;
-    const from = this.from;
-    const to = Math.min(last, from + READ_WINDOW - 1);
-    return this.source.rows(from, to, WINDOW_ROWS).then(
-      (rows) => {
-        this.reading = null;
-        if (this.closed) return;
-        let next = from;
-        for (const r of rows) {
-          next = r.seq + 1;
-          if (matchesSubject(filter, r.subject)) this.queue.push(r);
-        }
-        // Fewer rows than asked: the window holds no more candidates.
-        this.from = rows.length < WINDOW_ROWS ? to + 1 : next;
-      },
-      (err: unknown) => {
-        this.reading = null;
-        this.failure = err;
-      },
-    );
+    while (
+      this.windows.length < this.source.depth &&
+      this.from <= last &&
+      (this.windows.length === 0 || this.queue.length - this.head < this.want)
+    ) {
+      const from = this.from;
+      const to = Math.min(last, from + this.span - 1);
+      this.from = to + 1;
+      const w: Window = { from, to, settled: Promise.resolve() };
+      // Every candidate row of the window (at most one per seq): the next window starts right after it.
+      w.settled = this.source.rows(from, to, to - from + 1).then(
+        (rows) => void (w.rows = rows),
+        (err: unknown) => void (w.error = err),
+      );
+      this.windows.push(w);
+    }
   }
 }
