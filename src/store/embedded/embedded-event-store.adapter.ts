@@ -94,6 +94,8 @@ export class EmbeddedEventStore implements EventStore {
     if (this.database.db) return;
     this.database.open();
     this.retention.start();
+    // Started now, not at the first catch-up (which would wait for it); never rejects (false: reads stay here).
+    void this.readThread.start();
     const { epoch, lastSeq, totalBytes } = this.database;
     this.logger.info({ dataDir: this.config.dataDir, epoch, lastSeq, bytes: totalBytes }, 'embedded event log opened');
   }

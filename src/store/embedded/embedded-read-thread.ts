@@ -7,8 +7,9 @@
  * reads took turns with ingest and live fan-out; in the worker they run beside them, on another core, and the
  * next window is read while the current one is being sent.
  *
- * The worker is started on the first read and stopped with the store. If it cannot start (or dies), `start()`
- * answers false and the store reads on its own connection, on the event loop, as before (with a warning).
+ * The worker is started with the store (so the first catch-up does not wait for it) and stopped with it. If it
+ * cannot start (or dies), `start()` answers false and the store reads on its own connection, on the event loop,
+ * as before (with a warning).
  */
 import { Worker } from 'node:worker_threads';
 import type { StoredEvent } from '../event-store.port.js';
@@ -92,6 +93,8 @@ export class EmbeddedReadThread {
 
   /** Closes the worker's connection and ends the thread (before the writer closes its own, so it checkpoints). */
   async stop(): Promise<void> {
+    // A worker still starting is waited for and stopped too, never left behind with its connection.
+    if (this.starting) await this.starting;
     const worker = this.worker;
     this.worker = undefined;
     this.starting = undefined;
