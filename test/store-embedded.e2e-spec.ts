@@ -99,6 +99,9 @@ async function readAll(
   }
 }
 
+/** A read thread script that does not exist: the store must fall back to reads on the event loop. */
+const MISSING_WORKER = new URL('./no-such-read-worker.mjs', import.meta.url);
+
 const seqs = (events: StoredEvent[]) => events.map((e) => e.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -137,7 +140,7 @@ describeEventStoreContract(
 );
 
 describe('EmbeddedEventStore: lifecycle and identity', () => {
-  it('creates DATA_DIR, holds the file in WAL mode without a shared-memory file, and keeps its epoch across restarts', async () => {
+  it('creates DATA_DIR, holds the file in WAL mode beside its lock file, and keeps its epoch across restarts', async () => {
     const dir = join(tempDir(), 'nested', 'data');
     const a = await started(dir);
     expect(a.store.kind).toBe('embedded');
@@ -149,8 +152,8 @@ describe('EmbeddedEventStore: lifecycle and identity', () => {
     const files = readdirSync(dir);
     expect(files).toContain('hookstream.db');
     expect(files).toContain('hookstream.db-wal');
-    // EXCLUSIVE locking before WAL keeps the WAL index in process memory: no -shm for anyone else to map.
-    expect(files).not.toContain('hookstream.db-shm');
+    // The directory lock is its own file; the log is in the normal locking mode, so its read thread can read it.
+    expect(files).toContain('hookstream.lock');
     await a.store.stop();
     expect(await a.store.isReady()).toBe(false);
 
@@ -629,37 +632,67 @@ describe('EmbeddedEventStore: readers', () => {
     expect(await reader.next(10)).toEqual([]);
   });
 
-  it('walks a table its pattern does not match in bounded windows, yielding between them, and stops when closed', async () => {
-    const { store } = await started(tempDir());
-    const windows = 5;
-    await Promise.all(range(1, windows * READ_WINDOW).map((i) => store.append(ev('events.demo.a', `w${i}`))));
-    await store.append(ev('events.demo.zz.hit', 'hit'));
-    // Turns of the event loop that ran while one next() call was in progress.
-    const turnsDuring = async (read: () => Promise<StoredEvent[]>) => {
-      let turns = 0;
-      let reading = true;
-      const tick = () => {
-        if (!reading) return;
-        turns++;
+  it.each([
+    ['on the read thread', {}],
+    ['on the event loop (no read thread)', { readWorker: MISSING_WORKER }],
+  ])(
+    'walks a table its pattern does not match in bounded windows, yielding between them, and stops when closed (%s)',
+    async (_how, options) => {
+      const { store } = await started(tempDir(), {}, options);
+      const windows = 5;
+      await Promise.all(range(1, windows * READ_WINDOW).map((i) => store.append(ev('events.demo.a', `w${i}`))));
+      await store.append(ev('events.demo.zz.hit', 'hit'));
+      // Turns of the event loop that ran while one next() call was in progress.
+      const turnsDuring = async (read: () => Promise<StoredEvent[]>) => {
+        let turns = 0;
+        let reading = true;
+        const tick = () => {
+          if (!reading) return;
+          turns++;
+          setImmediate(tick);
+        };
         setImmediate(tick);
+        const page = await read();
+        reading = false;
+        return { page, turns };
       };
-      setImmediate(tick);
-      const page = await read();
-      reading = false;
-      return { page, turns };
-    };
-    const reader = await store.openReader({ fromSeq: 1, filter: 'events.demo.zz.*', untilSeq: END });
-    const { page, turns } = await turnsDuring(() => reader.next(10));
-    expect(seqs(page)).toEqual([windows * READ_WINDOW + 1]);
-    // One statement per window and a turn between two: the loop was never held for the whole table.
-    expect(turns).toBeGreaterThanOrEqual(windows);
-    expect(await reader.next(10)).toEqual([]);
+      const reader = await store.openReader({ fromSeq: 1, filter: 'events.demo.zz.*', untilSeq: END });
+      const { page, turns } = await turnsDuring(() => reader.next(10));
+      expect(seqs(page)).toEqual([windows * READ_WINDOW + 1]);
+      // One statement per window and a turn between two: the loop was never held for the whole table.
+      expect(turns).toBeGreaterThanOrEqual(windows);
+      expect(await reader.next(10)).toEqual([]);
 
-    // A reader closed while it walks gives up at the next window instead of finishing the table.
-    const closing = await store.openReader({ fromSeq: 1, filter: 'events.demo.zz.*', untilSeq: END });
-    const pending = closing.next(10);
-    setImmediate(() => void closing.close());
-    expect(await pending).toEqual([]);
+      // A reader closed while it walks gives up at the next window instead of finishing the table.
+      const closing = await store.openReader({ fromSeq: 1, filter: 'events.demo.zz.*', untilSeq: END });
+      const pending = closing.next(10);
+      setImmediate(() => void closing.close());
+      expect(await pending).toEqual([]);
+    },
+  );
+
+  it('reads on its read thread: what the writer committed, with no warning', async () => {
+    const { store, logs } = await started(tempDir());
+    await Promise.all(range(1, 3000).map((i) => store.append(ev(`events.t.${i % 3}`, `r${i}`))));
+    const got = await readAll(store, 'events.t.1', 1, END, 256);
+    expect(seqs(got)).toEqual(range(1, 3000).filter((i) => i % 3 === 1));
+    expect(JSON.parse(dec.decode(got[0].data))).toEqual({ msgId: 'r1' });
+    // Appended while a read is open: seen by the read thread's connection too.
+    const reader = await store.openReader({ fromSeq: 3001, filter: '>', untilSeq: END });
+    await store.append(ev('events.t.x', 'late'));
+    expect(seqs(await reader.next(10))).toEqual([3001]);
+    await reader.close();
+    expect(logs.filter((l) => l.level !== 'info')).toEqual([]);
+  });
+
+  it('reads on the event loop, with one warning, when the read thread cannot start', async () => {
+    const { store, logs } = await started(tempDir(), {}, { readWorker: MISSING_WORKER });
+    await Promise.all(range(1, 50).map((i) => store.append(ev('events.t.a', `f${i}`))));
+    expect(seqs(await readAll(store, 'events.t.*', 1, END, 7))).toEqual(range(1, 50));
+    expect(seqs(await readAll(store, 'events.t.a', 10, 20, 7))).toEqual(range(10, 20));
+    const warnings = logs.filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].msg).toMatch(/read thread is not available/);
   });
 
   it('refuses a malformed pattern', async () => {

@@ -18,6 +18,11 @@ export interface Delivery {
    * parsed and serialised again on its way to a client. Not part of the wire shape.
    */
   readonly json: string;
+  /**
+   * The same envelope as UTF-8 bytes, on a catch-up page's deliveries (stored-delivery.ts): a transport copies
+   * these into its frames instead of `json`, which is then never decoded. Absent on live deliveries.
+   */
+  readonly bytes?: Uint8Array;
 }
 
 /** What a client receives for one event, before the transport adds `subscription`. */

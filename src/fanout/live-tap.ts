@@ -18,7 +18,7 @@ import type { EventStore, StoredEvent, StreamState, Tail } from '../store/event-
 import { delay, SharedCall } from './async-tools.js';
 import type { Delivery, FanoutLogger, FanoutMetrics } from './fanout.types.js';
 import { RingBuffer } from './ring-buffer.js';
-import { storedDelivery } from './stored-delivery.js';
+import { pageDelivery, storedDelivery } from './stored-delivery.js';
 
 /** Where the tap's events and stream changes go. Called synchronously, in stream order. */
 export interface TapListener {
@@ -157,7 +157,7 @@ export class LiveTap {
 
   /** The Delivery for a stored event of the current epoch: the ring's object when it holds that seq. */
   deliveryFor(ev: StoredEvent): Delivery {
-    return this.ring.get(ev.seq) ?? this.toDelivery(ev);
+    return this.ring.get(ev.seq) ?? this.toDelivery(ev, pageDelivery);
   }
 
   /** One attempt to learn the epoch (if unknown) and start the tail; concurrent callers share it. */
@@ -310,9 +310,12 @@ export class LiveTap {
     }
   }
 
-  /** One Delivery per stored event, shared by every subscription (see stored-delivery.ts). */
-  private toDelivery(ev: StoredEvent): Delivery {
-    return storedDelivery(ev, encodeCursor({ epoch: this.epochValue as string, seq: ev.seq }), this.decoder, (text) =>
+  /**
+   * One Delivery per stored event, shared by every subscription (see stored-delivery.ts); a catch-up page's own
+   * (pageDelivery) when it is sent right away and not kept.
+   */
+  private toDelivery(ev: StoredEvent, make = storedDelivery): Delivery {
+    return make(ev, encodeCursor({ epoch: this.epochValue as string, seq: ev.seq }), this.decoder, (text) =>
       this.log.error(
         { seq: ev.seq, bytes: text.length },
         'stored envelope is not a JSON object; sent as a JSON string',

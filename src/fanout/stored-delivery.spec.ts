@@ -1,5 +1,5 @@
 import { describe, expect, it, jest } from '@jest/globals';
-import { storedDelivery } from './stored-delivery.js';
+import { pageDelivery, storedDelivery } from './stored-delivery.js';
 
 const enc = new TextEncoder();
 const decoder = new TextDecoder();
@@ -37,4 +37,22 @@ describe('storedDelivery', () => {
       expect(onNotObject).toHaveBeenCalledWith(text);
     },
   );
+});
+
+describe('pageDelivery', () => {
+  it('carries the stored bytes themselves, and the same text as storedDelivery when asked', () => {
+    const ev = stored('{"specversion":"1.0","id":"é"}');
+    const d = pageDelivery(ev, 'e_5', decoder, () => undefined);
+    expect(d.bytes).toBe(ev.data);
+    expect(d.json).toBe(storedDelivery(ev, 'e_5', decoder, () => undefined).json);
+    expect(d.event).toEqual({ specversion: '1.0', id: 'é' });
+  });
+
+  it('sends what is not one object as storedDelivery does: a JSON string, with no bytes to splice', () => {
+    const onNotObject = jest.fn();
+    const d = pageDelivery(stored('[1,2]'), 'e_5', decoder, onNotObject);
+    expect(d.bytes).toBeUndefined();
+    expect(d.json).toBe(JSON.stringify('[1,2]'));
+    expect(onNotObject).toHaveBeenCalledWith('[1,2]');
+  });
 });

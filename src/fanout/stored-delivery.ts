@@ -42,6 +42,31 @@ function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 }
 
+/**
+ * A catch-up page's delivery: sent to the one client catching up, right away, so its frames are built from the
+ * stored bytes (`bytes`) and the text is decoded only if something asks for `json`. Not for the ring: a
+ * JetStream message's bytes are a view into the buffer it was read in, which this would keep alive.
+ */
+class PageDelivery implements Delivery {
+  #json?: string;
+
+  constructor(
+    readonly cursor: string,
+    readonly seq: number,
+    readonly subject: string,
+    readonly bytes: Uint8Array,
+    private readonly decoder: TextDecoder,
+  ) {}
+
+  get json(): string {
+    return (this.#json ??= this.decoder.decode(this.bytes));
+  }
+
+  get event(): unknown {
+    return JSON.parse(this.json);
+  }
+}
+
 export function storedDelivery(
   ev: StoredEvent,
   cursor: string,
@@ -52,4 +77,15 @@ export function storedDelivery(
   if (looksLikeObject(ev.data)) return new StoredDelivery(cursor, ev.seq, ev.subject, text);
   onNotObject(text);
   return new StoredDelivery(cursor, ev.seq, ev.subject, JSON.stringify(text));
+}
+
+/** The Delivery for a stored event a catch-up page sends now (PageDelivery), or storedDelivery's when not an object. */
+export function pageDelivery(
+  ev: StoredEvent,
+  cursor: string,
+  decoder: TextDecoder,
+  onNotObject: (text: string) => void,
+): Delivery {
+  if (looksLikeObject(ev.data)) return new PageDelivery(cursor, ev.seq, ev.subject, ev.data, decoder);
+  return storedDelivery(ev, cursor, decoder, onNotObject);
 }

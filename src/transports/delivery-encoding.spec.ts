@@ -74,7 +74,7 @@ describe('socketEventPacket', () => {
 
   it('keeps the envelope text as stored: a stored envelope with line breaks stays one SSE data value', () => {
     const pretty = { ...delivery, json: JSON.stringify(event, null, 2) };
-    const frame = sseDeliveryFrame(pretty);
+    const frame = String(sseDeliveryFrame(pretty));
     const data = frame
       .split('\n')
       .filter((l) => l.startsWith('data: '))
@@ -106,8 +106,44 @@ describe('socketEventPacket', () => {
 
 describe('sseDeliveryFrame', () => {
   it('is one id line and one data line holding the delivery JSON', () => {
-    const frame = sseDeliveryFrame(delivery);
+    const frame = String(sseDeliveryFrame(delivery));
     expect(frame).toBe(`id: abc_7\ndata: ${JSON.stringify(wire)}\n\n`);
     expect(frame.split('\n')).toHaveLength(4);
+  });
+});
+
+describe('a catch-up page delivery (the stored bytes, never decoded)', () => {
+  const enc = new TextEncoder();
+  // Multi-byte UTF-8 in the envelope and the subject: lengths are bytes, not characters.
+  const stored = { specversion: '1.0', id: 'é€😀', data: { text: 'a "quoted" \u2028 value' } };
+  const text: Delivery = {
+    cursor: 'abc_11',
+    seq: 11,
+    subject: 'events.acme.ü',
+    event: stored,
+    json: JSON.stringify(stored),
+  };
+  const withBytes = (d: Delivery): Delivery => ({ ...d, seq: d.seq, bytes: enc.encode(d.json) });
+
+  it('gives SSE clients the very bytes the text delivery gives them', () => {
+    const fromText = Buffer.from(String(sseDeliveryFrame(text)));
+    const fromBytes = sseDeliveryFrame(withBytes(text));
+    expect(Buffer.isBuffer(fromBytes)).toBe(true);
+    expect((fromBytes as Buffer).equals(fromText)).toBe(true);
+  });
+
+  it('falls back to the text frame when the stored bytes hold a line break', () => {
+    const pretty = { ...text, json: JSON.stringify(stored, null, 2) };
+    expect(String(sseDeliveryFrame(withBytes(pretty)))).toBe(String(sseDeliveryFrame({ ...pretty })));
+  });
+
+  it('gives Socket.IO clients the same packet, frame and batch as the text delivery', () => {
+    const a = socketEventPacket('s1', text);
+    const b = socketEventPacket('s1', withBytes(text));
+    expect(b.packet).toBe(a.packet);
+    expect(Buffer.concat(b.frame as Buffer[]).equals(Buffer.concat(a.frame as Buffer[]))).toBe(true);
+    const c = socketEventPacket('s1', withBytes({ ...text, seq: 12 }));
+    const d = socketEventPacket('s1', { ...text, seq: 12 });
+    expect(batchFrames([b, c]).equals(batchFrames([a, d]))).toBe(true);
   });
 });

@@ -5,35 +5,82 @@
  * (A cache keyed on every Delivery would keep the wire text of the hub's whole ring alive.)
  *
  * Nothing is serialised twice either: the envelope's JSON text (`Delivery.json`, the stored bytes) is spliced
- * in as it is, so a catch-up of 100,000 events never turns an envelope back into JSON.
+ * in as it is, so a catch-up of 100,000 events never turns an envelope back into JSON. A catch-up page's
+ * deliveries carry the stored bytes themselves (`Delivery.bytes`): those are copied into the frames as they
+ * are, never decoded to text and encoded back.
  */
 import * as ws from 'ws';
 import type { Delivery } from '../fanout/fanout.types.js';
+import { takePageBuffer } from './page-buffers.js';
 import { sseFrame } from './sse-frame.js';
 
-/** The delivery's wire JSON (`WireDelivery`) with its opening brace dropped, to follow a spliced field. */
-function wireTail(d: Delivery): string {
-  return `"cursor":${JSON.stringify(d.cursor)},"seq":${d.seq},"subject":${JSON.stringify(d.subject)},"event":${d.json}}`;
+/**
+ * The delivery's wire JSON (`WireDelivery`) with its opening brace dropped, up to where the envelope goes: the
+ * envelope and a closing brace follow it.
+ */
+function wireHead(d: Delivery): string {
+  return `"cursor":${JSON.stringify(d.cursor)},"seq":${d.seq},"subject":${subjectJson(d.subject)},"event":`;
+}
+
+let lastSubject = '';
+let lastSubjectJson = '""';
+
+/** JSON.stringify(subject), remembered for the last subject: a catch-up page's events mostly share a few. */
+function subjectJson(subject: string): string {
+  if (subject !== lastSubject) {
+    lastSubjectJson = JSON.stringify(subject);
+    lastSubject = subject;
+  }
+  return lastSubjectJson;
 }
 
 /** `{cursor, seq, subject, event}` as JSON: what an SSE client's `data:` holds. */
 export function wireJson(d: Delivery): string {
-  return `{${wireTail(d)}`;
+  return `{${wireHead(d)}${d.json}}`;
 }
 
-const LINE_BREAK = /[\r\n]/;
+const LF = 0x0a;
+const CR = 0x0d;
 let sseLast: Delivery | undefined;
-let sseText = '';
+let sseText: string | Buffer = '';
 
-/** `id: <cursor>` + `data: <delivery JSON>`: the same bytes for every SSE client. */
-export function sseDeliveryFrame(d: Delivery): string {
+/**
+ * `id: <cursor>` + `data: <delivery JSON>`: the same bytes for every SSE client. A delivery that carries its
+ * envelope's bytes (a catch-up page's) becomes a Buffer with those bytes copied in, never decoded to text.
+ */
+export function sseDeliveryFrame(d: Delivery): string | Buffer {
   if (d !== sseLast) {
-    const data = wireJson(d);
-    // A cursor is `<epoch>_<seq>`; JSON only holds a line break if the stored text was pretty-printed.
-    sseText = LINE_BREAK.test(data) ? sseFrame({ id: d.cursor, data }) : `id: ${d.cursor}\ndata: ${data}\n\n`;
     sseLast = d;
+    // A cursor is `<epoch>_<seq>`; JSON only holds a line break if the stored text was pretty-printed.
+    const { bytes } = d;
+    if (bytes && !hasLineBreak(bytes)) sseText = sseBytesFrame(d, bytes);
+    else {
+      const data = wireJson(d);
+      sseText =
+        data.includes('\n') || data.includes('\r')
+          ? sseFrame({ id: d.cursor, data })
+          : `id: ${d.cursor}\ndata: ${data}\n\n`;
+    }
   }
   return sseText;
+}
+
+/** Whether the bytes hold a CR or LF (Buffer's search: a memchr, where Uint8Array's is an element loop). */
+function hasLineBreak(bytes: Uint8Array): boolean {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.indexOf(LF) !== -1 || b.indexOf(CR) !== -1;
+}
+
+const SSE_END = Buffer.from('}\n\n');
+
+function sseBytesFrame(d: Delivery, bytes: Uint8Array): Buffer {
+  const head = `id: ${d.cursor}\ndata: {${wireHead(d)}`;
+  const n = Buffer.byteLength(head);
+  const out = Buffer.allocUnsafe(n + bytes.length + SSE_END.length);
+  out.write(head, 0);
+  out.set(bytes, n);
+  out.set(SSE_END, n + bytes.length);
+  return out;
 }
 
 /**
@@ -50,14 +97,58 @@ function wsFrame(packet: string): WsFrame {
   return Sender.frame(Buffer.from(`4${packet}`), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
 }
 
-/** One client's `event` message: the Socket.IO packet text, and its WebSocket frame once someone asks. */
+/**
+ * One client's `event` message: the Socket.IO packet (`head`, then `body`, then `tail`), its text and its
+ * WebSocket frame once someone asks. The body is the envelope: JSON text, or the stored bytes of a catch-up
+ * page's delivery, which a batch copies as they are (turned into text only if something asks for `packet`).
+ */
 export class SocketEventPacket {
   private frameBytes?: WsFrame;
+  private text?: string;
   /** Handed to more than one client (a live event): framed once, and the frame copied for each. */
   shared = false;
-  constructor(readonly packet: string) {}
+  constructor(
+    private readonly head: string,
+    private readonly body: string | Uint8Array = '',
+    private readonly tail = '',
+  ) {}
+
+  /** The packet's text. */
+  get packet(): string {
+    if (this.text === undefined) {
+      const { body } = this;
+      this.text = `${this.head}${typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString()}${this.tail}`;
+    }
+    return this.text;
+  }
+
+  /** The packet's size for the backlog's byte budget (its length: bytes for an ASCII head and tail). */
+  get size(): number {
+    return this.head.length + this.body.length + this.tail.length;
+  }
+
   get frame(): WsFrame {
     return (this.frameBytes ??= wsFrame(this.packet));
+  }
+
+  /** Bytes of the engine.io message: `4` and the packet. */
+  messageLength(): number {
+    const { body } = this;
+    const b = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    return 1 + Buffer.byteLength(this.head) + b + Buffer.byteLength(this.tail);
+  }
+
+  /** Writes the engine.io message (`4` and the packet) at `o`; returns the offset after it. */
+  writeMessage(out: Buffer, o: number): number {
+    out[o++] = 0x34; // '4': engine.io's "message" packet type
+    o += out.write(this.head, o);
+    const { body } = this;
+    if (typeof body === 'string') o += out.write(body, o);
+    else {
+      out.set(body, o);
+      o += body.length;
+    }
+    return o + out.write(this.tail, o);
   }
 }
 
@@ -84,8 +175,8 @@ function writeTextHeader(out: Buffer, o: number, n: number): number {
 }
 
 /**
- * The WebSocket frames of several packets, back to back in one buffer: what engine.io would write for them
- * one by one. A packet only this client gets (a catch-up page) is encoded straight into the batch, with no
+ * The WebSocket frames of several packets, back to back in one buffer (from page-buffers.ts: give it back once
+ * written): what engine.io would write for them one by one. A packet only this client gets (a catch-up page) is encoded straight into the batch, with no
  * buffer of its own; a shared one is framed once (`frame`, as ws's Sender frames it) and copied.
  */
 export function batchFrames(packets: readonly SocketEventPacket[]): Buffer {
@@ -97,12 +188,12 @@ export function batchFrames(packets: readonly SocketEventPacket[]): Buffer {
       lengths[i] = -1;
       for (const b of p.frame) total += b.length;
     } else {
-      const n = 1 + Buffer.byteLength(p.packet);
+      const n = p.messageLength();
       lengths[i] = n;
       total += headerLength(n) + n;
     }
   }
-  const out = Buffer.allocUnsafe(total);
+  const out = takePageBuffer(total);
   let o = 0;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i];
@@ -112,16 +203,26 @@ export function batchFrames(packets: readonly SocketEventPacket[]): Buffer {
       continue;
     }
     o = writeTextHeader(out, o, n);
-    out[o++] = 0x34; // '4': engine.io's "message" packet type
-    o += out.write(p.packet, o);
+    o = p.writeMessage(out, o);
   }
   return out;
 }
 
 let socketLast: Delivery | undefined;
-let socketTail = '';
+let socketHead = '';
 /** Packets of the last delivery by subscription id. Ids are per connection (s1, s2, …), so this stays tiny. */
 const socketPackets = new Map<string, SocketEventPacket>();
+/** Each subscription id's packet prefix, built once (tiny for the same reason). */
+const socketPrefixes = new Map<string, string>();
+
+function socketPrefix(subscription: string): string {
+  let prefix = socketPrefixes.get(subscription);
+  if (prefix === undefined) {
+    prefix = `2["event",{"subscription":${JSON.stringify(subscription)},`;
+    if (socketPrefixes.size < 1_000) socketPrefixes.set(subscription, prefix);
+  }
+  return prefix;
+}
 
 /**
  * The Socket.IO packet for `emit('event', {subscription, ...delivery})` on the default namespace, as
@@ -131,12 +232,13 @@ const socketPackets = new Map<string, SocketEventPacket>();
 export function socketEventPacket(subscription: string, d: Delivery): SocketEventPacket {
   if (d !== socketLast) {
     socketLast = d;
-    socketTail = wireTail(d);
+    socketHead = wireHead(d);
     socketPackets.clear();
   }
   let p = socketPackets.get(subscription);
   if (!p) {
-    p = new SocketEventPacket(`2["event",{"subscription":${JSON.stringify(subscription)},${socketTail}]`);
+    const head = `${socketPrefix(subscription)}${socketHead}`;
+    p = new SocketEventPacket(head, d.bytes ?? d.json, '}]');
     socketPackets.set(subscription, p);
   } else p.shared = true;
   return p;

@@ -10,6 +10,7 @@
 import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
+import { givePageBuffer } from './page-buffers.js';
 import { heldPackets, sendsPreEncoded } from './prebuilt-frames.js';
 import { TurnOutbox } from './turn-outbox.js';
 
@@ -91,7 +92,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   }
 
   protected sizeOf(p: SocketEventPacket): number {
-    return p.packet.length;
+    return p.size;
   }
 
   /** Cuts the WebSocket (or polling) connection without waiting for engine.io to flush its buffer. */
@@ -108,11 +109,13 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
     }
     const n = packets.length;
     let bytes = 0;
-    for (const p of packets) bytes += p.packet.length;
+    for (const p of packets) bytes += p.size;
     this.inFlight += n;
     this.inFlightBytes += bytes;
+    const batch = batchFrames(packets);
     // The packet text is only what engine.io would send if it could not use the frame (checked above).
-    this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [batchFrames(packets)] } as object, () => {
+    this.socket.conn.write(packets[0].packet, { wsPreEncodedFrame: [batch] } as object, () => {
+      givePageBuffer(batch);
       this.inFlight -= n;
       this.inFlightBytes -= bytes;
       this.wake();
@@ -131,7 +134,7 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
 
   /** One packet on the same engine.io queue as emit(); over WebSocket, its shared pre-built frame as is. */
   private write(p: SocketEventPacket): void {
-    const bytes = p.packet.length;
+    const bytes = p.size;
     this.inFlightBytes += bytes;
     const written = () => {
       this.inFlightBytes -= bytes;

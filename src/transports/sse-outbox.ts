@@ -1,15 +1,19 @@
 /**
  * What one SSE response is sent: frames queued and written once per event-loop turn (tick-batcher.ts) or
- * when a corked catch-up page ends, as one string (one write, one callback) instead of a write per event.
+ * when a corked catch-up page ends, as one chunk (one write, one callback) instead of a write per event.
  * The backlog the hub bounds counts frames (and their bytes) not yet flushed to the socket, queued ones included.
  */
 import type { ServerResponse } from 'node:http';
 import type { DeliverySink, GapNotice, Delivery } from '../fanout/fanout.types.js';
 import { sseDeliveryFrame } from './delivery-encoding.js';
+import { givePageBuffer, takePageBuffer } from './page-buffers.js';
 import { sseFrame } from './sse-frame.js';
 import { TurnOutbox } from './turn-outbox.js';
 
-export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
+/** A frame: text (notices, comments, live deliveries), or bytes (a catch-up page's deliveries). */
+type Frame = string | Buffer;
+
+export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
   /** Frames handed to the response whose write callback has not run yet, and their bytes. */
   private written = 0;
   private writtenBytes = 0;
@@ -23,7 +27,7 @@ export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
   }
 
   /** Queues any frame (deliveries, notices, comments) behind what is queued already. */
-  write(frame: string): void {
+  write(frame: Frame): void {
     this.enqueue(frame);
   }
 
@@ -44,7 +48,7 @@ export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
     return this.writtenBytes;
   }
 
-  protected sizeOf(frame: string): number {
+  protected sizeOf(frame: Frame): number {
     return frame.length;
   }
 
@@ -53,17 +57,33 @@ export class SseOutbox extends TurnOutbox<string> implements DeliverySink {
   }
 
   /** One write, one callback, for all the frames of a turn or a catch-up page. */
-  protected writeOut(frames: string[]): void {
+  protected writeOut(frames: Frame[]): void {
     const { res } = this;
     if (res.writableEnded || res.destroyed) return;
     const n = frames.length;
-    const text = n === 1 ? frames[0] : frames.join('');
+    const chunk = n === 1 ? frames[0] : joinFrames(frames);
+    const size = chunk.length;
     this.written += n;
-    this.writtenBytes += text.length;
-    res.write(text, () => {
+    this.writtenBytes += size;
+    res.write(chunk, () => {
+      if (typeof chunk !== 'string') givePageBuffer(chunk);
       this.written -= n;
-      this.writtenBytes -= text.length;
+      this.writtenBytes -= size;
       this.wake();
     });
   }
+}
+
+/**
+ * Frames as one chunk: text joined when all are text, else one buffer (page-buffers.ts: given back once
+ * written) with every frame's bytes.
+ */
+function joinFrames(frames: Frame[]): Frame {
+  if (frames.every((f) => typeof f === 'string')) return (frames as string[]).join('');
+  let size = 0;
+  for (const f of frames) size += typeof f === 'string' ? Buffer.byteLength(f) : f.length;
+  const out = takePageBuffer(size);
+  let o = 0;
+  for (const f of frames) o += typeof f === 'string' ? out.write(f, o) : f.copy(out, o);
+  return out;
 }

@@ -1,16 +1,21 @@
 /**
- * The embedded log's one SQLite connection: opening the file in DATA_DIR with its pragmas, the directory lock, the
- * layout check, the epoch, and the log's counters kept in memory beside the file.
+ * The embedded log's writing SQLite connection: opening the file in DATA_DIR with its pragmas, the directory lock,
+ * the layout check, the epoch, and the log's counters kept in memory beside the file.
  *
- * The connection holds an exclusive lock for as long as it is open (see PRAGMAS), so it is the only way into the
- * file: every part of the store, the metadata buckets included, works through this object.
+ * Every write goes through this connection (every part of the store, the metadata buckets included, works through
+ * this object). The only other connection is the read thread's read-only one (embedded-read-thread.ts), which WAL
+ * lets read while this one writes.
+ *
+ * The directory lock: a small SQLite file beside the log (LOCK_FILE), written once in EXCLUSIVE locking mode and held
+ * open, so its lock lasts as long as the store is open and goes with the process however it ends. A second store
+ * (in this process or another) fails to take it and is refused before it touches the log.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { StoreLockedError, StoreUnavailableError, type StreamState } from '../event-store.port.js';
-import { DB_FILE, PRAGMAS, SCHEMA_SQL, SCHEMA_VERSION, SQL } from './embedded-schema.js';
+import { DB_FILE, LOCK_FILE, LOCK_PRAGMAS, PRAGMAS, SCHEMA_SQL, SCHEMA_VERSION, SQL } from './embedded-schema.js';
 import { readFailed, type StatementsOf } from './embedded-util.js';
 
 /** The log's own statements, prepared when the file is opened. */
@@ -42,6 +47,8 @@ function prepareAll<T extends Record<string, string>>(db: Database.Database, sql
 
 export class EmbeddedDatabase {
   private _db: Database.Database | undefined;
+  /** The directory lock's connection, held open while the store is. */
+  private lock: Database.Database | undefined;
   private st: Statements | undefined;
   /** Statement sets other parts asked for (prepared()), on the current connection; dropped with it. */
   private readonly extra = new Map<object, unknown>();
@@ -58,6 +65,11 @@ export class EmbeddedDatabase {
     private readonly now: () => number,
   ) {}
 
+  /** The log file's path. */
+  get file(): string {
+    return join(this.dir, DB_FILE);
+  }
+
   /** The open connection, or undefined while the store is stopped. */
   get db(): Database.Database | undefined {
     return this._db;
@@ -66,21 +78,28 @@ export class EmbeddedDatabase {
   /** Opens the file (once), takes the directory lock, checks the layout and reads the counters. */
   open(): void {
     let db: Database.Database | undefined;
+    let lock: Database.Database | undefined;
     try {
       mkdirSync(this.dir, { recursive: true });
       // timeout 0: a held lock is refused at once instead of after better-sqlite3's default 5 s wait.
-      db = new Database(join(this.dir, DB_FILE), { timeout: 0 });
+      lock = new Database(join(this.dir, LOCK_FILE), { timeout: 0 });
+      for (const p of LOCK_PRAGMAS) lock.pragma(p);
+      // A write takes the lock file's exclusive lock, kept until close (a read would only take a shared one).
+      lock.exec('CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL)');
+      lock.prepare('INSERT OR REPLACE INTO holder (id, pid) VALUES (1, ?)').run(process.pid);
+      db = new Database(this.file, { timeout: 0 });
       for (const p of PRAGMAS) db.pragma(p);
       const mode = db.pragma('journal_mode', { simple: true });
       if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, expected wal`);
-      // A write takes the exclusive lock now (a read would only take a shared one), so a second process fails
-      // here at start, not at its first append.
+      // A process of an older build holds the log itself exclusively: a write here fails at start, not later.
       db.exec('BEGIN IMMEDIATE; COMMIT');
       this.load(db);
+      this.lock = lock;
     } catch (err) {
       this._db = undefined;
       this.st = undefined;
       db?.close();
+      lock?.close();
       if (isBusy(err)) throw new StoreLockedError(`data directory ${this.dir} is locked by another Hookstream process`);
       if (err instanceof StoreUnavailableError) throw err;
       throw new StoreUnavailableError(`cannot open the embedded log in ${this.dir}: ${(err as Error).message}`, {
@@ -117,7 +136,10 @@ export class EmbeddedDatabase {
     this._db = undefined;
     this.st = undefined;
     this.extra.clear();
-    db?.close(); // checkpoints the WAL and releases the directory lock
+    db?.close(); // the last connection to the log: checkpoints the WAL
+    const lock = this.lock;
+    this.lock = undefined;
+    lock?.close(); // releases the directory lock
   }
 
   /** The connection with the log's statements, or undefined while the store is stopped. */

@@ -6,10 +6,12 @@
  * - embedded-appender.ts: group-committed appends with their idempotency keys;
  * - embedded-retention.ts: age and size limits, expired keys, purge;
  * - embedded-reader.ts / embedded-tail.ts: windowed catch-up reads and the lookup by time, and live tails;
+ * - embedded-read-thread.ts: the worker thread, with its own read-only connection, that catch-up reads run on;
  * - embedded-metadata.adapter.ts: metadata buckets in the same file; layout and pragmas in embedded-schema.ts.
  *
- * better-sqlite3 is synchronous, so every statement runs on the event loop; each part keeps its statements short
- * (bounded batches, chunks and windows, with a yield between them).
+ * better-sqlite3 is synchronous, so every statement runs on the thread that calls it: catch-up reads run on the read
+ * thread; everything else runs on the event loop, and each part keeps its statements short (bounded batches, chunks
+ * and windows, with a yield between them).
  *
  * A part gets the database from here: `database.connection()` gives the connection and the log's statements now,
  * or throws StoreUnavailableError while the store is stopped; `database.prepared(SQL)` prepares a part's own
@@ -34,6 +36,7 @@ import { EmbeddedDatabase } from './embedded-database.js';
 import { EmbeddedMetadataStore } from './embedded-metadata.adapter.js';
 import type { DeliveryQueues } from '../delivery-queue.port.js';
 import { EmbeddedDeliveryQueues } from './embedded-delivery-queues.js';
+import { EmbeddedReadThread } from './embedded-read-thread.js';
 import { EmbeddedReaders } from './embedded-reader.js';
 import { EmbeddedRetention, type RetentionResult } from './embedded-retention.js';
 import { EmbeddedTails } from './embedded-tail.js';
@@ -48,6 +51,8 @@ export interface EmbeddedStoreOptions {
   now?: () => number;
   /** How often retention runs; default: a quarter of maxAge, between 100 ms and 1 s. */
   retentionIntervalMs?: number;
+  /** The read thread's script (tests: a missing one shows the fallback to reads on the event loop). */
+  readWorker?: URL;
 }
 
 export class EmbeddedEventStore implements EventStore {
@@ -57,6 +62,7 @@ export class EmbeddedEventStore implements EventStore {
   private readonly appender: EmbeddedAppender;
   private readonly retention: EmbeddedRetention;
   private readonly readers: EmbeddedReaders;
+  private readonly readThread: EmbeddedReadThread;
   private readonly tails: EmbeddedTails;
   private meta?: EmbeddedMetadataStore;
 
@@ -70,7 +76,8 @@ export class EmbeddedEventStore implements EventStore {
     this.database = database;
     this.retention = new EmbeddedRetention(config, logger, database, now, options.retentionIntervalMs);
     this.tails = new EmbeddedTails(database, logger);
-    this.readers = new EmbeddedReaders(database);
+    this.readThread = new EmbeddedReadThread(database.file, logger, options.readWorker);
+    this.readers = new EmbeddedReaders(database, this.readThread);
     this.appender = new EmbeddedAppender({
       config,
       logger,
@@ -87,12 +94,16 @@ export class EmbeddedEventStore implements EventStore {
     if (this.database.db) return;
     this.database.open();
     this.retention.start();
+    // Started now, not at the first catch-up (which would wait for it); never rejects (false: reads stay here).
+    void this.readThread.start();
     const { epoch, lastSeq, totalBytes } = this.database;
     this.logger.info({ dataDir: this.config.dataDir, epoch, lastSeq, bytes: totalBytes }, 'embedded event log opened');
   }
 
   async stop(): Promise<void> {
     await this.retention.stop();
+    // The read thread's connection closes first: the writer's close is then the last one, and checkpoints the WAL.
+    await this.readThread.stop();
     // Appends already accepted are committed, not dropped.
     this.appender.commitQueued();
     this.tails.stopAll();
@@ -119,7 +130,7 @@ export class EmbeddedEventStore implements EventStore {
     return this.readers.seqAtTime(timeMs);
   }
 
-  async openReader(opts: ReadOptions): Promise<EventReader> {
+  openReader(opts: ReadOptions): Promise<EventReader> {
     return this.readers.openReader(opts);
   }
 

@@ -4,6 +4,8 @@
  */
 
 export const DB_FILE = 'hookstream.db';
+/** The directory lock (embedded-database.ts): a tiny SQLite file whose exclusive lock the open store holds. */
+export const LOCK_FILE = 'hookstream.lock';
 
 /** Bumped when the layout changes incompatibly; a file with another version is refused, not migrated. */
 export const SCHEMA_VERSION = 1;
@@ -11,9 +13,9 @@ export const SCHEMA_VERSION = 1;
 /**
  * Applied in this order on open, before any other access.
  *
- * - `locking_mode=EXCLUSIVE` first: the connection keeps its file lock until closed, so a second process (or a
- *   second connection in this one) gets SQLITE_BUSY. Set before WAL is entered, SQLite keeps the WAL index in
- *   heap memory and never creates the `-shm` file, so nobody else can even read.
+ * - `journal_mode=WAL`, in the normal locking mode: readers (the read thread's own connection) read while the
+ *   writer appends, through the `-shm` index. Who may write is decided by the directory lock (LOCK_PRAGMAS), not
+ *   by holding this file exclusively, which would shut every other connection out, readers included.
  * - `synchronous=FULL`: fsync the WAL on every commit. NORMAL already survives a kill -9 (the WAL frames are in
  *   the OS page cache once `write()` returns); FULL also survives power loss and kernel panics, which is what
  *   "a 2xx is never sent for an event that is not durably stored" means. With group commit it costs one fsync
@@ -24,13 +26,18 @@ export const SCHEMA_VERSION = 1;
  * - `journal_size_limit`: a large retention delete can grow the WAL; truncate it back after checkpoints.
  */
 export const PRAGMAS: readonly string[] = [
-  'locking_mode = EXCLUSIVE',
   'journal_mode = WAL',
   'synchronous = FULL',
   'journal_size_limit = 67108864',
   'cache_size = -16384',
   'temp_store = MEMORY',
 ];
+
+/**
+ * The lock file's connection: EXCLUSIVE locking keeps the lock its first write takes until the connection closes;
+ * a rollback journal (not WAL) so that lock is on the file itself, where every other opener meets it.
+ */
+export const LOCK_PRAGMAS: readonly string[] = ['locking_mode = EXCLUSIVE', 'journal_mode = DELETE'];
 
 /**
  * - events: `seq` is the rowid (seeks by sequence are B-tree lookups). `time` never decreases with `seq` (the
