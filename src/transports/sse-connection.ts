@@ -7,9 +7,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Subscription } from '../fanout/fanout-hub.js';
 import type { CloseReason } from '../protocol/index.js';
-import type { Release } from './connection-registry.js';
+import type { ConnectionSlot } from './connection-registry.js';
 import type { SharedTicker } from './keepalive.js';
 import { SseOutbox } from './sse-outbox.js';
+import type { SlowConsumerCloser } from './turn-outbox.js';
 import { sseFrame } from './sse-frame.js';
 import { armTokenExpiry } from './token-expiry.js';
 
@@ -24,11 +25,11 @@ function releaseOnClose(this: Tagged): void {
   this[CONNECTION]?.release();
 }
 
-export class SseConnection {
+export class SseConnection implements SlowConsumerCloser {
   /** The response has closed: anything acquired from now on is given back at once. */
   gone = false;
   readonly outbox: SseOutbox;
-  private slot: Release | undefined;
+  private slot: ConnectionSlot | undefined;
   private sub: Subscription | undefined;
   private cancelExpiry: (() => void) | undefined;
 
@@ -42,7 +43,7 @@ export class SseConnection {
   }
 
   /** Holds the slot; false (and the slot given back) when the client has already left. */
-  holdSlot(slot: Release): boolean {
+  holdSlot(slot: ConnectionSlot): boolean {
     this.slot = slot;
     if (this.gone) this.release();
     return !this.gone;
@@ -57,8 +58,12 @@ export class SseConnection {
   /** The stream is open: keep-alives, slow-consumer and token-expiry closing, shutdown notice. */
   start(expiresAtMs: number | undefined): void {
     this.open.add(this);
-    this.outbox.onSlowConsumer(() => this.close('slow_consumer'));
+    this.outbox.onSlowConsumer(this);
     if (expiresAtMs !== undefined) this.cancelExpiry = armTokenExpiry(expiresAtMs, () => this.close('token_expired'));
+  }
+
+  closeSlowConsumer(): void {
+    this.close('slow_consumer');
   }
 
   ping(): void {
@@ -79,6 +84,6 @@ export class SseConnection {
     this.cancelExpiry = this.sub = this.slot = undefined;
     cancelExpiry?.();
     sub?.close();
-    slot?.();
+    slot?.release();
   }
 }
