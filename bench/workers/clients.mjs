@@ -3,8 +3,9 @@
 // requests with a frame parser. Every delivery is checked as it arrives and again at the end:
 // - broadcast clients (all on `events.bench.>`): every event of a bench stream matches, so seqs must follow
 //   each other; a seq at or below the last one is a duplicate, a jump is a gap;
-// - topic clients (one of T topics `events.bench.t<k>.>`): seqs must rise (else duplicate); at the end the
-//   seqs received are compared with the seqs the publisher stored on that topic (missing = gaps or loss).
+// - topic clients (one of T topics `events.bench.t<k>.>`, and with `broadcastToo` also `events.bench.tick`):
+//   seqs must rise (else duplicate); at the end the seqs received are compared with the seqs the publisher
+//   stored on that topic (and the broadcast seqs), from a phase's `fromSeq` on (missing = gaps or loss).
 // Latency = receipt time − the publish time carried in the event (`event.data.t`).
 // A connection the server (not the bench) ends is resumed from the last cursor, as a real client would.
 import { request } from 'node:http';
@@ -241,16 +242,17 @@ async function pool(items, limit, fn) {
   await Promise.all(runners);
 }
 
-/** The seq a client must reach: the last stored seq of its topic (or of the stream). */
+/** The seq a client must reach: the last stored seq of its topic (or of the stream, for a broadcast). */
 function targetOf(c, targets) {
-  if (c.topic === null) return targets.lastSeq;
+  if (c.topic === null || targets.broadcast) return targets.lastSeq;
   return targets.lastByTopic?.[c.topic] ?? 0;
 }
 
 serve({
   /**
    * Opens `count` more clients; resolves when every one was acked (or failed). `topics` > 0: client i
-   * subscribes to `events.bench.t<i mod topics>.>` instead of `subjects`.
+   * subscribes to `events.bench.t<i mod topics>.>` instead of `subjects` (and `events.bench.tick` too with
+   * `broadcastToo`). `transport` 'mixed': every other client is SSE.
    */
   async open({
     url,
@@ -258,6 +260,7 @@ serve({
     count,
     subjects,
     topics = 0,
+    broadcastToo = false,
     cursor,
     from,
     targetSeq,
@@ -266,9 +269,12 @@ serve({
     timeoutMs = 60_000,
   }) {
     const fresh = Array.from({ length: count }, (_, i) => {
-      const topic = topics > 0 ? (clients.length + i) % topics : null;
+      const k = clients.length + i;
+      const topic = topics > 0 ? k % topics : null;
       const subs = topic === null ? subjects : [`events.bench.t${topic}.>`];
-      return newClient({ url, transport, subjects: subs, topic, targetSeq, awaitLive });
+      if (topic !== null && broadcastToo) subs.push('events.bench.tick');
+      const tr = transport === 'mixed' ? (k % 2 ? 'sse' : 'socketio') : transport;
+      return newClient({ url, transport: tr, subjects: subs, topic, targetSeq, awaitLive });
     });
     clients.push(...fresh);
     const errors = [];
@@ -356,10 +362,12 @@ serve({
 
   /**
    * Final check against what was stored: `lastSeq` (broadcast clients must have every seq up to it) and
-   * `seqsByTopic` (topic clients must have exactly their topic's seqs after their start, up to lastSeq).
-   * Adds what never came to `missing`; `unexpected` counts seqs a topic client got that it should not have.
+   * `seqsByTopic` (topic clients must have exactly their topic's seqs after their start, up to lastSeq, plus
+   * `broadcastSeqs` when they also watch the broadcast subject). Only seqs after `fromSeq` count for topic
+   * clients (one phase of several). Adds what never came to `missing`; `unexpected` counts seqs a topic client
+   * got that it should not have.
    */
-  verify({ lastSeq, seqsByTopic }) {
+  verify({ lastSeq, seqsByTopic, broadcastSeqs = [], fromSeq = 0 }) {
     const out = {
       clients: clients.length,
       incomplete: 0,
@@ -382,12 +390,15 @@ serve({
         }
         continue;
       }
-      const expected = (seqsByTopic?.[c.topic] ?? []).filter((s) => s > c.startSeq && s <= lastSeq);
+      const after = Math.max(c.startSeq, fromSeq);
+      const mine =
+        c.subjects.length > 1 ? [...(seqsByTopic?.[c.topic] ?? []), ...broadcastSeqs] : (seqsByTopic?.[c.topic] ?? []);
+      const expected = mine.filter((s) => s > after && s <= lastSeq);
       const got = new Set(c.seqs);
       let missing = 0;
       for (const s of expected) if (!got.has(s)) missing++;
       const want = new Set(expected);
-      for (const s of c.seqs) if (s <= lastSeq && !want.has(s)) out.unexpected++;
+      for (const s of c.seqs) if (s > after && s <= lastSeq && !want.has(s)) out.unexpected++;
       if (missing) {
         out.incomplete++;
         out.missing += missing;
