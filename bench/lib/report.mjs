@@ -165,6 +165,13 @@ export function rowsOf(r) {
         '',
       );
       add('per client reconnect→live p50 / p99 ms', `${ms(h.p50)} / ${ms(h.p99)}`, '');
+      if (h.cpuS) {
+        add(
+          'CPU s until every client was live: gateway / nats-server / client processes',
+          `${ms(h.cpuS.gateway)} / ${ms(h.cpuS.nats)} / ${ms(h.cpuS.clients)}`,
+          '',
+        );
+      }
       add(
         'gaps / duplicates / lost',
         `${h.gaps} / ${h.dups} / ${h.lost}`,

@@ -93,21 +93,32 @@ export async function scale(ctx, store) {
   const C = P.curve;
   const raised = raiseFdLimit(C.fdLimit);
   const limit = fdLimits()?.soft ?? Infinity;
-  if (raised.error) out.notes.push(`open-file limit not raised (${raised.error}); ${limit} per process`);
-  const steps = C.steps.filter((s) => s + FD_HEADROOM <= limit);
+  if (raised.error) out.notes.push(`open-file limit not raised (${raised.error}): ${limit} per process`);
+  // One process holds at most `perServer` connections (its fd limit). On JetStream, a larger step is spread over
+  // that many replicas on the one stream (for Hookstream and the bare servers alike, at every step); the
+  // embedded store is one process, so larger steps are left out.
+  const perServer = limit - FD_HEADROOM;
+  const shards = store === 'jetstream' ? Math.max(1, Math.ceil(Math.max(...C.steps) / perServer)) : 1;
+  const steps = C.steps.filter((s) => s <= perServer * shards);
+  if (shards > 1) {
+    out.notes.push(
+      `scale curve on ${shards} server processes of each kind (replicas on the one stream, clients spread evenly): ${limit} open files per process hold at most ${perServer} connections`,
+    );
+  }
   if (steps.length < C.steps.length) {
     out.notes.push(
-      `steps ${C.steps.filter((s) => !steps.includes(s)).join(', ')} left out: ${limit} open files per process is too few`,
+      `steps ${C.steps.filter((s) => !steps.includes(s)).join(', ')} left out: ${limit} open files per process is too few for one ${store} server`,
     );
   }
   out.fdLimit = limit;
-  const perProcess = Math.min(C.perProcess, limit - FD_HEADROOM);
+  out.shards = shards;
+  const perProcess = Math.min(C.perProcess, perServer);
   const fleet = new Fleet(Math.max(1, Math.ceil(Math.max(0, ...steps) / perProcess)), { perProcess });
   try {
     for (const kind of ['hookstream', 'bare']) {
       const label = `scale curve · ${store} · ${kind}`;
       out.curve[kind] = await withTarget(
-        { store, kind, ref: 'ref-fanout', profile: ctx.profileName('scale-curve', store, kind) },
+        { store, kind, ref: 'ref-fanout', shards, profile: ctx.profileName('scale-curve', store, kind) },
         async (t) => {
           const pub = await publisherFor(t);
           const rows = [];
@@ -138,13 +149,13 @@ export async function scale(ctx, store) {
           });
           try {
             await sleep(ctx.P.settleMs);
-            out.curveBaseline[kind] = await settledRss(t.pid, C.rssSamples);
+            out.curveBaseline[kind] = await settledRss(t.pids, C.rssSamples);
             let connected = 0;
             for (const step of steps) {
               ctx.progress(`${label}: connecting ${step} clients`);
               const t0 = nowMs();
               const o = await fleet.open(step - connected, {
-                url: t.url,
+                urls: t.urls,
                 transport: 'mixed',
                 topics: C.topics,
                 broadcastToo: true,
@@ -162,7 +173,7 @@ export async function scale(ctx, store) {
               }
               connected = step;
               await sleep(2 * ctx.P.settleMs);
-              const rssIdle = await settledRss(t.pid, C.rssSamples);
+              const rssIdle = await settledRss(t.pids, C.rssSamples);
               if (rows.length === 0) {
                 // A fresh process runs its first deliveries cold (JIT): warm up, checked but not counted.
                 await measure('warm-up', { ...C.broadcast, topics: 0, broadcast: true });

@@ -252,10 +252,12 @@ serve({
   /**
    * Opens `count` more clients; resolves when every one was acked (or failed). `topics` > 0: client i
    * subscribes to `events.bench.t<i mod topics>.>` instead of `subjects` (and `events.bench.tick` too with
-   * `broadcastToo`). `transport` 'mixed': every other client is SSE.
+   * `broadcastToo`). `transport` 'mixed': every other client is SSE. `urls`: clients spread over these
+   * servers (replicas) instead of `url`.
    */
   async open({
     url,
+    urls,
     transport,
     count,
     subjects,
@@ -274,7 +276,8 @@ serve({
       const subs = topic === null ? subjects : [`events.bench.t${topic}.>`];
       if (topic !== null && broadcastToo) subs.push('events.bench.tick');
       const tr = transport === 'mixed' ? (k % 2 ? 'sse' : 'socketio') : transport;
-      return newClient({ url, transport: tr, subjects: subs, topic, targetSeq, awaitLive });
+      const server = urls?.length ? urls[Math.floor(k / 2) % urls.length] : url;
+      return newClient({ url: server, transport: tr, subjects: subs, topic, targetSeq, awaitLive });
     });
     clients.push(...fresh);
     const errors = [];
