@@ -171,7 +171,7 @@ export function scaleSvg(scale) {
       50,
       360,
       260,
-      `Server RSS per idle connection (${scale.store})`,
+      `Server RSS per connection, clients idle (${scale.store})`,
       curve,
       (l) => l.rssPerConn / 1024,
       'KiB',
