@@ -93,12 +93,15 @@ export class Fleet {
     out.lastAt = 0;
     const hist = new Histogram();
     const timings = [];
+    out.errorReasons = {};
     for (const p of parts) {
       for (const k of SUM_KEYS) out[k] += p[k];
       if (p.clients) out.minLast = Math.min(out.minLast, p.minLast);
       if (p.firstAt) out.firstAt = Math.min(out.firstAt, p.firstAt);
       out.lastAt = Math.max(out.lastAt, p.lastAt);
       if (full) {
+        for (const [why, n] of Object.entries(p.errorReasons ?? {}))
+          out.errorReasons[why] = (out.errorReasons[why] ?? 0) + n;
         hist.merge(p.hist);
         timings.push(...p.timings);
       }

@@ -77,6 +77,7 @@ export async function storm(ctx, store) {
           topics: P.topics,
           gapNotices: full.gapNotices,
           reconnectErrors: full.errors,
+          errorReasons: full.errorReasons,
           cpuS: { gateway: gateway?.cpuS, nats: nats?.cpuS, clients: clients?.cpuS },
           published: published.ok,
           lastSeq,
@@ -92,7 +93,7 @@ export async function storm(ctx, store) {
     who: 'hookstream',
     what: 'after the storm every client resumed exactly: no gap, no duplicate, nothing lost',
     ok: h.gaps === 0 && h.dups === 0 && h.lost === 0 && h.incomplete === 0 && h.unexpected === 0,
-    detail: `${h.clients} clients, ${h.liveAgain} live again; gaps ${h.gaps}, duplicates ${h.dups}, lost ${h.lost}, gap notices ${h.gapNotices}`,
+    detail: `${h.clients} clients, ${h.liveAgain} live again; gaps ${h.gaps}, duplicates ${h.dups}, lost ${h.lost}, gap notices ${h.gapNotices}; failed opens (retried) ${h.reconnectErrors}${h.reconnectErrors ? `: ${JSON.stringify(h.errorReasons)}` : ''}`,
   });
   out.checks.push({
     who: 'hookstream',

@@ -44,6 +44,8 @@ function newClient({ url, transport, subjects, topic, targetSeq, awaitLive }) {
     gapNotices: 0,
     closings: 0,
     errors: 0,
+    /** Why the last failed open failed. */
+    lastError: '',
     openedAt: 0,
     /** Until the ack nothing counts as live. */
     ackAt: Infinity,
@@ -115,7 +117,10 @@ function openSocketIo(c, { cursor, from, timeoutMs }) {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (!ok) c.errors++;
+      if (!ok) {
+        c.errors++;
+        c.lastError = why;
+      }
       resolve(ok ? null : why);
     };
     const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
@@ -153,7 +158,10 @@ function openSse(c, { cursor, from, timeoutMs }) {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (!ok) c.errors++;
+      if (!ok) {
+        c.errors++;
+        c.lastError = why;
+      }
       resolve(ok ? null : why);
     };
     const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
@@ -230,6 +238,17 @@ function closeClient(c) {
   if (c.req) {
     c.req.destroy();
     c.req = null;
+  }
+}
+
+/** Opens `c` again from its cursor, retrying with the SDK's backoff until `until` (ms). */
+async function reconnect(c, until) {
+  for (let attempt = 0; ; attempt++) {
+    const why = await open(c, { cursor: c.cursor, timeoutMs: Math.max(1_000, until - nowMs()) });
+    if (!why || nowMs() >= until) return;
+    closeClient(c);
+    const ceiling = Math.min(10_000, 250 * 2 ** attempt);
+    await new Promise((r) => setTimeout(r, ceiling / 2 + (Math.random() * ceiling) / 2));
   }
 }
 
@@ -342,6 +361,14 @@ serve({
     if (out.minLast === Infinity) out.minLast = 0;
     if (out.firstAt === Infinity) out.firstAt = 0;
     if (full) {
+      // Why opens failed, by reason (a few at most).
+      const reasons = {};
+      for (const c of clients) if (c.lastError) reasons[c.lastError] = (reasons[c.lastError] ?? 0) + 1;
+      out.errorReasons = Object.fromEntries(
+        Object.entries(reasons)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 5),
+      );
       out.hist = hist.toJSON();
       out.timings = clients.map((c) => ({
         transport: c.transport,
@@ -416,7 +443,9 @@ serve({
   },
 
   /**
-   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor.
+   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor; a
+   * reconnect that fails is retried as the SDK does (packages/client/src/backoff.ts: from 250 ms, doubling up to
+   * 10 s, jittered between half and all of each step) until `timeoutMs` has passed.
    * Returns when the reconnects were started; `stats().live` counts clients live again (a delivery published
    * after their resubscribe was acked has arrived, so everything before it came first).
    */
@@ -428,7 +457,7 @@ serve({
       c.ackAt = Infinity;
       c.liveAt = 0;
       c.awaitLive = true;
-      void open(c, { cursor: c.cursor, timeoutMs });
+      void reconnect(c, at + timeoutMs);
     }
     return { at };
   },
