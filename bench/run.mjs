@@ -9,7 +9,7 @@
 //               (profiled figures are slower; use for diagnosis, not for the table)
 //   --no-build  use dist/ as it is
 //   --out DIR   where to write results (default: bench/results for a full run, bench/results/tmp otherwise)
-//   --param K=JSON  override a parameter, e.g. --param 'fanout.clients=200' --param 'scale.levels=[100,2000]'
+//   --param K=JSON  override a parameter, e.g. --param 'fanout.clients=200' --param 'scale.curve.steps=[1000,5000]'
 //   --dist DIR  run this build of the gateway instead of dist/ (an A/B of a patch; it must sit inside the
 //               repository so node_modules resolve)
 //
@@ -112,7 +112,25 @@ const FULL = {
   catchup: { events: 100_000, liveRate: 100, timeoutMs: 180_000 },
   // 10,000 clients, 50 per topic: the steady load stays 10,000 deliveries/s, so the storm is what is measured.
   storm: { clients: 10_000, topics: 200, rate: 200, preStormMs: 4_000, postLiveMs: 2_000, timeoutMs: 120_000 },
-  scale: { levels: [100, 1_000, 5_000, 10_000], rate: 10, events: 40, drainTimeoutMs: 120_000, rssSamples: 5 },
+  scale: {
+    // Memory per idle connection, per transport: the slope of settled RSS over these client counts.
+    memory: { levels: [1_000, 5_000, 10_000], rssSamples: 5 },
+    // The curve: half Socket.IO, half SSE, each client on one of 1,000 topics and the broadcast subject; at each
+    // step a burst of 10 events to every client, then 1,000 events/s over the topics (≈1/s per client) for 10 s.
+    curve: {
+      steps: [1_000, 5_000, 10_000, 25_000, 50_000],
+      topics: 1_000,
+      topicRate: 1_000,
+      topicSeconds: 10,
+      broadcast: { events: 10, rate: 100, drainTimeoutMs: 120_000 },
+      drainTimeoutMs: 120_000,
+      // Client processes of up to 5,000 clients each (10 for 50,000), each from its own loopback address.
+      perProcess: 5_000,
+      // Open files wanted per process: the gateway holds every connection (raised only where allowed).
+      fdLimit: 120_000,
+      rssSamples: 5,
+    },
+  },
   // Events/s spread evenly over the endpoints (endpoint i gets topic i); the outage on the `down.endpoints` level.
   outbound: {
     endpoints: [1, 10, 100],
@@ -139,7 +157,20 @@ const SMOKE = {
   ],
   catchup: { events: 5_000, liveRate: 100, timeoutMs: 60_000 },
   storm: { clients: 100, topics: 5, rate: 200, preStormMs: 1_000, postLiveMs: 500, timeoutMs: 60_000 },
-  scale: { levels: [20, 100], rate: 40, events: 40, drainTimeoutMs: 30_000, rssSamples: 2 },
+  scale: {
+    memory: { levels: [20, 100], rssSamples: 2 },
+    curve: {
+      steps: [40, 100],
+      topics: 10,
+      topicRate: 20,
+      topicSeconds: 2,
+      broadcast: { events: 5, rate: 50, drainTimeoutMs: 30_000 },
+      drainTimeoutMs: 30_000,
+      perProcess: 50,
+      fdLimit: 4_096,
+      rssSamples: 2,
+    },
+  },
   outbound: {
     endpoints: [1, 10, 100],
     rate: 1_000,

@@ -15,6 +15,7 @@ import { EVENT_STORE, type EventStore } from './store/event-store.port.js';
 import { ConnectionRegistry } from './transports/connection-registry.js';
 import { SocketGateway } from './transports/socket.gateway.js';
 import { SseController } from './transports/sse.controller.js';
+import { SseStreams } from './transports/sse-streams.js';
 import { StaticController } from './static/static.controller.js';
 import { ConsoleController } from './console/console.controller.js';
 import { EndpointsController, OUTBOUND_SERVICE } from './outbound/endpoints.controller.js';
@@ -135,6 +136,7 @@ export class AppModule {
         OutboundLifecycle,
         Lifecycle,
         ConnectionRegistry,
+        SseStreams,
         SocketGateway,
       ],
     };

@@ -18,6 +18,8 @@ import { IngestService } from './ingest/ingest.service.js';
 import { installWebhookFastPath } from './ingest/webhook-fast-path.js';
 import { asApiError } from './ingest/ingest-refusal.js';
 import { prebuiltFrameSupport } from './transports/prebuilt-frames.js';
+import { installSseFastPath } from './transports/sse-fast-path.js';
+import { SseStreams } from './transports/sse-streams.js';
 
 export function createStore(config: AppConfig, logger: AppLogger): EventStore {
   if (config.natsUrl) return new JetStreamEventStore(config, logger.child({ component: 'jetstream' }));
@@ -53,6 +55,8 @@ export async function createApp(
   const server = app.getHttpServer() as import('node:http').Server;
   // Before Socket.IO attaches (at init): the ingest hot path skips Express's router (webhook-fast-path.ts).
   installWebhookFastPath(server, app.get(IngestService), config, onUnexpected);
+  // The same for SSE streams: nothing Express attaches to a request outlives it (sse-streams.ts).
+  installSseFastPath(server, app.get(SseStreams), onUnexpected);
   // Node's own limits for hostile clients; ingest enforces ingest.bodyTimeout per request.
   server.headersTimeout = 20_000;
   server.requestTimeout = config.ingest.bodyTimeoutMs + 10_000;

@@ -353,6 +353,22 @@ describeEachStore('fan-out over SSE', (backend) => {
       expect(['invalid_subject', 'invalid_request']).toContain((r.body as { error: string }).error);
     });
 
+    it('answers alike ahead of Express and through it: a trailing slash opens the same stream, subject[]= is no subject', async () => {
+      // The exact path is served ahead of Express's router; a trailing slash goes through it.
+      const slash = await openReader(`${gw.url}/v1/stream/?subject=events.acme.%3E`, { token });
+      expect(slash.status).toBe(200);
+      await slash.waitForFrames(isReady, 'ready frame');
+      const sent = await ingestMany(gw.url, 1, 'forms');
+      expect((await slash.waitForDeliveries(1))[0].seq).toBe(sent[0].seq);
+      const answers = [];
+      for (const path of ['/v1/stream', '/v1/stream/']) {
+        const r = await openReader(`${gw.url}${path}?subject%5B%5D=events.acme.%3E`, { token });
+        answers.push([r.status, r.header('content-type'), r.body]);
+      }
+      expect(answers[0][0]).toBe(400);
+      expect(answers[1]).toEqual(answers[0]);
+    });
+
     it('accepts an API key as the bearer token, within its grant', async () => {
       const ok = await openReader(streamUrl(gw.url, { subject: 'events.acme.>' }), {
         token: 'rk_e2e_reader_0123456789abcdef',

@@ -7,6 +7,7 @@ import { ROOT } from './gateway.mjs';
 import { Worker } from './workers.mjs';
 import { Histogram } from './util.mjs';
 
+/** The default cap per process; a fleet may be given another (`perProcess`), within the process's fd limit. */
 export const PER_PROCESS = 2_500;
 const SCRIPT = join(ROOT, 'bench', 'workers', 'clients.mjs');
 
@@ -32,7 +33,8 @@ export function sourceAddress(i) {
 }
 
 export class Fleet {
-  constructor(processes) {
+  constructor(processes, { perProcess = PER_PROCESS } = {}) {
+    this.perProcess = perProcess;
     this.workers = Array.from(
       { length: processes },
       (_, i) => new Worker(SCRIPT, [], { env: { HS_BENCH_SOURCE_ADDRESS: sourceAddress(i) } }),
@@ -56,8 +58,8 @@ export class Fleet {
       for (let w = 1; w < this.workers.length; w++) {
         if (this.counts[w] + shares[w] < this.counts[best] + shares[best]) best = w;
       }
-      if (this.counts[best] + shares[best] >= PER_PROCESS)
-        throw new Error(`more than ${PER_PROCESS * this.workers.length} clients`);
+      if (this.counts[best] + shares[best] >= this.perProcess)
+        throw new Error(`more than ${this.perProcess * this.workers.length} clients`);
       shares[best]++;
     }
     const answers = await Promise.all(
@@ -91,12 +93,15 @@ export class Fleet {
     out.lastAt = 0;
     const hist = new Histogram();
     const timings = [];
+    out.errorReasons = {};
     for (const p of parts) {
       for (const k of SUM_KEYS) out[k] += p[k];
       if (p.clients) out.minLast = Math.min(out.minLast, p.minLast);
       if (p.firstAt) out.firstAt = Math.min(out.firstAt, p.firstAt);
       out.lastAt = Math.max(out.lastAt, p.lastAt);
       if (full) {
+        for (const [why, n] of Object.entries(p.errorReasons ?? {}))
+          out.errorReasons[why] = (out.errorReasons[why] ?? 0) + n;
         hist.merge(p.hist);
         timings.push(...p.timings);
       }

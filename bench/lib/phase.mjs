@@ -14,11 +14,13 @@ export const PROFILE_ROOT = join(ROOT, 'bench', 'results', 'tmp', 'profiles');
  * Runs fn(target) against a fresh server. `kind`: 'hookstream' | 'bare' | 'pushpin' (the peer, with its GRIP
  * origin); `ref`: the bare reference script ('ref-ingest' | 'ref-fanout'); `profile`: a name to run Hookstream
  * under --cpu-prof (summary returned); `pushpin`: options for startPushpin. `pids` lists every process the
- * target's CPU and RSS are summed over.
+ * target's CPU and RSS are summed over. `shards` > 1 (JetStream only): that many servers of the kind on the
+ * one stream, each on its own port (`urls`), as replicas a client population is spread over.
  */
-export async function withTarget({ store, kind, ref, config, profile, pushpin }, fn) {
+export async function withTarget({ store, kind, ref, config, profile, pushpin, shards = 1 }, fn) {
   const nats = store === 'jetstream' ? await NatsServerProcess.start() : null;
   let server;
+  const more = [];
   const profileDir = profile ? join(PROFILE_ROOT, profile) : undefined;
   let readyUs = 0;
   if (profileDir && kind === 'hookstream') rmSync(profileDir, { recursive: true, force: true });
@@ -29,13 +31,21 @@ export async function withTarget({ store, kind, ref, config, profile, pushpin },
         : kind === 'pushpin'
           ? await startPushpin({ store, natsUrl: nats?.url, ...pushpin })
           : await startRef(ref, { store, natsUrl: nats?.url });
+    for (let i = 1; i < shards; i++) {
+      more.push(
+        kind === 'hookstream'
+          ? await startGateway({ store, natsUrl: nats?.url, profileDir, config })
+          : await startRef(ref, { store, natsUrl: nats?.url }),
+      );
+    }
     readyUs = Number(process.hrtime.bigint() / 1000n);
     const target = {
       kind,
       store,
       url: server.url,
+      urls: [server.url, ...more.map((m) => m.url)],
       pid: server.pid,
-      pids: server.pids ?? [server.pid],
+      pids: [...(server.pids ?? [server.pid]), ...more.map((m) => m.pid)],
       publishUrl: server.publishUrl ?? server.url,
       cpuParts: server.cpuParts,
       natsUrl: nats?.url,
@@ -46,6 +56,7 @@ export async function withTarget({ store, kind, ref, config, profile, pushpin },
     return result;
   } finally {
     await server?.stop().catch(() => undefined);
+    for (const m of more) await m.stop().catch(() => undefined);
     await nats?.stop().catch(() => undefined);
     if (profileDir && kind === 'hookstream') {
       const file = newestProfile(profileDir);

@@ -3,13 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT } from './gateway.mjs';
 import { peerMarkdown, peerRows, printPeers } from './report-peers.mjs';
+import { scaleRows, scaleSvg } from './report-scale.mjs';
 import { fmtNum } from './util.mjs';
 
 const ms = (v) => (v === null || v === undefined ? '–' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : fmtNum(v));
 const n0 = (v) => fmtNum(v);
 const ratio = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2));
-const mib = (b) => (b === null || b === undefined ? '–' : (b / 1024 ** 2).toFixed(0));
-const kib = (b) => (b === null || b === undefined || !Number.isFinite(b) ? '–' : (b / 1024).toFixed(1));
 
 /** A target: `ratio >= x` or `ratio <= x` or `value == 0`; met is true/false, or null when not measurable. */
 function target(kind, limit, value) {
@@ -55,9 +54,25 @@ export function rowsOf(r) {
       break;
     case 'ingest-with-schema':
       // bare column = the same Hookstream without a schema: the ratio is the cost of enforcing one.
-      add('1 KB webhooks/s, schema enforced (vs no schema)', n0(h.rps), n0(b.rps), ratio(r.ratios.rps), target('≥', 0.9, r.ratios.rps));
-      add('latency p50 / p99 ms (vs no schema)', `${ms(h.p50)} / ${ms(h.p99)}`, `${ms(b.p50)} / ${ms(b.p99)}`, ratio(r.ratios.p99));
-      add('server CPU µs per request (vs no schema)', n0(h.serverCpuUsPerRequest), n0(b.serverCpuUsPerRequest), ratio(r.ratios.cpuPerRequest));
+      add(
+        '1 KB webhooks/s, schema enforced (vs no schema)',
+        n0(h.rps),
+        n0(b.rps),
+        ratio(r.ratios.rps),
+        target('≥', 0.9, r.ratios.rps),
+      );
+      add(
+        'latency p50 / p99 ms (vs no schema)',
+        `${ms(h.p50)} / ${ms(h.p99)}`,
+        `${ms(b.p50)} / ${ms(b.p99)}`,
+        ratio(r.ratios.p99),
+      );
+      add(
+        'server CPU µs per request (vs no schema)',
+        n0(h.serverCpuUsPerRequest),
+        n0(b.serverCpuUsPerRequest),
+        ratio(r.ratios.cpuPerRequest),
+      );
       break;
     case 'fanout-socketio':
     case 'fanout-sse':
@@ -150,6 +165,13 @@ export function rowsOf(r) {
         '',
       );
       add('per client reconnect→live p50 / p99 ms', `${ms(h.p50)} / ${ms(h.p99)}`, '');
+      if (h.cpuS) {
+        add(
+          'CPU s until every client was live: gateway / nats-server / client processes',
+          `${ms(h.cpuS.gateway)} / ${ms(h.cpuS.nats)} / ${ms(h.cpuS.clients)}`,
+          '',
+        );
+      }
       add(
         'gaps / duplicates / lost',
         `${h.gaps} / ${h.dups} / ${h.lost}`,
@@ -159,37 +181,7 @@ export function rowsOf(r) {
       );
       break;
     case 'scale':
-      for (const tr of ['socketio', 'sse']) {
-        const lv = r.levels[tr];
-        if (!lv) continue;
-        for (let i = 0; i < lv.hookstream.length; i++) {
-          const x = lv.hookstream[i];
-          const y = lv.bare[i];
-          add(
-            `${tr} ${n0(x.clients)} clients: delivered/s (offered ${n0(x.offered)})`,
-            n0(x.deliveredPerS),
-            n0(y?.deliveredPerS),
-            ratio(x.deliveredPerS / y?.deliveredPerS),
-          );
-          add(
-            `${tr} ${n0(x.clients)} clients: RSS MiB idle`,
-            mib(x.rssIdle),
-            mib(y?.rssIdle),
-            ratio(x.rssIdle / y?.rssIdle),
-          );
-        }
-        const m = r.memPerConn[tr];
-        // Small steps (a smoke run): RSS noise, no meaningful slope.
-        const measurable =
-          m.hookstream > 0 && m.bare > 0 && Math.max(...lv.hookstream.map((l) => l.clients)) >= 1_000 ? m.ratio : null;
-        add(
-          `${tr}: KiB per idle connection`,
-          kib(m.hookstream),
-          kib(m.bare),
-          ratio(measurable),
-          tr === 'socketio' ? target('≤', 1.2, measurable) : undefined,
-        );
-      }
+      scaleRows(r, add, target);
       break;
     case 'outbound':
       // Events spread over the endpoints: the offered deliveries/s is the event rate at every level.
@@ -204,14 +196,30 @@ export function rowsOf(r) {
           target('≥', 0.8, r.ratios[i]),
         );
         add(`${tag}: stored→received p50 / p99 ms`, `${ms(x.p50)} / ${ms(x.p99)}`, `${ms(y?.p50)} / ${ms(y?.p99)}`);
-        add(`${tag}: CPU cores, server / nats-server`, `${ratio(x.serverCores)} / ${ratio(x.natsCores)}`, `${ratio(y?.serverCores)} / ${ratio(y?.natsCores)}`);
-        add(`${tag}: lost / duplicate`, `${x.lost} / ${x.dups}`, `${y?.lost} / ${y?.dups}`, '', target('zero', 0, x.lost));
+        add(
+          `${tag}: CPU cores, server / nats-server`,
+          `${ratio(x.serverCores)} / ${ratio(x.natsCores)}`,
+          `${ratio(y?.serverCores)} / ${ratio(y?.natsCores)}`,
+        );
+        add(
+          `${tag}: lost / duplicate`,
+          `${x.lost} / ${x.dups}`,
+          `${y?.lost} / ${y?.dups}`,
+          '',
+          target('zero', 0, x.lost),
+        );
         if (x.down) {
           const d = x.down;
           const e = y?.down;
           const down = `${tag}: receiver down ${ms(d.downS)} s then up`;
           add(`${down}: s until drained`, ms(d.drainS), ms(e?.drainS), ratio(d.drainS / e?.drainS));
-          add(`${down}: lost / duplicate`, `${d.lost} / ${d.dups}`, `${e?.lost} / ${e?.dups}`, '', target('zero', 0, d.lost));
+          add(
+            `${down}: lost / duplicate`,
+            `${d.lost} / ${d.dups}`,
+            `${e?.lost} / ${e?.dups}`,
+            '',
+            target('zero', 0, d.lost),
+          );
         }
       });
       break;
@@ -284,12 +292,12 @@ function markdown(run, svgName) {
     [
       '- Every phase starts a fresh nats-server (JetStream) or a fresh temp `DATA_DIR` (embedded) and a fresh server: Hookstream as users run it (`node dist/main.js` with a config file) or a bare reference (`bench/refs/`). Load generators and clients are separate processes (at most 2,500 clients each).',
       '- **ingest**: closed loop, N keep-alive connections, each POSTing a new Standard-Webhooks-signed 512-byte webhook as soon as the last was answered. Hookstream and the bare reference (node:http + node:crypto verify + `js.publish` with msgID, or a group-committed SQLite insert) run side by side and take the load in alternating rounds. Checked: every 202 has its own seq, no new id answered as a duplicate.',
-      '- **ingest-with-schema**: the ingest load with 1 KB webhooks against two Hookstream gateways in alternating rounds, one enforcing a JSON Schema on the webhooks\' subject and one with none (its figures stand in the bare column). Checked: every webhook validated (none refused).',
+      "- **ingest-with-schema**: the ingest load with 1 KB webhooks against two Hookstream gateways in alternating rounds, one enforcing a JSON Schema on the webhooks' subject and one with none (its figures stand in the bare column). Checked: every webhook validated (none refused).",
       '- **fan-out**: N clients (socket.io-client over websocket, or SSE over node:http) subscribed to `events.bench.>`; events published at a fixed rate (JetStream: `js.publish` into the stream, which both servers tap; embedded: `POST /v1/events` to the server). Latency = client receipt − publish time carried in the event. delivered/s = deliveries ÷ (last receipt − first publish). The bare reference taps the stream with one ordered consumer (or appends+broadcasts for embedded) and sends each event as ONE Socket.IO room broadcast / one shared SSE frame. Checked per client: every seq once, in order, through the last stored one.',
       '- **e2e**: signed webhooks POSTed at a fixed rate to Hookstream; with `topics` T the webhooks carry T event types and each client watches one type (each webhook reaches N/T clients); "broadcast" sends every webhook to every client. Checked per client against the seqs stored per topic.',
       '- **catch-up**: a client takes a cursor, N events are stored, the client resumes from the cursor while 100 events/s keep flowing; events/s until it has the backlog, ms until it gets an event published after its resubscribe. Reference: the same range read bare (one ordered consumer / paged SQLite reads, no parsing or sending).',
-      '- **storm**: N Socket.IO clients (spread over T topics) while events flow; all drop at once and resume with their cursors. Live again = received an event published after the resubscribe was acked (so the granularity is one event interval of its topic). Checked: no gap, duplicate or loss across the storm.',
-      '- **scale**: memory pass (clients added in steps, nothing published, settled RSS) then delivery pass (same steps, a short paced burst at each). KiB per idle connection = least-squares slope of RSS over clients.',
+      '- **storm**: N Socket.IO clients (spread over T topics) while events flow; all drop at once and resume with their cursors (a failed reconnect is retried with the SDK\'s backoff, from 250 ms). Live again = received an event published after the resubscribe was acked (so the granularity is one event interval of its topic). CPU: seconds used by the gateway, nats-server and the client processes until every client was live. Checked: no gap, duplicate or loss across the storm.',
+      "- **scale**: memory per idle connection per transport (clients added in steps, nothing published, settled RSS; KiB per idle connection = least-squares slope of RSS over clients), then the scale curve: half Socket.IO, half SSE clients added in steps (its own client processes, each from its own loopback address, with the open-file limit raised where allowed), each watching one of T topics and the broadcast subject. At each step: settled RSS with the clients idle (per connection: over the server's RSS before any client), a broadcast burst every client gets, then T events/s spread over the topics; each measured for delivered/s, latency and server CPU, and checked per client.",
       '- Server CPU comes from /proc/<pid>/stat over the measured window. Latency percentiles come from log-bucket histograms (±2.5%).',
     ].join('\n'),
   );
@@ -335,131 +343,10 @@ function markdown(run, svgName) {
   return out.join('\n');
 }
 
-// ---- SVG: delivered/s and RSS against connected clients ---------------------------------------------------
-
-const SERIES = [
-  { tr: 'socketio', who: 'hookstream', label: 'Hookstream Socket.IO', color: '#1f6feb', dash: '' },
-  { tr: 'socketio', who: 'bare', label: 'bare Socket.IO', color: '#1f6feb', dash: '6 4' },
-  { tr: 'sse', who: 'hookstream', label: 'Hookstream SSE', color: '#d1242f', dash: '' },
-  { tr: 'sse', who: 'bare', label: 'bare SSE', color: '#d1242f', dash: '6 4' },
-];
-
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
-}
-
-function panel(x0, y0, w, h, title, levels, value, unit, fmt, offered) {
-  const pts = SERIES.map((s) => ({
-    s,
-    data: (levels[s.tr]?.[s.who] ?? []).map((l) => [l.clients, value(l)]).filter(([, v]) => Number.isFinite(v)),
-  }));
-  const xs = pts.flatMap((p) => p.data.map(([x]) => x));
-  const ys = pts.flatMap((p) => p.data.map(([, y]) => y));
-  if (!xs.length) return '';
-  const xmin = Math.min(...xs);
-  const xmax = Math.max(...xs);
-  const ymax = niceMax(Math.max(...ys));
-  const lx = (x) => x0 + ((Math.log10(x) - Math.log10(xmin)) / (Math.log10(xmax) - Math.log10(xmin) || 1)) * w;
-  const ly = (y) => y0 + h - (y / ymax) * h;
-  const g = [];
-  g.push(
-    `<text x="${x0 + w / 2}" y="${y0 - 14}" text-anchor="middle" font-size="14" font-weight="bold">${title}</text>`,
-  );
-  g.push(`<line x1="${x0}" y1="${y0 + h}" x2="${x0 + w}" y2="${y0 + h}" stroke="#333"/>`);
-  g.push(`<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y0 + h}" stroke="#333"/>`);
-  for (let i = 0; i <= 5; i++) {
-    const y = (ymax * i) / 5;
-    g.push(`<line x1="${x0}" y1="${ly(y)}" x2="${x0 + w}" y2="${ly(y)}" stroke="#ddd"/>`);
-    g.push(`<text x="${x0 - 6}" y="${ly(y) + 4}" text-anchor="end" font-size="11">${fmt(y)}</text>`);
-  }
-  for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
-    g.push(`<line x1="${lx(x)}" y1="${y0 + h}" x2="${lx(x)}" y2="${y0 + h + 5}" stroke="#333"/>`);
-    g.push(`<text x="${lx(x)}" y="${y0 + h + 18}" text-anchor="middle" font-size="11">${fmtNum(x)}</text>`);
-  }
-  g.push(
-    `<text x="${x0 + w / 2}" y="${y0 + h + 36}" text-anchor="middle" font-size="12">connected clients (log scale)</text>`,
-  );
-  g.push(
-    `<text x="${x0 - 52}" y="${y0 + h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${x0 - 52} ${y0 + h / 2})">${unit}</text>`,
-  );
-  if (offered) {
-    // What was published to every client: the line a server that keeps up follows.
-    const xsSorted = [...new Set(xs)].sort((a, b) => a - b);
-    const d = xsSorted
-      .map((x, i) => `${i ? 'L' : 'M'}${lx(x).toFixed(1)},${ly(Math.min(offered * x, ymax)).toFixed(1)}`)
-      .join(' ');
-    g.push(`<path d="${d}" fill="none" stroke="#999" stroke-width="1" stroke-dasharray="2 3"/>`);
-    g.push(
-      `<text x="${lx(xsSorted.at(-1)) - 4}" y="${ly(Math.min(offered * xsSorted.at(-1), ymax)) + 14}" text-anchor="end" font-size="11" fill="#666">offered</text>`,
-    );
-  }
-  for (const { s, data } of pts) {
-    if (!data.length) continue;
-    const d = data.map(([x, y], i) => `${i ? 'L' : 'M'}${lx(x).toFixed(1)},${ly(y).toFixed(1)}`).join(' ');
-    g.push(
-      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2" ${s.dash ? `stroke-dasharray="${s.dash}"` : ''}/>`,
-    );
-    for (const [x, y] of data)
-      g.push(`<circle cx="${lx(x).toFixed(1)}" cy="${ly(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
-  }
-  return g.join('\n');
-}
-
-export function scaleSvg(scale) {
-  const W = 1000;
-  const H = 440;
-  const parts = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
-  );
-  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  const offered = scale.params.rate;
-  parts.push(
-    panel(
-      90,
-      50,
-      360,
-      280,
-      `Delivered events/s (${offered} events/s to every client)`,
-      scale.levels,
-      (l) => l.deliveredPerS,
-      'deliveries/s',
-      (v) => (v >= 1000 ? `${(v / 1000).toFixed(0)}k` : v.toFixed(0)),
-      offered,
-    ),
-  );
-  parts.push(
-    panel(
-      600,
-      50,
-      360,
-      280,
-      `Server RSS with idle clients (${scale.store})`,
-      scale.levels,
-      (l) => l.rssIdle / 1024 ** 2,
-      'MiB',
-      (v) => v.toFixed(0),
-    ),
-  );
-  SERIES.forEach((s, i) => {
-    const x = 120 + i * 215;
-    const y = H - 30;
-    parts.push(
-      `<line x1="${x}" y1="${y}" x2="${x + 30}" y2="${y}" stroke="${s.color}" stroke-width="2" ${s.dash ? `stroke-dasharray="${s.dash}"` : ''}/>`,
-    );
-    parts.push(`<text x="${x + 36}" y="${y + 4}" font-size="12">${s.label}</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
-}
-
 /** Writes <base>.json, <base>.md and (with a scale result) the SVG; returns the paths written. */
 export function writeReports(run, dir, base) {
   const written = [];
-  const scale = run.results.find((r) => r.scenario === 'scale' && r.levels);
+  const scale = run.results.find((r) => r.scenario === 'scale' && r.curve);
   let svgName;
   if (scale) {
     svgName = base === 'latest' ? 'scale-curve.svg' : `${base}-scale-curve.svg`;

@@ -23,9 +23,17 @@ export async function publisherFor(t) {
 /**
  * Publishes `events` at `rate`/s (mode: publisher's own, or 'webhook'; `topics` as the clients were opened
  * with), waits until every client has every event it should get (or `drainTimeoutMs`), and measures
- * deliveries/s, latency and CPU. Clients must be open already.
+ * deliveries/s, latency and CPU. Clients must be open already. `broadcast`: topic clients that also watch the
+ * broadcast subject get every event published (topics 0); `fromSeq`: only later seqs are checked (one phase of
+ * several on the same clients).
  */
-export async function measureDelivery(ctx, t, fleet, pub, { rate, events, drainTimeoutMs, mode, label, topics = 0 }) {
+export async function measureDelivery(
+  ctx,
+  t,
+  fleet,
+  pub,
+  { rate, events, drainTimeoutMs, mode, label, topics = 0, broadcast = false, fromSeq = 0 },
+) {
   const before = await fleet.stats();
   await fleet.record();
   const meter = cpuMeter([t.pids ?? t.pid, t.natsPid, ...fleet.pids]);
@@ -45,7 +53,7 @@ export async function measureDelivery(ctx, t, fleet, pub, { rate, events, drainT
   const published = await pub.call('wait');
   const pubEnd = nowMs();
   const lastSeq = published.maxSeq;
-  const targets = { lastSeq, lastByTopic: published.lastByTopic };
+  const targets = { lastSeq, lastByTopic: published.lastByTopic, broadcast };
   const drained = await fleet.drained(targets, drainTimeoutMs, (s) =>
     ctx.progress(`${label}: draining, ${s.behind} clients behind, delivered ${s.received - before.received}`),
   );
@@ -53,7 +61,12 @@ export async function measureDelivery(ctx, t, fleet, pub, { rate, events, drainT
   const parts = partsMeter();
   const after = await fleet.stats(true);
   await fleet.each('stop');
-  const verify = await fleet.verify({ lastSeq, seqsByTopic: published.seqsByTopic });
+  const verify = await fleet.verify({
+    lastSeq,
+    seqsByTopic: published.seqsByTopic,
+    broadcastSeqs: broadcast ? published.seqs : undefined,
+    fromSeq,
+  });
   const metrics = t.kind === 'hookstream' ? await scrapeMetrics(t.url) : {};
   const deliveries = after.received - before.received;
   // Not shorter than the publishing schedule itself: clients that keep up deliver at the offered rate.

@@ -3,7 +3,7 @@
 // received an event published after its resubscribe was acked), and gaps / duplicates across all clients.
 // With `topics` T > 0 events are spread over T topics and each client watches one (N/T clients per event),
 // so the steady load fits the machine and the storm itself is what is measured.
-import { withTarget } from '../lib/phase.mjs';
+import { cpuMeter, withTarget } from '../lib/phase.mjs';
 import { Histogram, sleep } from '../lib/util.mjs';
 import { openCheck, publisherFor, SUBJECTS } from './common.mjs';
 
@@ -34,6 +34,9 @@ export async function storm(ctx, store) {
         await sleep(P.preStormMs);
 
         ctx.progress(`${label}: every client drops and reconnects`);
+        // Where the storm's CPU goes: the gateway's share against the client processes' (socket.io-client's own
+        // connect and handshake work is on the same two cores).
+        const meter = cpuMeter([t.pid, t.natsPid, ctx.fleet.pids]);
         const starts = await ctx.fleet.each('storm', { timeoutMs: P.timeoutMs });
         const at = Math.min(...starts.map((s) => s.at));
         const deadline = Date.now() + P.timeoutMs;
@@ -44,6 +47,7 @@ export async function storm(ctx, store) {
           if (s.live >= o.opened || Date.now() > deadline) break;
           await sleep(100);
         }
+        const [gateway, nats, clients] = meter();
         await sleep(P.postLiveMs);
         await pub.call('stopPublishing');
         const published = await pub.call('wait');
@@ -73,6 +77,8 @@ export async function storm(ctx, store) {
           topics: P.topics,
           gapNotices: full.gapNotices,
           reconnectErrors: full.errors,
+          errorReasons: full.errorReasons,
+          cpuS: { gateway: gateway?.cpuS, nats: nats?.cpuS, clients: clients?.cpuS },
           published: published.ok,
           lastSeq,
         };
@@ -87,7 +93,7 @@ export async function storm(ctx, store) {
     who: 'hookstream',
     what: 'after the storm every client resumed exactly: no gap, no duplicate, nothing lost',
     ok: h.gaps === 0 && h.dups === 0 && h.lost === 0 && h.incomplete === 0 && h.unexpected === 0,
-    detail: `${h.clients} clients, ${h.liveAgain} live again; gaps ${h.gaps}, duplicates ${h.dups}, lost ${h.lost}, gap notices ${h.gapNotices}`,
+    detail: `${h.clients} clients, ${h.liveAgain} live again; gaps ${h.gaps}, duplicates ${h.dups}, lost ${h.lost}, gap notices ${h.gapNotices}; failed opens (retried) ${h.reconnectErrors}${h.reconnectErrors ? `: ${JSON.stringify(h.errorReasons)}` : ''}`,
   });
   out.checks.push({
     who: 'hookstream',

@@ -3,8 +3,9 @@
 // requests with a frame parser. Every delivery is checked as it arrives and again at the end:
 // - broadcast clients (all on `events.bench.>`): every event of a bench stream matches, so seqs must follow
 //   each other; a seq at or below the last one is a duplicate, a jump is a gap;
-// - topic clients (one of T topics `events.bench.t<k>.>`): seqs must rise (else duplicate); at the end the
-//   seqs received are compared with the seqs the publisher stored on that topic (missing = gaps or loss).
+// - topic clients (one of T topics `events.bench.t<k>.>`, and with `broadcastToo` also `events.bench.tick`):
+//   seqs must rise (else duplicate); at the end the seqs received are compared with the seqs the publisher
+//   stored on that topic (and the broadcast seqs), from a phase's `fromSeq` on (missing = gaps or loss).
 // Latency = receipt time − the publish time carried in the event (`event.data.t`).
 // A connection the server (not the bench) ends is resumed from the last cursor, as a real client would.
 import { request } from 'node:http';
@@ -43,6 +44,8 @@ function newClient({ url, transport, subjects, topic, targetSeq, awaitLive }) {
     gapNotices: 0,
     closings: 0,
     errors: 0,
+    /** Why the last failed open failed. */
+    lastError: '',
     openedAt: 0,
     /** Until the ack nothing counts as live. */
     ackAt: Infinity,
@@ -114,7 +117,10 @@ function openSocketIo(c, { cursor, from, timeoutMs }) {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (!ok) c.errors++;
+      if (!ok) {
+        c.errors++;
+        c.lastError = why;
+      }
       resolve(ok ? null : why);
     };
     const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
@@ -152,7 +158,10 @@ function openSse(c, { cursor, from, timeoutMs }) {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (!ok) c.errors++;
+      if (!ok) {
+        c.errors++;
+        c.lastError = why;
+      }
       resolve(ok ? null : why);
     };
     const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
@@ -232,6 +241,17 @@ function closeClient(c) {
   }
 }
 
+/** Opens `c` again from its cursor, retrying with the SDK's backoff until `until` (ms). */
+async function reconnect(c, until) {
+  for (let attempt = 0; ; attempt++) {
+    const why = await open(c, { cursor: c.cursor, timeoutMs: Math.max(1_000, until - nowMs()) });
+    if (!why || nowMs() >= until) return;
+    closeClient(c);
+    const ceiling = Math.min(10_000, 250 * 2 ** attempt);
+    await new Promise((r) => setTimeout(r, ceiling / 2 + (Math.random() * ceiling) / 2));
+  }
+}
+
 /** Runs fn over items with at most `limit` in flight. */
 async function pool(items, limit, fn) {
   let next = 0;
@@ -241,23 +261,27 @@ async function pool(items, limit, fn) {
   await Promise.all(runners);
 }
 
-/** The seq a client must reach: the last stored seq of its topic (or of the stream). */
+/** The seq a client must reach: the last stored seq of its topic (or of the stream, for a broadcast). */
 function targetOf(c, targets) {
-  if (c.topic === null) return targets.lastSeq;
+  if (c.topic === null || targets.broadcast) return targets.lastSeq;
   return targets.lastByTopic?.[c.topic] ?? 0;
 }
 
 serve({
   /**
    * Opens `count` more clients; resolves when every one was acked (or failed). `topics` > 0: client i
-   * subscribes to `events.bench.t<i mod topics>.>` instead of `subjects`.
+   * subscribes to `events.bench.t<i mod topics>.>` instead of `subjects` (and `events.bench.tick` too with
+   * `broadcastToo`). `transport` 'mixed': every other client is SSE. `urls`: clients spread over these
+   * servers (replicas) instead of `url`.
    */
   async open({
     url,
+    urls,
     transport,
     count,
     subjects,
     topics = 0,
+    broadcastToo = false,
     cursor,
     from,
     targetSeq,
@@ -266,9 +290,13 @@ serve({
     timeoutMs = 60_000,
   }) {
     const fresh = Array.from({ length: count }, (_, i) => {
-      const topic = topics > 0 ? (clients.length + i) % topics : null;
+      const k = clients.length + i;
+      const topic = topics > 0 ? k % topics : null;
       const subs = topic === null ? subjects : [`events.bench.t${topic}.>`];
-      return newClient({ url, transport, subjects: subs, topic, targetSeq, awaitLive });
+      if (topic !== null && broadcastToo) subs.push('events.bench.tick');
+      const tr = transport === 'mixed' ? (k % 2 ? 'sse' : 'socketio') : transport;
+      const server = urls?.length ? urls[Math.floor(k / 2) % urls.length] : url;
+      return newClient({ url: server, transport: tr, subjects: subs, topic, targetSeq, awaitLive });
     });
     clients.push(...fresh);
     const errors = [];
@@ -333,6 +361,14 @@ serve({
     if (out.minLast === Infinity) out.minLast = 0;
     if (out.firstAt === Infinity) out.firstAt = 0;
     if (full) {
+      // Why opens failed, by reason (a few at most).
+      const reasons = {};
+      for (const c of clients) if (c.lastError) reasons[c.lastError] = (reasons[c.lastError] ?? 0) + 1;
+      out.errorReasons = Object.fromEntries(
+        Object.entries(reasons)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 5),
+      );
       out.hist = hist.toJSON();
       out.timings = clients.map((c) => ({
         transport: c.transport,
@@ -356,10 +392,12 @@ serve({
 
   /**
    * Final check against what was stored: `lastSeq` (broadcast clients must have every seq up to it) and
-   * `seqsByTopic` (topic clients must have exactly their topic's seqs after their start, up to lastSeq).
-   * Adds what never came to `missing`; `unexpected` counts seqs a topic client got that it should not have.
+   * `seqsByTopic` (topic clients must have exactly their topic's seqs after their start, up to lastSeq, plus
+   * `broadcastSeqs` when they also watch the broadcast subject). Only seqs after `fromSeq` count for topic
+   * clients (one phase of several). Adds what never came to `missing`; `unexpected` counts seqs a topic client
+   * got that it should not have.
    */
-  verify({ lastSeq, seqsByTopic }) {
+  verify({ lastSeq, seqsByTopic, broadcastSeqs = [], fromSeq = 0 }) {
     const out = {
       clients: clients.length,
       incomplete: 0,
@@ -382,12 +420,15 @@ serve({
         }
         continue;
       }
-      const expected = (seqsByTopic?.[c.topic] ?? []).filter((s) => s > c.startSeq && s <= lastSeq);
+      const after = Math.max(c.startSeq, fromSeq);
+      const mine =
+        c.subjects.length > 1 ? [...(seqsByTopic?.[c.topic] ?? []), ...broadcastSeqs] : (seqsByTopic?.[c.topic] ?? []);
+      const expected = mine.filter((s) => s > after && s <= lastSeq);
       const got = new Set(c.seqs);
       let missing = 0;
       for (const s of expected) if (!got.has(s)) missing++;
       const want = new Set(expected);
-      for (const s of c.seqs) if (s <= lastSeq && !want.has(s)) out.unexpected++;
+      for (const s of c.seqs) if (s > after && s <= lastSeq && !want.has(s)) out.unexpected++;
       if (missing) {
         out.incomplete++;
         out.missing += missing;
@@ -402,7 +443,9 @@ serve({
   },
 
   /**
-   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor.
+   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor; a
+   * reconnect that fails is retried as the SDK does (packages/client/src/backoff.ts: from 250 ms, doubling up to
+   * 10 s, jittered between half and all of each step) until `timeoutMs` has passed.
    * Returns when the reconnects were started; `stats().live` counts clients live again (a delivery published
    * after their resubscribe was acked has arrived, so everything before it came first).
    */
@@ -414,7 +457,7 @@ serve({
       c.ackAt = Infinity;
       c.liveAt = 0;
       c.awaitLive = true;
-      void open(c, { cursor: c.cursor, timeoutMs });
+      void reconnect(c, at + timeoutMs);
     }
     return { at };
   },

@@ -20,6 +20,8 @@ let nc = null;
 const state = {
   topics: 0,
   seqsByTopic: null,
+  /** Every stored seq of this run (a broadcast phase's clients are checked against it). */
+  seqs: [],
   sent: 0,
   ok: 0,
   failed: 0,
@@ -35,6 +37,7 @@ function resetState(topics = 0) {
   Object.assign(state, {
     topics,
     seqsByTopic: topics > 0 ? Array.from({ length: topics }, () => []) : null,
+    seqs: [],
     sent: 0,
     ok: 0,
     failed: 0,
@@ -48,7 +51,6 @@ function resetState(topics = 0) {
 const topicOf = (n) => (state.topics > 0 ? n % state.topics : -1);
 const subjectOf = (n) => (state.topics > 0 ? `events.bench.t${topicOf(n)}.tick` : SUBJECT);
 const typeOf = (n) => (state.topics > 0 ? `t${topicOf(n)}.tick` : 'bench.tick');
-
 
 function envelopeFor(n, t, size) {
   return JSON.stringify({
@@ -67,6 +69,7 @@ function record(status, seq, n) {
   if (status >= 200 && status < 300) {
     state.ok++;
     if (seq > state.maxSeq) state.maxSeq = seq;
+    state.seqs.push(seq);
     if (state.seqsByTopic && n !== undefined) state.seqsByTopic[topicOf(n)].push(seq);
   } else state.failed++;
 }
@@ -111,6 +114,7 @@ async function sendOne(mode, url, n, size) {
 
 function snapshot(withSeqs = false) {
   return {
+    ...(withSeqs ? { seqs: [...state.seqs].sort((x, y) => x - y) } : {}),
     ...(withSeqs && state.seqsByTopic
       ? {
           seqsByTopic: state.seqsByTopic.map((a) => [...a].sort((x, y) => x - y)),

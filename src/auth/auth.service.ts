@@ -73,6 +73,8 @@ function describeJoseError(err: unknown): string {
 export class Authenticator {
   private readonly keys: { config: ApiKeyConfig; digest: Buffer }[];
   private readonly verifyKey: VerifyKey | undefined;
+  /** The anonymous grant: one frozen object, since a Socket.IO connection holds its principal while it is open. */
+  private readonly anonymous: Principal;
 
   /** Throws (a start-up error) when auth.jwt.publicKey is not a usable RSA or EC P-256 public key. */
   constructor(
@@ -82,6 +84,12 @@ export class Authenticator {
     // Compared as SHA-256 digests so the compare is constant-time whatever the lengths.
     this.keys = config.apiKeys.map((k) => ({ config: k, digest: digest(k.key) }));
     this.verifyKey = config.jwt ? verifyKeyOf(config.jwt) : undefined;
+    this.anonymous = Object.freeze({
+      kind: 'anonymous',
+      id: 'anonymous',
+      subscribe: Object.freeze([...config.anonymous.subscribe]) as string[],
+      publish: Object.freeze([]) as unknown as string[],
+    });
   }
 
   /**
@@ -91,7 +99,7 @@ export class Authenticator {
    */
   async authenticate(token: unknown): Promise<Principal> {
     if (token === undefined || token === null || token === '') {
-      return { kind: 'anonymous', id: 'anonymous', subscribe: [...this.config.anonymous.subscribe], publish: [] };
+      return this.anonymous;
     }
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw unauthorized('invalid credentials');
     const key = this.findApiKey(token);

@@ -18,7 +18,26 @@ export interface ConnectionClaim {
   ip: string;
 }
 
-export type Release = () => void;
+/**
+ * A claimed slot, given back once by `release()` (later calls do nothing). An object with a shared method rather
+ * than a closure: one is held per open connection.
+ */
+export class ConnectionSlot {
+  private released = false;
+
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly transport: TransportName,
+    private readonly anonymous: boolean,
+    private readonly ip: string,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.registry.give(this.transport, this.anonymous, this.ip);
+  }
+}
 
 @Injectable()
 export class ConnectionRegistry {
@@ -31,8 +50,8 @@ export class ConnectionRegistry {
     private readonly metrics: MetricsService,
   ) {}
 
-  /** Claims a slot; returns the release function (idempotent), or the cap that is full. */
-  acquire(transport: TransportName, claim: ConnectionClaim): Release | ConnectionCap {
+  /** Claims a slot; returns it (give it back with `release()`), or the cap that is full. */
+  acquire(transport: TransportName, claim: ConnectionClaim): ConnectionSlot | ConnectionCap {
     const limits = this.config.limits;
     if (this.count >= limits.connectionsPerProcess) return 'connectionsPerProcess';
     if (claim.anonymous && this.anonymous >= limits.anonymousConnections) return 'anonymousConnections';
@@ -42,16 +61,16 @@ export class ConnectionRegistry {
     if (claim.anonymous) this.anonymous++;
     this.perIp.set(claim.ip, fromIp + 1);
     this.metrics.clients.inc({ transport });
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.count--;
-      if (claim.anonymous) this.anonymous--;
-      const left = (this.perIp.get(claim.ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(claim.ip, left);
-      else this.perIp.delete(claim.ip);
-      this.metrics.clients.dec({ transport });
-    };
+    return new ConnectionSlot(this, transport, claim.anonymous, claim.ip);
+  }
+
+  /** A slot given back (ConnectionSlot.release, once per slot). */
+  give(transport: TransportName, anonymous: boolean, ip: string): void {
+    this.count--;
+    if (anonymous) this.anonymous--;
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.perIp.set(ip, left);
+    else this.perIp.delete(ip);
+    this.metrics.clients.dec({ transport });
   }
 }

@@ -41,6 +41,13 @@ export class HookstreamIoAdapter extends IoAdapter {
     super.bindMessageHandlers(...args);
   }
 
+  /**
+   * Nest ties a `disconnect` listener (a once-wrapper and two closures) to every socket, kept while it is
+   * connected, to feed gateways' `handleDisconnect`. Ours has none: SocketConnection listens itself
+   * (socket-connection.ts), so nothing is bound. A gateway that implements OnGatewayDisconnect must drop this.
+   */
+  override bindClientDisconnect(): void {}
+
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
     const { allowedOrigins } = this.config.server;
     return super.createIOServer(port, {

@@ -3,7 +3,7 @@
  * re-checked in steps. Returns the function that cancels it.
  */
 export function armTokenExpiry(expiresAtMs: number | undefined, onExpire: () => void, now = Date.now): () => void {
-  if (expiresAtMs === undefined) return () => undefined;
+  if (expiresAtMs === undefined) return nothingToCancel;
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
     const left = expiresAtMs - now();
@@ -13,3 +13,6 @@ export function armTokenExpiry(expiresAtMs: number | undefined, onExpire: () => 
   arm();
   return () => clearTimeout(timer);
 }
+
+/** What a token without `exp` arms: one function for every such connection. */
+function nothingToCancel(): void {}

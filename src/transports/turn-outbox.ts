@@ -13,10 +13,15 @@ export const CLOSING_GRACE_MS = 5_000;
  * ends the connection; if the client has still not read that by CLOSING_GRACE_MS, the connection is cut, so
  * what it held is freed either way.
  */
+/** What the hub's slow-consumer verdict calls: the connection, which says why and ends itself. */
+export interface SlowConsumerCloser {
+  closeSlowConsumer(): void;
+}
+
 export abstract class TurnOutbox<T> implements Flushable {
   private queued: T[] = [];
   private queuedBytes = 0;
-  private onSlow: (() => void) | undefined;
+  private onSlow: SlowConsumerCloser | (() => void) | undefined;
   /** Whether the tick batcher will flush us this turn. */
   private marked = false;
   private depth = 0;
@@ -53,8 +58,11 @@ export abstract class TurnOutbox<T> implements Flushable {
     return this.bytesInTransit() + this.queuedBytes;
   }
 
-  /** What to run when the hub closes this connection as a slow consumer: say why and end it. */
-  onSlowConsumer(handler: () => void): void {
+  /**
+   * What to run when the hub closes this connection as a slow consumer: say why and end it. A connection object
+   * (its `closeSlowConsumer()`) costs nothing per connection; a function is kept as given.
+   */
+  onSlowConsumer(handler: SlowConsumerCloser | (() => void)): void {
     this.onSlow = handler;
   }
 
@@ -63,7 +71,8 @@ export abstract class TurnOutbox<T> implements Flushable {
     const handler = this.onSlow;
     if (!handler) return;
     this.onSlow = undefined;
-    handler();
+    if (typeof handler === 'function') handler();
+    else handler.closeSlowConsumer();
     setTimeout(() => this.abort(), CLOSING_GRACE_MS).unref();
   }
 
