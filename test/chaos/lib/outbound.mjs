@@ -1,0 +1,290 @@
+/**
+ * Outbound webhooks in the chaos run: four endpoints registered through `POST /v1/endpoints`, each behind its own
+ * receiver (lib/receivers.mjs), while the run kills gateways and NATS nodes:
+ *  - `healthy`: answers 2xx at once, always;
+ *  - `downup`: refuses connections for a long stretch (the outage plan), then comes back;
+ *  - `flapping`: phases of 2xx, 500 and no answer at all (a timeout), a few seconds each;
+ *  - `fifo`: a FIFO endpoint whose receiver answers 500 to some requests and is down for a shorter stretch.
+ * Every endpoint starts from `earliest` and is created before the first webhook, so it owes a delivery for every
+ * matching event in the stream. The judge compares what each receiver recorded with the stream, as the docs
+ * promise it (docs/outbound-webhooks.md, "Guarantees"):
+ *  - every stored event matching an endpoint got a 2xx from that endpoint's receiver (at least once);
+ *  - every request verifies with the `standardwebhooks` library; its webhook-id is the envelope's id of a stored
+ *    event that matches the endpoint's patterns, and its cursor names that event's seq;
+ *  - a second 2xx for one webhook-id only where a 2xx could have been lost: answered just before a gateway was
+ *    killed or frozen, or around a NATS node kill (the gateway's ack never recorded); any other is a failure;
+ *  - `hookstream-attempt` grows with every request for an event (no schedule restarted, one replica at a time);
+ *  - FIFO: one request at a time, in stream order, never an event before the previous one got its 2xx; a re-send
+ *    repeats only the latest event.
+ */
+import { natsMatch } from './subscribers.mjs';
+import { ChaosReceiver, flapping, unreliable } from './receivers.mjs';
+
+/** The API key that registers the endpoints: `endpoints: true`, with a grant containing every pattern. */
+export const ENDPOINTS_KEY = 'ck_chaos_endpoints_0123456789abcdef';
+
+export const ENDPOINTS = [
+  { name: 'healthy', patterns: ['events.>'] },
+  { name: 'downup', patterns: ['events.acme.>', 'events.beta.ping'] },
+  { name: 'flapping', patterns: ['events.*.invoice.paid', 'events.beta.user.*'] },
+  { name: 'fifo', patterns: ['events.acme.order.*'], ordering: 'fifo' },
+];
+
+/** The request timeout; a hand-out unanswered for timeout + 5 s goes to another gateway. */
+const TIMEOUT_MS = 2_000;
+/** How long a receiver's 2xx may wait for the gateway to record it: the gateway's ack timeout. */
+const ACK_MS = 5_000;
+/** After a NATS node is back, how long acks may still fail while consumer leaders are elected again. */
+const NATS_SETTLE_MS = 10_000;
+
+/**
+ * The config blocks the run adds: the key, and a retry schedule short enough for the run but longer than any
+ * outage plus a crashed hand-out's wait, so no event goes dead (a dead event is a lost one here).
+ */
+export function outboundConfig(short) {
+  const tail = Array.from({ length: short ? 30 : 80 }, () => '3s');
+  return {
+    apiKey: { id: 'chaos-endpoints', key: ENDPOINTS_KEY, subscribe: ['events.>'], endpoints: true },
+    delivery: {
+      timeout: `${TIMEOUT_MS}ms`,
+      retrySchedule: ['200ms', '500ms', '1s', '2s', ...tail],
+      jitter: 0.2,
+      allowPrivateNetworks: true,
+    },
+  };
+}
+
+/**
+ * Receiver outages: [at ms into the run, receiver, how long it refuses connections]. Short: `downup` is down
+ * through the NATS kill, the gateway kill and the freeze; `fifo` through the leader restart. Full: `downup` down
+ * 2 minutes of every 3, `fifo` 30 s of every 3 minutes, each across several faults.
+ */
+export function outagePlan(short, runMs) {
+  if (short)
+    return [
+      [3_000, 'downup', 32_000],
+      [38_000, 'fifo', 10_000],
+    ];
+  const plan = [];
+  for (let at = 20_000; at + 120_000 <= runMs - 30_000; at += 180_000) {
+    plan.push([at, 'downup', 120_000]);
+    plan.push([at + 130_000, 'fifo', 30_000]);
+  }
+  return plan;
+}
+
+export class OutboundChaos {
+  constructor(random, short) {
+    this.random = random;
+    this.short = short;
+    this.receivers = new Map();
+    this.endpoints = new Map();
+  }
+
+  async startReceivers() {
+    const behaviours = {
+      healthy: () => () => ({ status: 200 }),
+      downup: () => () => ({ status: 200 }),
+      flapping: () => flapping(this.random),
+      fifo: () => unreliable(this.random, 0.05),
+    };
+    for (const ep of ENDPOINTS) this.receivers.set(ep.name, await ChaosReceiver.start(ep.name, behaviours[ep.name]()));
+  }
+
+  /** Registers every endpoint on `base` (from `earliest`); the receivers verify with the secrets it returns. */
+  async createEndpoints(base) {
+    for (const ep of ENDPOINTS) {
+      const rx = this.receivers.get(ep.name);
+      const body = { url: rx.url, patterns: ep.patterns, from: 'earliest', description: `chaos ${ep.name}` };
+      if (ep.ordering) body.ordering = ep.ordering;
+      if (ep.ordering === 'fifo') body.maxInFlight = 1;
+      const res = await fetch(`${base}/v1/endpoints`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ENDPOINTS_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const answer = await res.json().catch(() => ({}));
+      if (res.status !== 201) throw new Error(`creating endpoint ${ep.name}: ${res.status} ${JSON.stringify(answer)}`);
+      rx.secret = answer.secret;
+      this.endpoints.set(ep.name, answer.id);
+    }
+  }
+
+  /** Runs the outage plan from `t0`; resolves when every receiver is up again. */
+  async runOutages(t0, runMs, log) {
+    await Promise.all(
+      outagePlan(this.short, runMs).map(async ([at, name, ms]) => {
+        const rx = this.receivers.get(name);
+        await sleep(Math.max(0, t0 + at - Date.now()));
+        log(`receiver ${name} down (connections refused) for ${ms / 1000} s`);
+        await rx.down();
+        await sleep(ms);
+        await rx.up();
+        log(`receiver ${name} up`);
+      }),
+    );
+  }
+
+  /** Waits until every receiver has a 2xx for every stored event its endpoint matches: when that was, or null. */
+  async drain(stored, timeoutMs) {
+    const until = Date.now() + timeoutMs;
+    const wanted = ENDPOINTS.map((ep) => [ep.name, expectedFor(ep, stored).map((m) => m.eventId)]);
+    const missing = () =>
+      wanted.reduce((n, [name, ids]) => n + ids.filter((id) => !this.delivered(name, id)).length, 0);
+    for (;;) {
+      if (missing() === 0) return Date.now();
+      if (Date.now() >= until) return null;
+      await sleep(250);
+    }
+  }
+
+  delivered(name, eventId) {
+    return this.receivers.get(name).okIds.has(eventId);
+  }
+
+  /** The endpoint's state as its gateway reports it (pending, dead), for the report. */
+  async states(base) {
+    const out = {};
+    for (const [name, id] of this.endpoints) {
+      try {
+        const res = await fetch(`${base}/v1/endpoints/${id}`, {
+          headers: { authorization: `Bearer ${ENDPOINTS_KEY}` },
+          signal: AbortSignal.timeout(5_000),
+        });
+        out[name] = (await res.json()).state ?? {};
+      } catch (err) {
+        out[name] = { error: String(err?.message ?? err) };
+      }
+    }
+    return out;
+  }
+
+  async close() {
+    await Promise.all([...this.receivers.values()].map((r) => r.close()));
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function expectedFor(ep, stored) {
+  return stored.filter((m) => ep.patterns.some((p) => natsMatch(p, m.subject)));
+}
+
+/**
+ * A fault during which a receiver's 2xx answered at `at` may never have been recorded by the gateway that sent
+ * the request: the gateway was killed or frozen within its ack timeout after the answer, or a NATS node was down
+ * (or its consumers' leaders not yet elected again) then.
+ */
+export function faultLosing2xx(faults, at) {
+  return faults.find((f) => {
+    if (f.at === undefined) return false;
+    if (f.kind === 'gateway-kill' || f.kind === 'gateway-pause') return at >= f.at - ACK_MS && at <= f.at;
+    return at >= f.at - ACK_MS && at <= (f.doneAt ?? f.at) + NATS_SETTLE_MS;
+  });
+}
+
+/** Judges one endpoint's receiver against the stream (see the file's comment). */
+export function judgeEndpoint(ep, rx, stored, faults) {
+  const expected = expectedFor(ep, stored);
+  const seqOf = new Map(expected.map((m) => [m.eventId, m.seq]));
+  const v = {
+    expected: expected.length,
+    requests: rx.requests.length,
+    delivered: 0,
+    lost: 0,
+    lostIds: [],
+    unverified: 0,
+    wrong: 0,
+    wrongExamples: [],
+    twice: 0,
+    twiceExcused: 0,
+    twiceExamples: [],
+    excusedBy: {},
+    attemptRegressions: 0,
+    attemptExamples: [],
+    orderViolations: 0,
+    orderExamples: [],
+  };
+  const ok = new Map();
+  const lastAttempt = new Map();
+  for (const r of rx.requests) {
+    if (!r.verified) v.unverified++;
+    const seq = seqOf.get(r.id);
+    // Not a stored event matching the endpoint (seq undefined), or its id or cursor disagree with the stream's.
+    if (seq === undefined || r.bodyId !== r.id || r.cursorSeq !== seq) {
+      v.wrong++;
+      if (v.wrongExamples.length < 5) v.wrongExamples.push({ id: r.id, bodyId: r.bodyId, cursorSeq: r.cursorSeq, seq });
+    }
+    if (lastAttempt.has(r.id) && r.attempt <= lastAttempt.get(r.id)) {
+      v.attemptRegressions++;
+      if (v.attemptExamples.length < 5)
+        v.attemptExamples.push({ id: r.id, seq, attempt: r.attempt, after: lastAttempt.get(r.id), at: r.at });
+    }
+    lastAttempt.set(r.id, Math.max(r.attempt, lastAttempt.get(r.id) ?? 0));
+    if (r.status >= 200 && r.status < 300) {
+      const first = ok.get(r.id);
+      if (!first) ok.set(r.id, r);
+      else {
+        const f = faultLosing2xx(faults, first.answeredAt);
+        if (f) {
+          v.twiceExcused++;
+          v.excusedBy[faults.indexOf(f)] = (v.excusedBy[faults.indexOf(f)] ?? 0) + 1;
+        } else {
+          v.twice++;
+          if (v.twiceExamples.length < 5)
+            v.twiceExamples.push({
+              id: r.id,
+              seq,
+              firstAnsweredAt: first.answeredAt,
+              againAt: r.at,
+              attempt: r.attempt,
+            });
+        }
+      }
+    }
+  }
+  for (const m of expected) {
+    if (ok.has(m.eventId)) v.delivered++;
+    else {
+      v.lost++;
+      if (v.lostIds.length < 5) v.lostIds.push(`${m.eventId}@${m.seq}`);
+    }
+  }
+  if (ep.ordering === 'fifo') judgeFifo(rx.requests, expected, seqOf, v);
+  return v;
+}
+
+/**
+ * FIFO, from the receiver's arrivals: each request comes after the previous one was answered (or cut off); a new
+ * event only once the previous event got its 2xx, and never past a matching event that was not sent yet; an older
+ * event never after a newer one.
+ */
+function judgeFifo(requests, expected, seqOf, v) {
+  const order = expected.map((m) => m.seq);
+  const index = new Map(order.map((s, i) => [s, i]));
+  const violation = (what, r) => {
+    v.orderViolations++;
+    if (v.orderExamples.length < 5) v.orderExamples.push({ what, id: r.id, seq: seqOf.get(r.id), at: r.at });
+  };
+  let head = -1; // index in `order` of the newest event sent so far
+  let headOkAt = null; // when it got its 2xx
+  let prev = null;
+  for (const r of requests) {
+    const seq = seqOf.get(r.id);
+    if (seq === undefined) continue; // counted as wrong
+    const i = index.get(seq);
+    const prevEnd = prev ? (prev.answeredAt ?? prev.closedAt) : undefined;
+    if (prev && (prevEnd === undefined || prevEnd > r.at)) violation('sent while the previous request was open', r);
+    if (i < head) violation('an older event after a newer one', r);
+    else if (i > head) {
+      if (head >= 0 && (headOkAt === null || headOkAt > r.at))
+        violation('sent before the previous event got its 2xx', r);
+      if (i > head + 1) violation(`skipped ${i - head - 1} event(s) not sent yet`, r);
+      head = i;
+      headOkAt = null;
+    }
+    if (i === head && r.status >= 200 && r.status < 300 && headOkAt === null) headOkAt = r.answeredAt;
+    prev = r;
+  }
+}
