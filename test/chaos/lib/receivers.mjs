@@ -5,6 +5,7 @@
  * (never answer: the gateway's request timeout ends it). `down()` closes the listener and every connection, so
  * the next attempts are refused; `up()` listens again on the same port.
  */
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import standardwebhooks from 'standardwebhooks';
 import { cursorSeq } from './subscribers.mjs';
@@ -51,6 +52,7 @@ export class ChaosReceiver {
     const server = createServer((req, res) => this.handle(req, res));
     server.keepAliveTimeout = 30_000;
     server.on('connection', (s) => {
+      s.sender = this.senderOf?.(s.remotePort, this.port);
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -105,6 +107,7 @@ export class ChaosReceiver {
         attempt: Number(h('hookstream-attempt')),
         cursorSeq: cursorSeq(h('hookstream-cursor')),
         bodyId: envelope?.id,
+        from: req.socket.sender,
         verified,
         at: Date.now(),
         status: null,
@@ -140,6 +143,11 @@ export class ChaosReceiver {
     });
   }
 
+  /** Every request recorded, one JSON line each (kept with the run's logs). */
+  save(file) {
+    writeFileSync(file, this.requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  }
+
   async close() {
     this.behaviour = () => ({ status: 503 });
     if (this.isUp) await this.down();
@@ -167,4 +175,33 @@ export function flapping(random, phaseMs = [2_000, 5_000]) {
 /** Mostly 2xx; a fraction of requests answered 500 (chosen by the seeded `random`). */
 export function unreliable(random, failRate) {
   return () => (random() < failRate ? { status: 500 } : { status: 204 });
+}
+
+/**
+ * Which of `pids` ({name: pid}) holds the loopback TCP connection from local port `port` to `toPort` (Linux: the
+ * socket's inode from /proc/net/tcp, then each process's fds); undefined when none does or /proc cannot tell.
+ */
+export function processOfPort(port, toPort, pids) {
+  try {
+    const hex = (n) => `:${n.toString(16).toUpperCase().padStart(4, '0')}`;
+    const line = readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[1]?.endsWith(hex(port)) && f[2]?.endsWith(hex(toPort)) && f[9] !== '0');
+    const inode = line?.[9];
+    if (!inode) return undefined;
+    for (const [name, pid] of Object.entries(pids)) {
+      if (!pid) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return name;
+        } catch {
+          // closed meanwhile
+        }
+      }
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return undefined;
 }
