@@ -26,7 +26,7 @@
  * --seed N, --keep (keep logs and stores; they are always kept on failure), --no-build (run dist/ as it is;
  * by default it is rebuilt when older than src/).
  */
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -34,7 +34,7 @@ import { ensureBuilt } from '../lib/build.mjs';
 import { NatsCluster } from '../lib/nats-server.mjs';
 import { exitOnSignals, sleep, waitUntil } from '../lib/procs.mjs';
 import { Gateway } from './lib/gateway.mjs';
-import { judgeEndpoint, outboundConfig, OutboundChaos, ENDPOINTS } from './lib/outbound.mjs';
+import { ackFailuresIn, judgeEndpoint, outboundConfig, OutboundChaos, ENDPOINTS } from './lib/outbound.mjs';
 import { Producer, sourcesConfig } from './lib/producer.mjs';
 import { StreamInspector } from './lib/stream.mjs';
 import { SocketSubscriber, SseSubscriber, judge } from './lib/subscribers.mjs';
@@ -125,7 +125,7 @@ const faults = [];
 let faultCount = 0;
 const samples = [];
 let subscribers = [];
-const outbound = new OutboundChaos(prng(SEED + 1), SHORT);
+const outbound = new OutboundChaos(SEED + 1, SHORT);
 
 /** The gateway serving the most live clients (clients move away from a faulty one; hit where they are). */
 function busiestGateway(n) {
@@ -356,12 +356,15 @@ async function main() {
     sampling = false;
   }, 1_000);
   const progress = setInterval(
-    () => {
+    async () => {
       const live = subscribers.filter((s) => s.live).length;
+      const ok = await outbound.counts();
       log(
         `  ${Math.round((Date.now() - t0) / 1000)} s: created ${producer.created}, acked ${producer.acknowledged}, ` +
           `in flight ${producer.inFlight}, answers ${JSON.stringify(producer.statusCounts)}, clients live ${live}/${subscribers.length}, ` +
-          `outbound 2xx ${[...outbound.receivers.values()].map((r) => `${r.name} ${r.okIds.size}`).join(' ')}`,
+          `outbound 2xx ${Object.entries(ok)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(' ')}`,
       );
     },
     SHORT ? 10_000 : 30_000,
@@ -454,12 +457,19 @@ async function main() {
 
   // Outbound: every endpoint's receiver against the stream (lib/outbound.mjs says what is checked).
   const endpointStates = await outbound.states(gateways[0].url);
-  for (const rx of outbound.receivers.values()) rx.save(join(dir, `outbound-${rx.name}.jsonl`));
+  const records = await outbound.collect();
+  for (const [name, rx] of Object.entries(records)) {
+    writeFileSync(join(dir, `outbound-${name}.jsonl`), rx.requests.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  }
   const outboundVerdicts = ENDPOINTS.map((ep) => ({
     ep,
-    v: judgeEndpoint(ep, outbound.receivers.get(ep.name), stored, faults),
+    v: judgeEndpoint(ep, records[ep.name], stored, faults),
   }));
-  for (const { ep, v } of outboundVerdicts) if (v.twice) await outbound.explainTwice(gateways[0].url, ep.name, v);
+  const ackFailures = gateways.flatMap((g) =>
+    ackFailuresIn(g.name, readFileSync(join(dir, `gateway-${g.name}.log`), 'utf8')),
+  );
+  for (const { ep, v } of outboundVerdicts)
+    if (v.twice) await outbound.explainTwice(gateways[0].url, ep.name, v, ackFailures);
   if (drainedAt === null) fail('outbound: not every endpoint had every matching event within the drain period');
   for (const { ep, v } of outboundVerdicts) {
     const state = endpointStates[ep.name];
@@ -617,7 +627,7 @@ async function main() {
         'dead',
       ],
       outboundVerdicts.map(({ ep, v }) => {
-        const rx = outbound.receivers.get(ep.name);
+        const rx = records[ep.name];
         return [
           `${ep.name}${ep.ordering ? ` (${ep.ordering})` : ''}`,
           ep.patterns.join(' '),
@@ -626,7 +636,7 @@ async function main() {
           v.delivered,
           v.lost,
           v.requests,
-          `${v.twice} (${v.twiceExcused + v.twiceLate})`,
+          `${v.twice} (${v.twiceExcused + v.twiceLate + v.twiceUnacked})`,
           v.unverified,
           `${v.attemptRegressions} (${v.attemptRegressionsExcused})`,
           ep.ordering === 'fifo' ? v.orderViolations : '—',
@@ -638,7 +648,8 @@ async function main() {
   console.log(
     `Outbound drained ${drainedAt === null ? 'NOT within the drain period' : `${seconds(drainedAt - producedUntil)} after the load ended`}; ` +
       `excused (in brackets): a 2xx twice where a fault could have lost the first or the gateway logged the ` +
-      `first as failed (answer after its timeout): ${outboundVerdicts.map(({ ep, v }) => `${ep.name} ${v.twiceLate}`).join(', ')}; ` +
+      `first as failed (answer after its timeout) or logged a failed ack just after it: ` +
+      `${outboundVerdicts.map(({ ep, v }) => `${ep.name} ${v.twiceLate}+${v.twiceUnacked}`).join(', ')}; ` +
       `an attempt number going back around a NATS node kill; by fault: ` +
       `${JSON.stringify(Object.fromEntries(outboundVerdicts.map(({ ep, v }) => [ep.name, v.excusedBy])))}.`,
   );

@@ -1,6 +1,7 @@
 /**
  * Outbound webhooks in the chaos run: four endpoints registered through `POST /v1/endpoints`, each behind its own
- * receiver (lib/receivers.mjs), while the run kills gateways and NATS nodes:
+ * receiver (lib/receivers.mjs, in a child process: lib/receiver-process.mjs), while the run kills gateways and NATS
+ * nodes:
  *  - `healthy`: answers 2xx at once, always;
  *  - `downup`: refuses connections for a long stretch (the outage plan), then comes back;
  *  - `flapping`: phases of 2xx, 500 and no answer at all (a timeout), a few seconds each;
@@ -19,8 +20,9 @@
  *  - FIFO: one request at a time, in stream order, never an event before the previous one got its 2xx; a re-send
  *    repeats only the latest event.
  */
+import { fileURLToPath } from 'node:url';
+import { isRunning, spawnTracked, stopChild } from '../../lib/procs.mjs';
 import { natsMatch } from './subscribers.mjs';
-import { ChaosReceiver, flapping, processOfPort, unreliable } from './receivers.mjs';
 
 /** The API key that registers the endpoints: `endpoints: true`, with a grant containing every pattern. */
 export const ENDPOINTS_KEY = 'ck_chaos_endpoints_0123456789abcdef';
@@ -78,33 +80,59 @@ export function outagePlan(short, runMs) {
 }
 
 export class OutboundChaos {
-  constructor(random, short) {
-    this.random = random;
+  constructor(seed, short) {
+    this.seed = seed;
     this.short = short;
-    this.receivers = new Map();
+    this.urls = {};
     this.endpoints = new Map();
+    this.calls = new Map();
+    this.nextCall = 0;
+    /** What each receiver recorded, `{name: {requests, downs}}`, once `collect()` ran. */
+    this.records = {};
   }
 
-  /** `pids()`: {`<gateway name>/<pid>`: pid} of the gateways now, to tell which one sent each request. */
+  /** Asks the receivers' process; resolves with its answer. */
+  call(cmd, args = {}) {
+    const id = this.nextCall++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.child.send({ id, cmd, ...args });
+    });
+  }
+
+  /**
+   * Starts the receivers in their own process (lib/receiver-process.mjs). `pids()`: {`<gateway name>/<pid>`: pid}
+   * of the gateways now, sent to it every 200 ms, so that it can tell which gateway sent each request.
+   */
   async startReceivers(pids) {
-    const behaviours = {
-      healthy: () => () => ({ status: 200 }),
-      downup: () => () => ({ status: 200 }),
-      flapping: () => flapping(this.random),
-      fifo: () => unreliable(this.random, 0.05),
-    };
-    for (const ep of ENDPOINTS) {
-      const rx = await ChaosReceiver.start(ep.name, behaviours[ep.name]());
-      rx.senderOf = (port, toPort) => processOfPort(port, toPort, pids());
-      this.receivers.set(ep.name, rx);
-    }
+    this.child = spawnTracked(process.execPath, [fileURLToPath(new URL('./receiver-process.mjs', import.meta.url))], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', ({ id, result, error }) => {
+      const call = this.calls.get(id);
+      this.calls.delete(id);
+      if (error) call?.reject(new Error(`receivers: ${error}`));
+      else call?.resolve(result);
+    });
+    this.child.on('exit', (code) => {
+      for (const call of this.calls.values()) call.reject(new Error(`the receivers' process exited (${code})`));
+      this.calls.clear();
+    });
+    this.urls = await this.call('start', { names: ENDPOINTS.map((ep) => ep.name), seed: this.seed });
+    const sendPids = () => this.call('pids', { pids: pids() }).catch(() => undefined);
+    await sendPids();
+    this.pidTimer = setInterval(sendPids, 200);
   }
 
   /** Registers every endpoint on `base` (from `earliest`); the receivers verify with the secrets it returns. */
   async createEndpoints(base) {
     for (const ep of ENDPOINTS) {
-      const rx = this.receivers.get(ep.name);
-      const body = { url: rx.url, patterns: ep.patterns, from: 'earliest', description: `chaos ${ep.name}` };
+      const body = {
+        url: this.urls[ep.name],
+        patterns: ep.patterns,
+        from: 'earliest',
+        description: `chaos ${ep.name}`,
+      };
       if (ep.ordering) body.ordering = ep.ordering;
       if (ep.ordering === 'fifo') body.maxInFlight = 1;
       const res = await fetch(`${base}/v1/endpoints`, {
@@ -115,7 +143,7 @@ export class OutboundChaos {
       });
       const answer = await res.json().catch(() => ({}));
       if (res.status !== 201) throw new Error(`creating endpoint ${ep.name}: ${res.status} ${JSON.stringify(answer)}`);
-      rx.secret = answer.secret;
+      await this.call('secret', { name: ep.name, secret: answer.secret });
       this.endpoints.set(ep.name, answer.id);
     }
   }
@@ -124,41 +152,47 @@ export class OutboundChaos {
   async runOutages(t0, runMs, log) {
     await Promise.all(
       outagePlan(this.short, runMs).map(async ([at, name, ms]) => {
-        const rx = this.receivers.get(name);
         await sleep(Math.max(0, t0 + at - Date.now()));
         log(`receiver ${name} down (connections refused) for ${ms / 1000} s`);
-        await rx.down();
+        await this.call('down', { name });
         await sleep(ms);
-        await rx.up();
+        await this.call('up', { name });
         log(`receiver ${name} up`);
       }),
     );
   }
 
+  /** webhook-ids answered 2xx so far, per receiver (for the progress line). */
+  counts() {
+    return this.call('counts').catch(() => ({}));
+  }
+
   /** Waits until every receiver has a 2xx for every stored event its endpoint matches: when that was, or null. */
   async drain(stored, timeoutMs) {
     const until = Date.now() + timeoutMs;
-    const wanted = ENDPOINTS.map((ep) => [ep.name, expectedFor(ep, stored).map((m) => m.eventId)]);
-    const missing = () =>
-      wanted.reduce((n, [name, ids]) => n + ids.filter((id) => !this.delivered(name, id)).length, 0);
+    const ids = Object.fromEntries(ENDPOINTS.map((ep) => [ep.name, expectedFor(ep, stored).map((m) => m.eventId)]));
+    await this.call('want', { ids });
     for (;;) {
-      if (missing() === 0) return Date.now();
+      if ((await this.call('missing')) === 0) return Date.now();
       if (Date.now() >= until) return null;
       await sleep(250);
     }
   }
 
-  delivered(name, eventId) {
-    return this.receivers.get(name).okIds.has(eventId);
+  /** Fetches what every receiver recorded into `records`. */
+  async collect() {
+    this.records = await this.call('dump');
+    return this.records;
   }
 
   /**
    * A second 2xx is also what the docs promise when the gateway never took the first for one: its answer came
    * after the request timeout by the gateway's clock (a starved process), or the connection broke before it was
    * read. The gateway's attempt log says so (an attempt with that number and an error or a non-2xx status): those
-   * leave `twice` for `twiceLate`. An attempt missing from the log (its write failed) explains nothing.
+   * leave `twice` for `twiceLate`. Or the gateway took the 2xx but could not record it: its log has a failed ack
+   * on that endpoint's queue just after (`ackFailures`, from `ackFailuresIn`): those go to `twiceUnacked`.
    */
-  async explainTwice(base, name, v) {
+  async explainTwice(base, name, v, ackFailures = []) {
     const id = this.endpoints.get(name);
     const unexplained = [];
     const deadline = Date.now() + 30_000;
@@ -177,7 +211,18 @@ export class OutboundChaos {
         }
       }
       d.gatewayLogged = logged ? { status: logged.status, error: logged.error, durationMs: logged.durationMs } : null;
+      // Or the gateway that sent it logged that it could not record an outcome (its ack to NATS failed) soon after.
+      const gateway = d.firstFrom?.split('/')[0];
+      const unacked = ackFailures.some(
+        (f) =>
+          f.queue === id &&
+          (gateway === undefined || f.gateway === gateway) &&
+          (f.seq !== undefined
+            ? f.seq === d.seq && f.attempt === d.firstAttempt
+            : f.at >= d.firstAnsweredAt - 1_000 && f.at <= d.firstAnsweredAt + ACK_MS + 10_000),
+      );
       if (logged && (logged.error !== null || !(logged.status >= 200 && logged.status < 300))) v.twiceLate++;
+      else if (unacked) v.twiceUnacked++;
       else unexplained.push(d);
     }
     v.twiceList = unexplained;
@@ -202,11 +247,38 @@ export class OutboundChaos {
   }
 
   async close() {
-    await Promise.all([...this.receivers.values()].map((r) => r.close()));
+    clearInterval(this.pidTimer);
+    if (!this.child || !isRunning(this.child)) return;
+    await this.call('close').catch(() => undefined);
+    await stopChild(this.child, 'SIGTERM', 5_000);
   }
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A gateway's JSON log → every failed delivery whose ack (the record of its outcome) NATS did not confirm. */
+export function ackFailuresIn(gateway, logText) {
+  const out = [];
+  for (const line of logText.split('\n')) {
+    if (!line.includes('delivery failed') || !line.includes('ack')) continue;
+    try {
+      const o = JSON.parse(line);
+      if (o.msg !== 'delivery failed' || !/\back\b/.test(String(o.err))) continue;
+      // The ack's subject, when the error names it, says which delivery: $JS.ACK.<stream>.<consumer>.<count>.<seq>…
+      const m = /\$JS\.ACK\.[^.]+\.[^.]+\.(\d+)\.(\d+)\./.exec(String(o.err));
+      out.push({
+        gateway,
+        queue: o.queue,
+        at: Date.parse(o.time),
+        attempt: m ? Number(m[1]) : undefined,
+        seq: m ? Number(m[2]) : undefined,
+      });
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
 
 function expectedFor(ep, stored) {
   return stored.filter((m) => ep.patterns.some((p) => natsMatch(p, m.subject)));
@@ -259,6 +331,7 @@ export function judgeEndpoint(ep, rx, stored, faults) {
     /** Every second 2xx not excused by a fault; `explainTwice` moves those the gateway logged as failed. */
     twiceList: [],
     twiceLate: 0,
+    twiceUnacked: 0,
     excusedBy: {},
     excusedExamples: [],
     attemptRegressions: 0,

@@ -1,11 +1,11 @@
 /**
- * Outbound webhook receivers for the chaos run: small node:http servers on 127.0.0.1 in the run's own process,
- * behind endpoints registered on the gateways. Each one verifies every request with the official
- * `standardwebhooks` library and records it exactly as received (webhook-id, attempt, cursor, the envelope's id, when it came and what was answered). What it answers is its behaviour's choice: a status, or `hang`
- * (never answer: the gateway's request timeout ends it). `down()` closes the listener and every connection, so
- * the next attempts are refused; `up()` listens again on the same port.
- */
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+ * Outbound webhook receivers for the chaos run: small node:http servers on 127.0.0.1 (in a process of their own,
+ * lib/receiver-process.mjs), behind endpoints registered on the gateways. Each one verifies every request with the
+ * official `standardwebhooks` library and records it exactly as received (webhook-id, attempt, cursor, the
+ * envelope's id, which gateway process sent it, when it came and what was answered). What it answers is its
+ * behaviour's choice: a status, or `hang` (never answer: the gateway's request timeout ends it). `down()` closes
+ * the listener and every connection, so the next attempts are refused; `up()` listens again on the same port. */
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import standardwebhooks from 'standardwebhooks';
 import { cursorSeq } from './subscribers.mjs';
@@ -52,7 +52,9 @@ export class ChaosReceiver {
     const server = createServer((req, res) => this.handle(req, res));
     server.keepAliveTimeout = 30_000;
     server.on('connection', (s) => {
-      s.sender = this.senderOf?.(s.remotePort, this.port);
+      // Which process sent the requests on this connection: filled in once `ss` has said (see `dump`).
+      s.sender = {};
+      this.senderOf?.(s.remotePort, this.port).then((pid) => (s.sender.pid = pid));
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -107,7 +109,7 @@ export class ChaosReceiver {
         attempt: Number(h('hookstream-attempt')),
         cursorSeq: cursorSeq(h('hookstream-cursor')),
         bodyId: envelope?.id,
-        from: req.socket.sender,
+        sender: req.socket.sender,
         verified,
         at: Date.now(),
         status: null,
@@ -143,9 +145,9 @@ export class ChaosReceiver {
     });
   }
 
-  /** Every request recorded, one JSON line each (kept with the run's logs). */
-  save(file) {
-    writeFileSync(file, this.requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  /** The records, each with `pid`: the sending process, when known. */
+  dump() {
+    return this.requests.map(({ sender, ...r }) => ({ ...r, pid: sender?.pid }));
   }
 
   async close() {
@@ -178,30 +180,17 @@ export function unreliable(random, failRate) {
 }
 
 /**
- * Which of `pids` ({name: pid}) holds the loopback TCP connection from local port `port` to `toPort` (Linux: the
- * socket's inode from /proc/net/tcp, then each process's fds); undefined when none does or /proc cannot tell.
+ * The pid of the process holding the loopback TCP connection from local port `port` to `toPort`, from `ss -p`
+ * (Linux, iproute2; the kernel filters, so a host with many sockets costs little), or undefined when it cannot
+ * tell. Asynchronous: the receiver answers meanwhile.
  */
-export function processOfPort(port, toPort, pids) {
-  try {
-    const hex = (n) => `:${n.toString(16).toUpperCase().padStart(4, '0')}`;
-    const line = readFileSync('/proc/net/tcp', 'utf8')
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .find((f) => f[1]?.endsWith(hex(port)) && f[2]?.endsWith(hex(toPort)) && f[9] !== '0');
-    const inode = line?.[9];
-    if (!inode) return undefined;
-    for (const [name, pid] of Object.entries(pids)) {
-      if (!pid) continue;
-      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-        try {
-          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return name;
-        } catch {
-          // closed meanwhile
-        }
-      }
-    }
-  } catch {
-    // not Linux, or the process is gone
-  }
-  return undefined;
+export function pidOfPort(port, toPort) {
+  return new Promise((resolve) => {
+    execFile(
+      'ss',
+      ['-tnpH', 'state', 'established', `( sport = :${port} and dport = :${toPort} )`],
+      { timeout: 10_000 },
+      (err, stdout) => resolve(err ? undefined : Number(/pid=(\d+)/.exec(stdout)?.[1]) || undefined),
+    );
+  });
 }
