@@ -285,12 +285,13 @@ function expectedFor(ep, stored) {
 }
 
 /**
- * A fault that may have kept the gateway that sent `request` from recording its 2xx: the request was sent within
- * the gateway's ack timeout before that gateway was killed or frozen (only requests sent before the fault can be
- * the frozen or killed one's; which gateway sent it is known from the connection's owner), or its 2xx was answered from the ack timeout before a NATS node kill until the
- * consumers' leaders were elected again.
+ * A fault that may have lost the 2xx answered to `request` (the event came `again` later): the request was sent
+ * within the gateway's ack timeout before that gateway was killed or frozen (only requests sent before the fault
+ * can be the frozen or killed one's; which gateway sent it is known from the connection's owner); or its 2xx was
+ * answered from the ack timeout before a NATS node kill until the consumers' leaders were elected again; or a NATS
+ * node was killed between that 2xx and the event coming again.
  */
-export function faultLosing2xx(faults, request) {
+export function faultLosing2xx(faults, request, again) {
   return faults.find((f) => {
     if (f.at === undefined) return false;
     if (f.kind === 'gateway-kill' || f.kind === 'gateway-pause') {
@@ -298,7 +299,12 @@ export function faultLosing2xx(faults, request) {
       if (request.from !== undefined && request.from !== f.process) return false;
       return request.at >= f.at - ACK_MS && request.at <= f.at + RECEIVER_LAG_MS;
     }
-    return request.answeredAt >= f.at - ACK_MS && request.answeredAt <= (f.doneAt ?? f.at) + NATS_SETTLE_MS;
+    // Around the NATS fault, or the node killed between the 2xx and the event coming again: a consumer's new
+    // leader need not have the ack its dead leader confirmed.
+    return (
+      (request.answeredAt >= f.at - ACK_MS && request.answeredAt <= (f.doneAt ?? f.at) + NATS_SETTLE_MS) ||
+      (f.at >= request.answeredAt && f.at <= again.at)
+    );
   });
 }
 
@@ -375,7 +381,7 @@ export function judgeEndpoint(ep, rx, stored, faults) {
       const first = ok.get(r.id);
       if (!first) ok.set(r.id, r);
       else {
-        const f = faultLosing2xx(faults, first);
+        const f = faultLosing2xx(faults, first, r);
         if (f) {
           v.twiceExcused++;
           v.excusedBy[faults.indexOf(f)] = (v.excusedBy[faults.indexOf(f)] ?? 0) + 1;
