@@ -28,7 +28,8 @@ export const ENDPOINTS = [
  * outage plus a crashed hand-out's wait, so no event goes dead (a dead event is a lost one here).
  */
 export function outboundConfig(short) {
-  const tail = Array.from({ length: short ? 30 : 80 }, () => '3s');
+  // At most 50 delays (the config's limit): 3 s × 30 (about 1.5 minutes) or 5 s × 45 (about 4 minutes).
+  const tail = short ? Array.from({ length: 30 }, () => '3s') : Array.from({ length: 45 }, () => '5s');
   return {
     apiKey: { id: 'chaos-endpoints', key: ENDPOINTS_KEY, subscribe: ['events.>'], endpoints: true },
     delivery: {
