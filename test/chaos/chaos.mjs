@@ -462,13 +462,14 @@ async function main() {
   for (const [name, rx] of Object.entries(records)) {
     writeFileSync(join(dir, `outbound-${name}.jsonl`), rx.requests.map((r) => `${JSON.stringify(r)}\n`).join(''));
   }
-  const outboundVerdicts = ENDPOINTS.map((ep) => ({
-    ep,
-    v: judgeEndpoint(ep, records[ep.name], stored, faults),
-  }));
   const ackFailures = gateways.flatMap((g) =>
     ackFailuresIn(g.name, readFileSync(join(dir, `gateway-${g.name}.log`), 'utf8')),
   );
+  const outboundVerdicts = ENDPOINTS.map((ep) => {
+    const id = outbound.endpoints.get(ep.name);
+    const unacked = (seq, attempt) => ackFailures.some((f) => f.queue === id && f.seq === seq && f.attempt === attempt);
+    return { ep, v: judgeEndpoint(ep, records[ep.name], stored, faults, unacked) };
+  });
   for (const { ep, v } of outboundVerdicts)
     if (v.twice) await outbound.explainTwice(gateways[0].url, ep.name, v, ackFailures);
   if (drainedAt === null) fail('outbound: not every endpoint had every matching event within the drain period');

@@ -94,8 +94,11 @@ function natsFaultAround(faults, at) {
   );
 }
 
-/** Judges one endpoint's receiver against the stream (see the file's comment). */
-export function judgeEndpoint(ep, rx, stored, faults) {
+/**
+ * Judges one endpoint's receiver against the stream (see the file's comment). `unacked(seq, attempt)`: whether a
+ * gateway logged a failed ack for that delivery (from `ackFailuresIn`).
+ */
+export function judgeEndpoint(ep, rx, stored, faults, unacked = () => false) {
   const expected = expectedFor(ep, stored);
   const seqOf = new Map(expected.map((m) => [m.eventId, m.seq]));
   const v = {
@@ -137,8 +140,12 @@ export function judgeEndpoint(ep, rx, stored, faults) {
     // again may hand out an event with the count its replicas had, lower than the one the dead leader last used.
     const answered = r.status !== null;
     if (answered && lastAttempt.has(r.id) && r.attempt <= lastAttempt.get(r.id)) {
-      // A new leader hands the event out no sooner than its election, seconds after the previous request.
-      const f = r.at - lastAnsweredAt.get(r.id) >= 1_000 ? natsFaultAround(faults, r.at) : undefined;
+      // A new leader hands the event out no sooner than its election, seconds after the previous request; or at
+      // once after a graceful hand-over, when the gateway's ack of the previous delivery failed (its log says so).
+      const f =
+        r.at - lastAnsweredAt.get(r.id) >= 1_000 || unacked(seq, lastAttempt.get(r.id))
+          ? natsFaultAround(faults, r.at)
+          : undefined;
       if (f) {
         v.attemptRegressionsExcused++;
         v.excusedBy[faults.indexOf(f)] = (v.excusedBy[faults.indexOf(f)] ?? 0) + 1;
