@@ -321,6 +321,8 @@ class QueueLoop {
       // A rate-limited endpoint takes one event at a time, so nothing waits for a token past its ack deadline.
       const max = Math.min(room, MAX_FETCH, e.rateLimit ? 1 : MAX_FETCH);
       let items: DeliveryItem[];
+      // No hand-out in this fetch is older than this, whatever this process's clock saw since (a freeze, a long GC).
+      const pulledAt = this.runner.worker.now();
       try {
         items = await queue.fetch(max, FETCH_WAIT_MS);
         failures = 0;
@@ -337,7 +339,7 @@ class QueueLoop {
       for (const item of items) {
         this.runner.limiter.take();
         this.inFlight++;
-        const p: Promise<void> = this.handle(item)
+        const p: Promise<void> = this.handle(item, pulledAt)
           .catch((err: unknown) =>
             this.deps.logger.error({ queue: this.queueName, err: String(err) }, 'delivery failed'),
           )
@@ -369,8 +371,8 @@ class QueueLoop {
     }
   }
 
-  /** One event: skip it when it is not for this endpoint, else one attempt and its outcome. */
-  private async handle(item: DeliveryItem): Promise<void> {
+  /** One event: skip it when it is not for this endpoint or no longer ours, else one attempt and its outcome. */
+  private async handle(item: DeliveryItem, pulledAt: number): Promise<void> {
     const e = this.runner.endpoint;
     const job = this.job;
     const wanted =
@@ -382,6 +384,12 @@ class QueueLoop {
     const worker = this.runner.worker;
     const deps = this.deps;
     const now = worker.now();
+    // A hand-out whose request could outlast its ack wait is no longer ours (this process was frozen after the
+    // fetch): the queue hands it to someone else, so sending it now would attempt it twice at once. Leave it.
+    if (now - pulledAt > ackWaitFor(deps.config) - deps.config.timeoutMs) {
+      deps.logger.warn({ endpoint: e.id, seq: item.seq, heldMs: now - pulledAt }, 'stale hand-out left to the queue');
+      return;
+    }
     const id = envelopeId(item.data, item.seq);
     const cursor = encodeCursor({ epoch: deps.epoch(), seq: item.seq });
     const ts = Math.floor(now / 1000);

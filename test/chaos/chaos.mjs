@@ -10,17 +10,23 @@
  * for longer than the clients' dead-peer detection, then SIGCONT; kill the stream leader (found through
  * `$JS.API.STREAM.INFO` → cluster.leader) and restart it.
  *
+ * Outbound webhooks ride along (lib/outbound.mjs): four endpoints, registered through the API before the first
+ * webhook, deliver to receivers in this process — one healthy, one refusing connections for a long stretch, one
+ * flapping between 2xx, 500 and no answer, one FIFO — with a retry schedule short enough for the run.
+ *
  * Then, from the records and the stream itself (read through the NATS API):
  *  - every webhook that got a 2xx is stored exactly once (Nats-Msg-Id → count), at the seq the 2xx named;
  *  - no 2xx for an event that is not in the stream;
  *  - every client received every matching stored event after its start, exactly once, in stream order,
- *    across all its reconnects; a gap notice counts as a failure (retention removes nothing here).
+ *    across all its reconnects; a gap notice counts as a failure (retention removes nothing here);
+ *  - after a drain, every stored event reached every matching endpoint with a 2xx, every request verifies with
+ *    `standardwebhooks`, a 2xx twice only where a fault could have lost the first, the FIFO endpoint in order.
  * Exits non-zero on any loss, duplicate, reorder, gap, unacknowledged webhook or a replica that does not
  * recover. Options: --short (about a minute, CI), --minutes N (full run, default 10), --rate N (webhooks/s),
  * --seed N, --keep (keep logs and stores; they are always kept on failure), --no-build (run dist/ as it is;
  * by default it is rebuilt when older than src/).
  */
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -28,6 +34,8 @@ import { ensureBuilt } from '../lib/build.mjs';
 import { NatsCluster } from '../lib/nats-server.mjs';
 import { exitOnSignals, sleep, waitUntil } from '../lib/procs.mjs';
 import { Gateway } from './lib/gateway.mjs';
+import { ackFailuresIn, judgeEndpoint } from './lib/outbound-judge.mjs';
+import { ENDPOINTS, outboundConfig, OutboundChaos } from './lib/outbound.mjs';
 import { Producer, sourcesConfig } from './lib/producer.mjs';
 import { StreamInspector } from './lib/stream.mjs';
 import { SocketSubscriber, SseSubscriber, judge } from './lib/subscribers.mjs';
@@ -43,6 +51,7 @@ const PAUSE_MS = SHORT ? 12_000 : 15_000;
 const STREAM = 'CHAOS';
 const JWT_SECRET = 'chaos-jwt-secret-0123456789-abcdefghijklmnop';
 const random = prng(SEED);
+const OUTBOUND = outboundConfig(SHORT);
 
 const failures = [];
 const fail = (what) => {
@@ -59,7 +68,8 @@ const gatewayConfig = {
   stream: { name: STREAM, replicas: 3, maxAge: '1d', duplicateWindow: '2m' },
   idempotency: { ttl: '1h' },
   sources: sourcesConfig(),
-  auth: { jwt: { secret: JWT_SECRET }, anonymous: { subscribe: [] } },
+  auth: { jwt: { secret: JWT_SECRET }, anonymous: { subscribe: [] }, apiKeys: [OUTBOUND.apiKey] },
+  delivery: OUTBOUND.delivery,
   ingest: { publishTimeout: '3s' },
   // A small ring, so that resumes after a pause or restart read the stream, not only memory.
   limits: { ringEvents: 256 },
@@ -116,6 +126,7 @@ const faults = [];
 let faultCount = 0;
 const samples = [];
 let subscribers = [];
+const outbound = new OutboundChaos(SEED + 1, SHORT);
 
 /** The gateway serving the most live clients (clients move away from a faulty one; hit where they are). */
 function busiestGateway(n) {
@@ -183,6 +194,7 @@ async function runFault(kind, t0) {
     }
     case 'gateway-kill': {
       const gw = busiestGateway(n);
+      rec.process = `${gw.name}/${gw.pid}`;
       inject(`kill -9 gateway ${gw.name} (the busiest), restart at once`);
       await gw.kill('SIGKILL');
       await gw.start();
@@ -190,6 +202,7 @@ async function runFault(kind, t0) {
     }
     case 'gateway-pause': {
       const gw = busiestGateway(n);
+      rec.process = `${gw.name}/${gw.pid}`;
       inject(`SIGSTOP gateway ${gw.name} (the busiest) for ${PAUSE_MS / 1000} s, then SIGCONT`);
       rec.url = gw.url;
       gw.signal('SIGSTOP');
@@ -238,6 +251,7 @@ async function main() {
   log(`logs and stores in ${dir}`);
   if (!args['no-build']) ensureBuilt({ log: (line) => process.stderr.write(`${line}\n`) });
 
+  await outbound.startReceivers(() => Object.fromEntries(gateways.map((g) => [`${g.name}/${g.pid}`, g.pid])));
   cluster = await NatsCluster.start(dir);
   log(`NATS cluster up: ${cluster.urls}`);
   inspector = await StreamInspector.open(cluster.urls, STREAM);
@@ -248,6 +262,8 @@ async function main() {
   }
   await waitClusterHealthy('at start');
   log(`gateways ready: ${gateways.map((g) => g.url).join(', ')}; stream leader ${await inspector.leader()}`);
+  await outbound.createEndpoints(gateways[0].url);
+  log(`outbound endpoints registered: ${ENDPOINTS.map((e) => `${e.name} ${e.patterns.join(' ')}`).join('; ')}`);
 
   const token = await new SignJWT({ subscribe: ['events.>'] })
     .setProtectedHeader({ alg: 'HS256' })
@@ -294,6 +310,7 @@ async function main() {
       await runFault(kind, t0);
     }
   })();
+  const outagesDone = outbound.runOutages(t0, RUN_MS, log);
   const joinsDone = (async () => {
     for (const [at, f] of joins) {
       const wait = t0 + at - Date.now();
@@ -325,6 +342,7 @@ async function main() {
           'hookstream_live_sequence',
           'hookstream_connected_clients',
           'hookstream_deliveries_total',
+          'hookstream_outbound_pending',
         ]);
       } catch (err) {
         row[gw.name] = String(err?.message ?? err);
@@ -339,11 +357,15 @@ async function main() {
     sampling = false;
   }, 1_000);
   const progress = setInterval(
-    () => {
+    async () => {
       const live = subscribers.filter((s) => s.live).length;
+      const ok = await outbound.counts();
       log(
         `  ${Math.round((Date.now() - t0) / 1000)} s: created ${producer.created}, acked ${producer.acknowledged}, ` +
-          `in flight ${producer.inFlight}, answers ${JSON.stringify(producer.statusCounts)}, clients live ${live}/${subscribers.length}`,
+          `in flight ${producer.inFlight}, answers ${JSON.stringify(producer.statusCounts)}, clients live ${live}/${subscribers.length}, ` +
+          `outbound 2xx ${Object.entries(ok)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(' ')}`,
       );
     },
     SHORT ? 10_000 : 30_000,
@@ -352,6 +374,7 @@ async function main() {
   await sleep(Math.max(0, t0 + RUN_MS - Date.now()));
   await faultsDone;
   await joinsDone;
+  await outagesDone;
   log('load done; waiting for the provider to get a 2xx for every delivery (60 s at most)');
   for (const gw of gateways) if (gw.paused) gw.signal('SIGCONT');
   await producer.finish(60_000);
@@ -376,7 +399,11 @@ async function main() {
       judge({ ...s, seqs: [], ids: [], gaps: [], startSeq: () => s.startSeq() }, stored).expected,
     ]),
   );
-  await waitUntil(() => subscribers.every((s) => s.live && s.seqs.length >= want.get(s)), 60_000, 250);
+  // Meanwhile the outbound receivers drain: each waits for a 2xx for every matching stored event.
+  const [, drainedAt] = await Promise.all([
+    waitUntil(() => subscribers.every((s) => s.live && s.seqs.length >= want.get(s)), 60_000, 250),
+    outbound.drain(stored, SHORT ? 60_000 : 120_000),
+  ]);
   await Promise.all(subscribers.map((s) => s.stop()));
 
   // ---- invariants --------------------------------------------------------------------------------------
@@ -427,6 +454,49 @@ async function main() {
       );
     }
     if (v.gaps) fail(`${s.name} got ${v.gaps} gap notice(s), though retention removed nothing`);
+  }
+
+  // Outbound: every endpoint's receiver against the stream (lib/outbound.mjs says what is checked).
+  const endpointStates = await outbound.states(gateways[0].url);
+  const records = await outbound.collect();
+  for (const [name, rx] of Object.entries(records)) {
+    writeFileSync(join(dir, `outbound-${name}.jsonl`), rx.requests.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  }
+  const ackFailures = gateways.flatMap((g) =>
+    ackFailuresIn(g.name, readFileSync(join(dir, `gateway-${g.name}.log`), 'utf8')),
+  );
+  const outboundVerdicts = ENDPOINTS.map((ep) => {
+    const id = outbound.endpoints.get(ep.name);
+    const unacked = (seq, attempt) => ackFailures.some((f) => f.queue === id && f.seq === seq && f.attempt === attempt);
+    return { ep, v: judgeEndpoint(ep, records[ep.name], stored, faults, unacked) };
+  });
+  for (const { ep, v } of outboundVerdicts)
+    if (v.twice) await outbound.explainTwice(gateways[0].url, ep.name, v, ackFailures);
+  if (drainedAt === null) fail('outbound: not every endpoint had every matching event within the drain period');
+  for (const { ep, v } of outboundVerdicts) {
+    const state = endpointStates[ep.name];
+    if (v.lost)
+      fail(
+        `endpoint ${ep.name}: ${v.lost} of ${v.expected} matching events never got a 2xx (e.g. ${v.lostIds.join(', ')}); ` +
+          `gateway says pending ${state?.pending}, dead ${state?.dead}`,
+      );
+    if (v.unverified) fail(`endpoint ${ep.name}: ${v.unverified} requests do not verify with standardwebhooks`);
+    if (v.wrong)
+      fail(
+        `endpoint ${ep.name}: ${v.wrong} requests with a wrong id, cursor or subject, e.g. ${JSON.stringify(v.wrongExamples)}`,
+      );
+    if (v.twice)
+      fail(
+        `endpoint ${ep.name}: ${v.twice} webhook-ids got a 2xx twice though no fault could have lost the first and the gateway logged it delivered, e.g. ${JSON.stringify(v.twiceList.slice(0, 5))}`,
+      );
+    if (v.attemptRegressions)
+      fail(
+        `endpoint ${ep.name}: ${v.attemptRegressions} requests did not raise the attempt number, e.g. ${JSON.stringify(v.attemptExamples)}`,
+      );
+    if (v.orderViolations)
+      fail(
+        `endpoint ${ep.name} (fifo): ${v.orderViolations} order violations, e.g. ${JSON.stringify(v.orderExamples)}`,
+      );
   }
 
   // ---- recovery times ----------------------------------------------------------------------------------
@@ -541,6 +611,50 @@ async function main() {
       ]),
     ),
   );
+  console.log('\nOutbound endpoints:');
+  console.log(
+    table(
+      [
+        'endpoint',
+        'patterns',
+        'receiver down',
+        'expected',
+        'delivered',
+        'lost',
+        'requests',
+        '2xx twice (excused)',
+        'unverified',
+        'attempt regressions (excused)',
+        'order violations',
+        'dead',
+      ],
+      outboundVerdicts.map(({ ep, v }) => {
+        const rx = records[ep.name];
+        return [
+          `${ep.name}${ep.ordering ? ` (${ep.ordering})` : ''}`,
+          ep.patterns.join(' '),
+          seconds(rx.downs.reduce((ms, d) => ms + ((d.to ?? Date.now()) - d.from), 0)),
+          v.expected,
+          v.delivered,
+          v.lost,
+          v.requests,
+          `${v.twice} (${v.twiceExcused + v.twiceLate + v.twiceUnacked})`,
+          v.unverified,
+          `${v.attemptRegressions} (${v.attemptRegressionsExcused})`,
+          ep.ordering === 'fifo' ? v.orderViolations : '—',
+          endpointStates[ep.name]?.dead ?? '?',
+        ];
+      }),
+    ),
+  );
+  console.log(
+    `Outbound drained ${drainedAt === null ? 'NOT within the drain period' : `${seconds(drainedAt - producedUntil)} after the load ended`}; ` +
+      `excused (in brackets): a 2xx twice where a fault could have lost the first or the gateway logged the ` +
+      `first as failed (answer after its timeout) or logged a failed ack just after it: ` +
+      `${outboundVerdicts.map(({ ep, v }) => `${ep.name} ${v.twiceLate}+${v.twiceUnacked}`).join(', ')}; ` +
+      `an attempt number going back around a NATS node kill; by fault: ` +
+      `${JSON.stringify(Object.fromEntries(outboundVerdicts.map(({ ep, v }) => [ep.name, v.excusedBy])))}.`,
+  );
   const summary = {
     mode: SHORT ? 'short' : 'full',
     seconds: RUN_MS / 1000,
@@ -565,6 +679,12 @@ async function main() {
     slowestAnswers: slowest,
     answerMaxMs: answerMax,
     liveTapStalls: tapStall,
+    outbound: {
+      drainedAfterLoadMs: drainedAt === null ? null : drainedAt - producedUntil,
+      endpoints: Object.fromEntries(
+        outboundVerdicts.map(({ ep, v }) => [ep.name, { ...v, state: endpointStates[ep.name] }]),
+      ),
+    },
     failures,
   };
   console.log('\nSummary:');
@@ -633,6 +753,7 @@ try {
 }
 try {
   await inspector?.close();
+  await outbound.close();
   await Promise.all(gateways.map((g) => g.kill('SIGTERM')));
   await cluster?.stop();
 } catch {
