@@ -1,0 +1,270 @@
+/**
+ * Keeps this process's delivery worker in line with the endpoint registry: API-created endpoints in the store's
+ * metadata, declared ones from the config file (their disabled state kept in the metadata too), re-read every
+ * refresh interval (other replicas' changes) and after every change made here. Also prunes the attempt log, records
+ * the worker's disables, and reads an endpoint's delivery state (pending, dead, health) for the API and metrics.
+ */
+import type { AppConfig } from '../config/app-config.js';
+import { decodeCursor, parseStart } from '../events/cursor.js';
+import { coveringPattern } from '../events/pattern.js';
+import type { DeliveryQueueOptions, DeliveryQueues } from '../store/delivery-queue.port.js';
+import { StoreUnavailableError, type EventStore } from '../store/event-store.port.js';
+import { MetadataConflictError, type MetadataStore } from '../store/metadata.port.js';
+import {
+  ackWaitFor,
+  DeliveryWorker,
+  jobQueueName,
+  type DeliveryMetrics,
+  type WorkerLogger,
+} from './delivery-worker.js';
+import type { DisabledReason, EndpointRecord, EndpointState } from './endpoint.js';
+import { EndpointStore } from './endpoint-store.js';
+import type { SendResult } from './http-sender.js';
+
+export type Sender = {
+  send(url: URL, headers: Record<string, string>, body: Uint8Array): Promise<SendResult>;
+  close?(): void;
+};
+
+export interface SupervisorOptions {
+  /** How often the registry is re-read (other replicas' changes); default 2 s. */
+  refreshMs?: number;
+  metrics?: DeliveryMetrics;
+  now?: () => number;
+  random?: () => number;
+  version?: string;
+}
+
+export class DeliverySupervisor {
+  private endpointStore?: EndpointStore;
+  private worker?: DeliveryWorker;
+  private sender?: Sender;
+  private refreshTimer?: NodeJS.Timeout;
+  private pruneTimer?: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
+  private refreshAgain?: Promise<void>;
+  private epoch = '';
+  private readonly declared = new Map<string, EndpointRecord>();
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly store: EventStore,
+    private readonly queues: DeliveryQueues,
+    private readonly metadata: MetadataStore,
+    private readonly logger: WorkerLogger,
+    private readonly options: SupervisorOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(sender: Sender): void {
+    this.sender = sender;
+    const d = this.config.delivery;
+    this.refreshTimer = setInterval(() => void this.refresh(), this.options.refreshMs ?? 2_000);
+    this.refreshTimer.unref();
+    const pruneEvery = Math.max(1_000, Math.min(d.attemptRetentionMs / 4, 600_000));
+    this.pruneTimer = setInterval(() => void this.prune(), pruneEvery);
+    this.pruneTimer.unref();
+    void this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.refreshTimer);
+    clearInterval(this.pruneTimer);
+    await this.refreshing?.catch(() => undefined);
+    await this.worker?.stop();
+  }
+
+  async endpoints(): Promise<EndpointStore> {
+    this.endpointStore ??= await EndpointStore.open(this.metadata);
+    return this.endpointStore;
+  }
+
+  /** Re-reads the registry and jobs, and hands them to the worker. Also run after every change made here. */
+  refresh(): Promise<void> {
+    // A refresh already running may have read the registry before the change that asks for this one: queue one
+    // more after it (at most one), so the workers always end up with what was just written.
+    if (this.refreshing) {
+      this.refreshAgain ??= this.refreshing.then(() => {
+        this.refreshAgain = undefined;
+        return this.refresh();
+      });
+      return this.refreshAgain;
+    }
+    this.refreshing = this.refreshOnce().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async refreshOnce(): Promise<void> {
+    if (this.stopped || !this.sender) return;
+    try {
+      const store = await this.endpoints();
+      const state = await this.store.state();
+      this.epoch = state.epoch;
+      if (!this.worker) {
+        await this.loadDeclared(state.lastSeq, state.firstSeq);
+        this.worker = new DeliveryWorker({
+          queues: this.queues,
+          endpoints: store,
+          sender: this.sender,
+          config: this.config.delivery,
+          epoch: () => this.epoch,
+          disable: (e, reason) => this.disableFromWorker(e, reason),
+          logger: this.logger,
+          userAgent: `Hookstream/${this.options.version ?? '0.1.0'}`,
+          metrics: this.options.metrics,
+          now: this.options.now,
+          random: this.options.random,
+        });
+      }
+      const records = await this.allRecords();
+      // No endpoint, no job: skip the second listing (every gateway refreshes, most have no endpoints).
+      const jobs = records.length ? await store.allJobs() : [];
+      if (this.stopped) return;
+      this.worker.sync(records, jobs);
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'outbound: refreshing endpoints failed; retrying');
+    }
+  }
+
+  private async prune(): Promise<void> {
+    try {
+      const n = await (await this.endpoints()).pruneAttempts(this.now() - this.config.delivery.attemptRetentionMs);
+      if (n) this.logger.info({ removed: n }, 'outbound: old attempt log entries removed');
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'outbound: pruning the attempt log failed');
+    }
+  }
+
+  /** Declared endpoints: built once the store answers; a start re-enables them (the file declares them active). */
+  private async loadDeclared(lastSeq: number, firstSeq: number): Promise<void> {
+    const store = await this.endpoints();
+    for (const c of this.config.endpoints) {
+      const start = parseStart(c.from);
+      const cursor = decodeCursor(c.from);
+      const startSeq = cursor
+        ? cursor.seq + 1
+        : start?.kind === 'earliest'
+          ? firstSeq
+          : start?.kind === 'time'
+            ? await this.store.seqAtTime(start.ms)
+            : lastSeq + 1;
+      this.declared.set(c.id, {
+        id: c.id,
+        url: c.url,
+        patterns: c.patterns,
+        description: c.description,
+        status: 'active',
+        disabledReason: null,
+        ordering: c.ordering,
+        maxInFlight: c.maxInFlight,
+        rateLimit: c.rateLimit,
+        headers: c.headers,
+        owner: null,
+        managed: 'config',
+        createdAt: new Date(0).toISOString(),
+        secret: c.secret,
+        previousSecret: null,
+        startSeq,
+      });
+      const h = await store.health(c.id);
+      if (h.disabledReason) await store.putHealth(c.id, { ...h, disabledReason: null, failingSince: null });
+    }
+  }
+
+  /** Whether the config file declares `id` (loaded or not yet). */
+  isDeclared(id: string): boolean {
+    return this.declared.has(id) || this.config.endpoints.some((c) => c.id === id);
+  }
+
+  /** A declared endpoint with its stored state; null while the declared endpoints are not loaded yet. */
+  async declaredEndpoint(id: string): Promise<EndpointRecord | null> {
+    const e = this.declared.get(id);
+    return e ? this.withState(e) : null;
+  }
+
+  private async withState(e: EndpointRecord): Promise<EndpointRecord> {
+    const h = await (await this.endpoints()).health(e.id);
+    return h.disabledReason ? { ...e, status: 'disabled', disabledReason: h.disabledReason } : e;
+  }
+
+  async declaredWithState(): Promise<EndpointRecord[]> {
+    const out: EndpointRecord[] = [];
+    for (const e of this.declared.values()) out.push(await this.withState(e));
+    return out;
+  }
+
+  /** Every endpoint: declared ones first, then API-created ones. */
+  async allRecords(): Promise<EndpointRecord[]> {
+    return [...(await this.declaredWithState()), ...(await (await this.endpoints()).list()).map((v) => v.value)];
+  }
+
+  private async disableFromWorker(e: EndpointRecord, reason: DisabledReason): Promise<void> {
+    const store = await this.endpoints();
+    if (e.managed === 'config') {
+      const h = await store.health(e.id);
+      await store.putHealth(e.id, { ...h, disabledReason: reason });
+      return;
+    }
+    for (let i = 0; i < 5; i++) {
+      const cur = await store.get(e.id);
+      if (!cur || cur.value.status === 'disabled') return;
+      try {
+        await store.update({ ...cur.value, status: 'disabled', disabledReason: reason }, cur.revision);
+        return;
+      } catch (err) {
+        if (!(err instanceof MetadataConflictError)) throw err; // else changed meanwhile: read again
+      }
+    }
+  }
+
+  queueOptions(e: EndpointRecord, startSeq: number): DeliveryQueueOptions {
+    return {
+      filter: coveringPattern(e.patterns),
+      startSeq,
+      maxInFlight: e.maxInFlight,
+      ackWaitMs: ackWaitFor(this.config.delivery),
+    };
+  }
+
+  /** Pending (in the endpoint's queue and its redelivery jobs' queues), dead, and delivery health. */
+  async stateOf(e: EndpointRecord): Promise<EndpointState> {
+    const store = await this.endpoints();
+    const h = await store.health(e.id);
+    let pending = 0;
+    try {
+      const names = [e.id, ...(await store.jobs(e.id)).map((j) => jobQueueName(e.id, j.id))];
+      for (const name of names) {
+        const s = await (await this.queues.open(name, this.queueOptions(e, name === e.id ? e.startSeq : 1))).state();
+        pending += s.backlog + s.inFlight;
+      }
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+    }
+    const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+    return {
+      pending,
+      dead: (await store.dead(e.id)).length,
+      lastSuccessAt: iso(h.lastSuccessAt),
+      lastFailureAt: iso(h.lastFailureAt),
+      failingSince: iso(h.failingSince),
+    };
+  }
+
+  /** For metrics: every endpoint this process knows, with its state. */
+  async snapshot(): Promise<{ id: string; status: string; pending: number; dead: number }[]> {
+    const out = [];
+    for (const e of await this.allRecords()) {
+      const s = await this.stateOf(e);
+      out.push({ id: e.id, status: e.status, pending: s.pending, dead: s.dead });
+    }
+    return out;
+  }
+}
+
+export function emptyState(): EndpointState {
+  return { pending: 0, dead: 0, lastSuccessAt: null, lastFailureAt: null, failingSince: null };
+}
