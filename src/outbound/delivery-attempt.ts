@@ -1,7 +1,8 @@
 /**
  * One delivery attempt and its outcome: sign and POST the stored envelope, log the attempt, then settle the event —
  * ack on 2xx; on 410 disable the endpoint and keep the event; else retry after the schedule's next delay (Retry-After
- * honoured) or, after the last attempt, record it dead. Every outcome feeds the endpoint's health.
+ * honoured) or, after the last attempt, record it dead. Every outcome feeds the endpoint's health. An event that
+ * expired while its endpoint was disabled is recorded dead without an attempt.
  */
 import { encodeCursor } from '../events/cursor.js';
 import type { DeliveryItem } from '../store/delivery-queue.port.js';
@@ -99,4 +100,21 @@ export async function attemptDelivery(runner: EndpointRunner, e: EndpointRecord,
     deps.metrics?.attempt(e.id, 'failed', item.time);
   }
   await runner.noteOutcome(false);
+}
+
+/** An event stored before the endpoint's expiry cut-off (it outlived the retry window while disabled): dead, unsent. */
+export async function expireDelivery(runner: EndpointRunner, e: EndpointRecord, item: DeliveryItem): Promise<void> {
+  const deps = runner.worker.deps;
+  await deps.endpoints.putDead(e.id, {
+    eventId: envelopeId(item.data, item.seq),
+    seq: item.seq,
+    cursor: encodeCursor({ epoch: deps.epoch(), seq: item.seq }),
+    // This hand-out is not an attempt.
+    attempts: item.attempt - 1,
+    lastError: 'expired',
+    lastStatus: null,
+    deadAt: new Date(runner.worker.now()).toISOString(),
+  });
+  await item.drop();
+  deps.metrics?.attempt(e.id, 'dead', item.time);
 }

@@ -1,6 +1,6 @@
 /**
  * Keeps this process's delivery worker in line with the endpoint registry: API-created endpoints in the store's
- * metadata, declared ones from the config file (their disabled state kept in the metadata too), re-read every
+ * metadata, declared ones from the config file (their disabled state kept in the metadata, across restarts), re-read every
  * refresh interval (other replicas' changes) and after every change made here. Also prunes the attempt log, records
  * the worker's disables, and reads an endpoint's delivery state (pending, dead, health) for the API and metrics.
  */
@@ -17,9 +17,10 @@ import {
   type DeliveryMetrics,
   type WorkerLogger,
 } from './delivery-worker.js';
-import type { DisabledReason, EndpointRecord, EndpointState } from './endpoint.js';
+import type { AttemptRecord, DisabledReason, EndpointRecord, EndpointState } from './endpoint.js';
 import { EndpointStore } from './endpoint-store.js';
 import type { SendResult } from './http-sender.js';
+import { retryWindowMs } from './retry-schedule.js';
 
 export type Sender = {
   send(url: URL, headers: Record<string, string>, body: Uint8Array): Promise<SendResult>;
@@ -139,9 +140,11 @@ export class DeliverySupervisor {
     }
   }
 
-  /** Declared endpoints: built once the store answers; a start re-enables them (the file declares them active). */
+  /**
+   * Declared endpoints: built once the store answers. One disabled before a restart stays disabled (its state is in
+   * the metadata, not the file) until an admin sets it active through the API.
+   */
   private async loadDeclared(lastSeq: number, firstSeq: number): Promise<void> {
-    const store = await this.endpoints();
     for (const c of this.config.endpoints) {
       const start = parseStart(c.from);
       const cursor = decodeCursor(c.from);
@@ -170,8 +173,6 @@ export class DeliverySupervisor {
         previousSecret: null,
         startSeq,
       });
-      const h = await store.health(c.id);
-      if (h.disabledReason) await store.putHealth(c.id, { ...h, disabledReason: null, failingSince: null });
     }
   }
 
@@ -219,6 +220,61 @@ export class DeliverySupervisor {
         if (!(err instanceof MetadataConflictError)) throw err; // else changed meanwhile: read again
       }
     }
+  }
+
+  /** Sets a declared endpoint active or disabled (`manual`); the file cannot, so this is kept in the metadata. */
+  async setDeclaredStatus(id: string, status: 'active' | 'disabled'): Promise<void> {
+    const e = await this.declaredEndpoint(id);
+    if (!e) return;
+    const store = await this.endpoints();
+    if (status === 'active' && e.status === 'disabled') await this.prepareResume(e);
+    const h = await store.health(id);
+    if (status === 'active') await store.putHealth(id, { ...h, disabledReason: null, failingSince: null });
+    else if (!h.disabledReason) await store.putHealth(id, { ...h, disabledReason: 'manual' });
+    await this.refresh();
+  }
+
+  /**
+   * A disabled endpoint about to be set active. Events that expired meanwhile are recorded dead (`expired`): those it
+   * had attempted that the stream no longer holds (retention) now, and those still stored but older than the retry
+   * window as its queue hands them out (the cut-off written here). Events removed by retention before any attempt
+   * left no id to record: the range is logged.
+   */
+  async prepareResume(e: EndpointRecord): Promise<void> {
+    const store = await this.endpoints();
+    const now = this.now();
+    const { firstSeq } = await this.store.state();
+    const dead = new Set((await store.dead(e.id)).map((d) => d.seq));
+    const delivered = new Set<number>();
+    const last = new Map<number, AttemptRecord>();
+    for (const a of await store.attempts(e.id)) {
+      if (a.error === null && a.status !== null && a.status >= 200 && a.status < 300) delivered.add(a.seq);
+      const prev = last.get(a.seq);
+      if (!prev || a.attempt > prev.attempt) last.set(a.seq, a);
+    }
+    for (const [seq, a] of last) {
+      if (seq >= firstSeq || delivered.has(seq) || dead.has(seq)) continue;
+      await store.putDead(e.id, {
+        eventId: a.eventId,
+        seq,
+        cursor: a.cursor,
+        attempts: a.attempt,
+        lastError: 'expired',
+        lastStatus: a.status,
+        deadAt: new Date(now).toISOString(),
+      });
+    }
+    const queue = await this.queues.open(e.id, this.queueOptions(e, e.startSeq));
+    const from = Math.max((await queue.state()).lastHandedOut + 1, e.startSeq);
+    if (from < firstSeq) {
+      this.logger.warn(
+        { endpoint: e.id, fromSeq: from, untilSeq: firstSeq - 1 },
+        'outbound: events of this range that matched the endpoint were removed by retention before any attempt',
+      );
+    }
+    const d = this.config.delivery;
+    const h = await store.health(e.id);
+    await store.putHealth(e.id, { ...h, expireBefore: now - retryWindowMs(d.retryScheduleMs, d.jitter) });
   }
 
   queueOptions(e: EndpointRecord, startSeq: number): DeliveryQueueOptions {

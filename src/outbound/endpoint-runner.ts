@@ -116,10 +116,13 @@ export class EndpointRunner {
     this.healthWrittenAt = now;
     try {
       const stored = await this.worker.deps.endpoints.health(this.endpoint.id);
+      // Only the delivery clocks are this runner's: the disable and the expiry cut-off are written by others.
+      const { lastSuccessAt, lastFailureAt, failingSince } = this.health;
       await this.worker.deps.endpoints.putHealth(this.endpoint.id, {
         ...stored,
-        ...this.health,
-        disabledReason: stored.disabledReason,
+        lastSuccessAt,
+        lastFailureAt,
+        failingSince,
       });
     } catch (err) {
       this.healthDirty = true;

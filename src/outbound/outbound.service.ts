@@ -217,7 +217,7 @@ export class OutboundService {
 
   async patch(caller: Caller, id: unknown, body: unknown): Promise<object> {
     return guard(async () => {
-      await this.find(caller, id); // 404 before 400: do not reveal what others' endpoints accept
+      const current = (await this.find(caller, id)).record; // 404 before 400: do not reveal what others' endpoints accept
       if (!isObject(body)) throw bad('the body must be a JSON object');
       checkFields(body, PATCH_FIELDS);
       const patterns = body.patterns === undefined ? undefined : checkPatterns(caller, body.patterns);
@@ -225,6 +225,8 @@ export class OutboundService {
         throw bad('status must be "active" or "disabled"');
       }
       const url = body.url === undefined ? undefined : await this.checkUrl(body.url);
+      if (current.managed === 'config') return this.patchDeclared(current, body);
+      if (body.status === 'active' && current.status === 'disabled') await this.supervisor.prepareResume(current);
       const updated = await this.change(caller, id, (e) => {
         if (e.managed === 'config') return e;
         const opts = checkOptions(body, e);
@@ -251,6 +253,19 @@ export class OutboundService {
       }
       return publicView(updated, await this.supervisor.stateOf(updated));
     });
+  }
+
+  /** A declared endpoint takes only `status` through the API: the file owns the rest. */
+  private async patchDeclared(e: EndpointRecord, body: Record<string, unknown>): Promise<object> {
+    if (Object.keys(body).some((k) => k !== 'status') || body.status === undefined) {
+      throw new OutboundError(
+        'read_only',
+        'this endpoint is declared in the config file: only its status can be changed through the API',
+      );
+    }
+    await this.supervisor.setDeclaredStatus(e.id, body.status as 'active' | 'disabled');
+    const updated = (await this.supervisor.declaredEndpoint(e.id)) ?? e;
+    return publicView(updated, await this.supervisor.stateOf(updated));
   }
 
   async remove(caller: Caller, id: unknown): Promise<void> {

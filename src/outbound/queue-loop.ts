@@ -1,11 +1,12 @@
 /**
  * One delivery queue drained for one endpoint (its main queue, or a redelivery job's): open it (retrying while the
  * store is away), pull up to the room `maxInFlight` and `rateLimit` leave, hand each event to an attempt, and finish
- * a job once its range is through. Events the queue hands out that the endpoint does not want are acked here.
+ * a job once its range is through. Events the queue hands out that the endpoint does not want are acked here; on the
+ * main queue, those that expired while the endpoint was disabled go dead unsent.
  */
 import { coveringPattern, matchesSubject } from '../events/pattern.js';
 import type { DeliveryItem, DeliveryQueue } from '../store/delivery-queue.port.js';
-import { attemptDelivery, DISABLED_RETRY_MS } from './delivery-attempt.js';
+import { attemptDelivery, DISABLED_RETRY_MS, expireDelivery } from './delivery-attempt.js';
 import { ackWaitFor, type WorkerDeps } from './delivery-deps.js';
 import type { RedeliveryJob } from './endpoint.js';
 import type { EndpointRunner } from './endpoint-runner.js';
@@ -141,6 +142,10 @@ export class QueueLoop {
       (!job || (item.seq >= job.fromSeq && item.seq <= job.untilSeq && (!job.seqs || job.seqs.includes(item.seq))));
     if (!wanted) return item.ack();
     if (e.status !== 'active') return item.retry(DISABLED_RETRY_MS);
+    if (!job) {
+      const { expireBefore } = await this.runner.loadHealth();
+      if (expireBefore != null && item.time < expireBefore) return expireDelivery(this.runner, e, item);
+    }
     return attemptDelivery(this.runner, e, item);
   }
 }

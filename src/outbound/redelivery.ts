@@ -55,13 +55,15 @@ export class Redeliveries {
       throw bad(`eventIds must be an array of 1 to ${MAX_REDELIVER_IDS} strings`);
     }
     const dead = await (await this.supervisor.endpoints()).dead(record.id);
-    const byId = new Map(dead.map((d) => [d.eventId, d]));
+    // A dead event the stream no longer holds (expired by retention) cannot be sent again.
+    const { firstSeq } = await this.store.state();
+    const byId = new Map(dead.filter((d) => d.seq >= firstSeq).map((d) => [d.eventId, d]));
     const unique = [...new Set(ids as string[])];
     const missing = unique.filter((x) => !byId.has(x));
     if (missing.length) {
       throw new OutboundError(
         'not_found',
-        `not dead for this endpoint: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
+        `not dead for this endpoint, or no longer stored: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
       );
     }
     const dropDead = unique.map((x) => byId.get(x)!);
