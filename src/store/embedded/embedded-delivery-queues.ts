@@ -2,7 +2,9 @@
  * Delivery queues (delivery-queue.port.ts) in the embedded log's SQLite file: one position row per queue and one row
  * per event handed out and not yet acked or dropped (its hand-out count and when it is next due). Committed with
  * each call, so a restart continues where the process stopped; a hand-out cut off by a crash is due again after
- * `ackWaitMs`. One process owns the file, so waiting is in memory: new events wake fetches through a tail.
+ * `ackWaitMs`. One process owns the file, so waiting is in memory: a new event wakes only the fetches of queues whose
+ * filter it matches, and a settled item only its own queue's (with a thousand endpoints, waking every queue on every
+ * event and every ack made each one cost a thousand transactions).
  */
 import type Database from 'better-sqlite3';
 import { matchesSubject } from '../../events/pattern.js';
@@ -61,7 +63,9 @@ export interface EmbeddedDeliveryQueuesDeps {
 
 export class EmbeddedDeliveryQueues implements DeliveryQueues {
   private prepared?: Database.Database;
-  private readonly waiters = new Set<() => void>();
+  /** Queue name → the fetches waiting on it; and each open queue's filter, to wake only the queues an event is for. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly filters = new Map<string, string>();
   private tail?: Promise<Tail | undefined>;
   private readonly now: () => number;
 
@@ -83,19 +87,22 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
     return db;
   }
 
-  /** One tail for every queue: any new event wakes the waiting fetches (they re-read the table). */
+  /** One tail for every queue: a new event wakes the waiting fetches of the queues it matches (they re-read). */
   private ensureTail(): void {
     this.tail ??= (async () => {
       const { lastSeq } = await this.deps.store.state();
-      return this.deps.store.tail(lastSeq + 1, () => this.wake());
+      return this.deps.store.tail(lastSeq + 1, (event) => {
+        for (const [name, filter] of this.filters) if (matchesSubject(filter, event.subject)) this.wake(name);
+      });
     })().catch(() => {
       this.tail = undefined; // retried by the next fetch
       return undefined;
     });
   }
 
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
+  private wake(name: string): void {
+    const set = this.waiters.get(name);
+    if (set) for (const w of [...set]) w();
   }
 
   async open(name: string, options: DeliveryQueueOptions): Promise<DeliveryQueue> {
@@ -106,6 +113,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
        ON CONFLICT (name) DO UPDATE SET filter = excluded.filter, max_in_flight = excluded.max_in_flight,
        ack_wait_ms = excluded.ack_wait_ms`,
     ).run(name, options.filter, Math.max(1, options.startSeq), options.maxInFlight, options.ackWaitMs);
+    this.filters.set(name, options.filter);
     this.ensureTail();
     return new EmbeddedQueue(name, this);
   }
@@ -116,7 +124,8 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
       db.prepare('DELETE FROM outbound_items WHERE queue = ?').run(name);
       db.prepare('DELETE FROM outbound_queues WHERE name = ?').run(name);
     })();
-    this.wake(); // a fetch waiting on it returns (and finds it gone)
+    this.filters.delete(name);
+    this.wake(name); // a fetch waiting on it returns (and finds it gone)
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -191,7 +200,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
         this.db()
           .prepare(sql)
           .run(...args);
-        this.wake(); // a slot may have opened
+        this.wake(name); // a slot may have opened
       };
     return {
       seq: r.seq,
@@ -205,7 +214,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
         this.db()
           .prepare('UPDATE outbound_items SET due_at = ? WHERE queue = ? AND seq = ?')
           .run(this.now() + Math.max(0, delayMs), name, r.seq);
-        this.wake();
+        this.wake(name);
       },
     };
   }
@@ -226,16 +235,20 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
     return { backlog, inFlight, lastHandedOut: q.last_handed_out };
   }
 
-  /** Resolves on the next wake-up (a new event, a settled item, a delete) or after `ms`. */
-  sleep(ms: number): Promise<void> {
+  /** Resolves on the queue's next wake-up (a matching new event, a settled item, a delete) or after `ms`. */
+  sleep(name: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
+      let set = this.waiters.get(name);
+      if (!set) this.waiters.set(name, (set = new Set()));
+      const waiting = set;
       const done = () => {
         clearTimeout(timer);
-        this.waiters.delete(done);
+        waiting.delete(done);
+        if (waiting.size === 0 && this.waiters.get(name) === waiting) this.waiters.delete(name);
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, ms));
-      this.waiters.add(done);
+      waiting.add(done);
     });
   }
 }
@@ -253,7 +266,7 @@ class EmbeddedQueue implements DeliveryQueue {
       const left = deadline - Date.now();
       if (items.length || left <= 0) return items;
       const untilDue = nextDueAt === null ? left : Math.max(1, nextDueAt - Date.now());
-      await this.owner.sleep(Math.min(left, untilDue));
+      await this.owner.sleep(this.name, Math.min(left, untilDue));
     }
   }
 
