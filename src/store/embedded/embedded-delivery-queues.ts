@@ -4,7 +4,8 @@
  * each call, so a restart continues where the process stopped; a hand-out cut off by a crash is due again after
  * `ackWaitMs`. One process owns the file, so waiting is in memory: a new event wakes only the fetches of queues whose
  * filter it matches, and a settled item only its own queue's (with a thousand endpoints, waking every queue on every
- * event and every ack made each one cost a thousand transactions).
+ * event and every ack made each one cost a thousand transactions), and a fetch that hands nothing out commits
+ * nothing (every queue's once-a-second fetch used to write, and so fsync, its position past other queues' events).
  */
 import type Database from 'better-sqlite3';
 import { matchesSubject } from '../../events/pattern.js';
@@ -36,6 +37,9 @@ CREATE TABLE IF NOT EXISTS outbound_items (
 ) WITHOUT ROWID;
 `;
 
+/** Events a queue may skip (none matching its filter) before its stored position is moved past them. */
+const RESCAN_LIMIT = 10_000;
+
 interface QueueRow {
   name: string;
   filter: string;
@@ -66,6 +70,8 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
   /** Queue name → the fetches waiting on it; and each open queue's filter, to wake only the queues an event is for. */
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly filters = new Map<string, string>();
+  /** Queue name → the first sequence not yet scanned, when ahead of the stored `next_seq`. */
+  private readonly scanned = new Map<string, number>();
   private tail?: Promise<Tail | undefined>;
   private readonly now: () => number;
 
@@ -125,6 +131,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
       db.prepare('DELETE FROM outbound_queues WHERE name = ?').run(name);
     })();
     this.filters.delete(name);
+    this.scanned.delete(name);
     this.wake(name); // a fetch waiting on it returns (and finds it gone)
   }
 
@@ -164,11 +171,12 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
         .n;
       const room = Math.min(q.max_in_flight - held, max - items.length);
       if (room > 0) {
+        const from = Math.max(q.next_seq, this.scanned.get(name) ?? 0);
         const fresh = db
           .prepare(
             'SELECT seq, subject, time, data FROM events WHERE seq >= ? AND hs_matches(?, subject) ORDER BY seq LIMIT ?',
           )
-          .all(q.next_seq, q.filter, room) as Omit<ItemRow, 'attempts'>[];
+          .all(from, q.filter, room) as Omit<ItemRow, 'attempts'>[];
         const insert = db.prepare('INSERT INTO outbound_items (queue, seq, attempts, due_at) VALUES (?, ?, 1, ?)');
         for (const r of fresh) {
           insert.run(name, r.seq, now + q.ack_wait_ms);
@@ -180,9 +188,14 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
           fresh.length === room
             ? last
             : (db.prepare('SELECT last_seq FROM meta WHERE id = 1').get() as { last_seq: number }).last_seq;
-        db.prepare(
-          'UPDATE outbound_queues SET next_seq = max(next_seq, ?), last_handed_out = max(last_handed_out, ?) WHERE name = ?',
-        ).run(scannedTo + 1, last, name);
+        // Written with a hand-out (a write anyway), or when a restart would otherwise rescan many events; else the
+        // position past events the filter skipped is kept in memory, so an idle queue's fetch writes nothing.
+        this.scanned.set(name, scannedTo + 1);
+        if (fresh.length || scannedTo + 1 - q.next_seq >= RESCAN_LIMIT) {
+          db.prepare(
+            'UPDATE outbound_queues SET next_seq = max(next_seq, ?), last_handed_out = max(last_handed_out, ?) WHERE name = ?',
+          ).run(scannedTo + 1, last, name);
+        }
       }
       const next = db.prepare('SELECT min(due_at) AS t FROM outbound_items WHERE queue = ?').get(name) as {
         t: number | null;
@@ -228,7 +241,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
     const backlog = (
       db
         .prepare('SELECT count(*) AS n FROM events WHERE seq >= ? AND hs_matches(?, subject)')
-        .get(q.next_seq, q.filter) as {
+        .get(Math.max(q.next_seq, this.scanned.get(name) ?? 0), q.filter) as {
         n: number;
       }
     ).n;
