@@ -67,6 +67,7 @@ export interface EmbeddedDeliveryQueuesDeps {
 
 export class EmbeddedDeliveryQueues implements DeliveryQueues {
   private prepared?: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
   /** Queue name → the fetches waiting on it; and each open queue's filter, to wake only the queues an event is for. */
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly filters = new Map<string, string>();
@@ -89,8 +90,17 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
         matchesSubject(String(pattern), String(subject)) ? 1 : 0,
       );
       this.prepared = db;
+      this.statements.clear();
     }
     return db;
+  }
+
+  /** A statement of the current connection, prepared once: a thousand queues' fetches each second add up. */
+  private stmt(sql: string): Database.Statement {
+    const db = this.db();
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = db.prepare(sql)));
+    return st;
   }
 
   /** One tail for every queue: a new event wakes the waiting fetches of the queues it matches (they re-read). */
@@ -113,8 +123,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
 
   async open(name: string, options: DeliveryQueueOptions): Promise<DeliveryQueue> {
     if (!QUEUE_NAME.test(name)) throw new RangeError(`invalid queue name ${JSON.stringify(name)}`);
-    const db = this.db();
-    db.prepare(
+    this.stmt(
       `INSERT INTO outbound_queues (name, filter, next_seq, max_in_flight, ack_wait_ms) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET filter = excluded.filter, max_in_flight = excluded.max_in_flight,
        ack_wait_ms = excluded.ack_wait_ms`,
@@ -127,8 +136,8 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
   async delete(name: string): Promise<void> {
     const db = this.db();
     db.transaction(() => {
-      db.prepare('DELETE FROM outbound_items WHERE queue = ?').run(name);
-      db.prepare('DELETE FROM outbound_queues WHERE name = ?').run(name);
+      this.stmt('DELETE FROM outbound_items WHERE queue = ?').run(name);
+      this.stmt('DELETE FROM outbound_queues WHERE name = ?').run(name);
     })();
     this.filters.delete(name);
     this.scanned.delete(name);
@@ -136,7 +145,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const rows = this.db().prepare('SELECT name FROM outbound_queues ORDER BY name').all() as { name: string }[];
+    const rows = this.stmt('SELECT name FROM outbound_queues ORDER BY name').all() as { name: string }[];
     return rows.map((r) => r.name).filter((n) => n.startsWith(prefix));
   }
 
@@ -149,16 +158,14 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
     const items: DeliveryItem[] = [];
     let nextDueAt: number | null = null;
     db.transaction(() => {
-      const q = db.prepare('SELECT * FROM outbound_queues WHERE name = ?').get(name) as QueueRow | undefined;
+      const q = this.stmt('SELECT * FROM outbound_queues WHERE name = ?').get(name) as QueueRow | undefined;
       if (!q) throw new StoreUnavailableError(`delivery queue ${name} does not exist`);
-      const due = db
-        .prepare(
-          `SELECT i.seq, i.attempts, e.subject, e.time, e.data FROM outbound_items i LEFT JOIN events e ON e.seq = i.seq
+      const due = this.stmt(
+        `SELECT i.seq, i.attempts, e.subject, e.time, e.data FROM outbound_items i LEFT JOIN events e ON e.seq = i.seq
            WHERE i.queue = ? AND i.due_at <= ? ORDER BY i.seq LIMIT ?`,
-        )
-        .all(name, now, max) as ItemRow[];
-      const lease = db.prepare('UPDATE outbound_items SET attempts = ?, due_at = ? WHERE queue = ? AND seq = ?');
-      const remove = db.prepare('DELETE FROM outbound_items WHERE queue = ? AND seq = ?');
+      ).all(name, now, max) as ItemRow[];
+      const lease = this.stmt('UPDATE outbound_items SET attempts = ?, due_at = ? WHERE queue = ? AND seq = ?');
+      const remove = this.stmt('DELETE FROM outbound_items WHERE queue = ? AND seq = ?');
       for (const r of due) {
         if (r.data === null) {
           remove.run(name, r.seq); // gone by retention: nothing left to send
@@ -167,17 +174,14 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
         lease.run(r.attempts + 1, now + q.ack_wait_ms, name, r.seq);
         items.push(this.item(name, r, r.attempts + 1));
       }
-      const held = (db.prepare('SELECT count(*) AS n FROM outbound_items WHERE queue = ?').get(name) as { n: number })
-        .n;
+      const held = (this.stmt('SELECT count(*) AS n FROM outbound_items WHERE queue = ?').get(name) as { n: number }).n;
       const room = Math.min(q.max_in_flight - held, max - items.length);
       if (room > 0) {
         const from = Math.max(q.next_seq, this.scanned.get(name) ?? 0);
-        const fresh = db
-          .prepare(
-            'SELECT seq, subject, time, data FROM events WHERE seq >= ? AND hs_matches(?, subject) ORDER BY seq LIMIT ?',
-          )
-          .all(from, q.filter, room) as Omit<ItemRow, 'attempts'>[];
-        const insert = db.prepare('INSERT INTO outbound_items (queue, seq, attempts, due_at) VALUES (?, ?, 1, ?)');
+        const fresh = this.stmt(
+          'SELECT seq, subject, time, data FROM events WHERE seq >= ? AND hs_matches(?, subject) ORDER BY seq LIMIT ?',
+        ).all(from, q.filter, room) as Omit<ItemRow, 'attempts'>[];
+        const insert = this.stmt('INSERT INTO outbound_items (queue, seq, attempts, due_at) VALUES (?, ?, 1, ?)');
         for (const r of fresh) {
           insert.run(name, r.seq, now + q.ack_wait_ms);
           items.push(this.item(name, { ...r, attempts: 0 }, 1));
@@ -187,17 +191,17 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
         const scannedTo =
           fresh.length === room
             ? last
-            : (db.prepare('SELECT last_seq FROM meta WHERE id = 1').get() as { last_seq: number }).last_seq;
+            : (this.stmt('SELECT last_seq FROM meta WHERE id = 1').get() as { last_seq: number }).last_seq;
         // Written with a hand-out (a write anyway), or when a restart would otherwise rescan many events; else the
         // position past events the filter skipped is kept in memory, so an idle queue's fetch writes nothing.
         this.scanned.set(name, scannedTo + 1);
         if (fresh.length || scannedTo + 1 - q.next_seq >= RESCAN_LIMIT) {
-          db.prepare(
+          this.stmt(
             'UPDATE outbound_queues SET next_seq = max(next_seq, ?), last_handed_out = max(last_handed_out, ?) WHERE name = ?',
           ).run(scannedTo + 1, last, name);
         }
       }
-      const next = db.prepare('SELECT min(due_at) AS t FROM outbound_items WHERE queue = ?').get(name) as {
+      const next = this.stmt('SELECT min(due_at) AS t FROM outbound_items WHERE queue = ?').get(name) as {
         t: number | null;
       };
       nextDueAt = next.t;
@@ -210,9 +214,7 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
     const settle =
       (sql: string, ...args: unknown[]) =>
       async () => {
-        this.db()
-          .prepare(sql)
-          .run(...args);
+        this.stmt(sql).run(...args);
         this.wake(name); // a slot may have opened
       };
     return {
@@ -224,24 +226,26 @@ export class EmbeddedDeliveryQueues implements DeliveryQueues {
       ack: settle('DELETE FROM outbound_items WHERE queue = ? AND seq = ?', name, r.seq),
       drop: settle('DELETE FROM outbound_items WHERE queue = ? AND seq = ?', name, r.seq),
       retry: async (delayMs: number) => {
-        this.db()
-          .prepare('UPDATE outbound_items SET due_at = ? WHERE queue = ? AND seq = ?')
-          .run(this.now() + Math.max(0, delayMs), name, r.seq);
+        this.stmt('UPDATE outbound_items SET due_at = ? WHERE queue = ? AND seq = ?').run(
+          this.now() + Math.max(0, delayMs),
+          name,
+          r.seq,
+        );
         this.wake(name);
       },
     };
   }
 
   state(name: string): DeliveryQueueState {
-    const db = this.db();
-    const q = db.prepare('SELECT * FROM outbound_queues WHERE name = ?').get(name) as QueueRow | undefined;
+    const q = this.stmt('SELECT * FROM outbound_queues WHERE name = ?').get(name) as QueueRow | undefined;
     if (!q) throw new StoreUnavailableError(`delivery queue ${name} does not exist`);
-    const inFlight = (db.prepare('SELECT count(*) AS n FROM outbound_items WHERE queue = ?').get(name) as { n: number })
+    const inFlight = (this.stmt('SELECT count(*) AS n FROM outbound_items WHERE queue = ?').get(name) as { n: number })
       .n;
     const backlog = (
-      db
-        .prepare('SELECT count(*) AS n FROM events WHERE seq >= ? AND hs_matches(?, subject)')
-        .get(Math.max(q.next_seq, this.scanned.get(name) ?? 0), q.filter) as {
+      this.stmt('SELECT count(*) AS n FROM events WHERE seq >= ? AND hs_matches(?, subject)').get(
+        Math.max(q.next_seq, this.scanned.get(name) ?? 0),
+        q.filter,
+      ) as {
         n: number;
       }
     ).n;
