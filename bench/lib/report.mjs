@@ -227,6 +227,7 @@ export function rowsOf(r) {
         `${tag}: idle CPU cores, gateway / nats-server`,
         `${ratio(top?.gatewayIdleCores)} / ${r.store === 'jetstream' ? ratio(top?.natsIdleCores) : '–'}`,
       );
+      add(`${tag}: one /metrics scrape, ms`, ms(top?.scrapeMs));
       const d = r.delivery;
       if (d) {
         add(`${tag}: ${n0(d.published)} events, s until all delivered`, ms(d.drainS));

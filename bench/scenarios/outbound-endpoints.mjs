@@ -88,9 +88,13 @@ export async function outboundEndpoints(ctx, store) {
           const meter = cpuMeter(pids);
           await sleep(P.idleMs);
           const [gw, nats] = meter();
+          // One /metrics scrape: it reads every endpoint's pending and dead counts.
+          const s0 = nowMs();
+          await scrapeMetrics(t.url);
           const step = {
             endpoints,
             createMs,
+            scrapeMs: nowMs() - s0,
             gatewayRss: await settledRss(t.pid, P.rssSamples),
             gatewayHeap: await heapOf(t.url),
             natsRss: t.natsPid ? await settledRss(t.natsPid, P.rssSamples) : null,
