@@ -22,6 +22,9 @@ import { EndpointStore } from './endpoint-store.js';
 import type { SendResult } from './http-sender.js';
 import { retryWindowMs } from './retry-schedule.js';
 
+/** Endpoints whose state a metrics snapshot reads at once. */
+const SNAPSHOT_CONCURRENCY = 16;
+
 export type Sender = {
   send(url: URL, headers: Record<string, string>, body: Uint8Array): Promise<SendResult>;
   close?(): void;
@@ -290,16 +293,10 @@ export class DeliverySupervisor {
   async stateOf(e: EndpointRecord): Promise<EndpointState> {
     const store = await this.endpoints();
     const h = await store.health(e.id);
-    let pending = 0;
-    try {
-      const names = [e.id, ...(await store.jobs(e.id)).map((j) => jobQueueName(e.id, j.id))];
-      for (const name of names) {
-        const s = await (await this.queues.open(name, this.queueOptions(e, name === e.id ? e.startSeq : 1))).state();
-        pending += s.backlog + s.inFlight;
-      }
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err;
-    }
+    const pending = await this.pendingOf(
+      e,
+      (await store.jobs(e.id)).map((j) => j.id),
+    );
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {
       pending,
@@ -310,13 +307,44 @@ export class DeliverySupervisor {
     };
   }
 
-  /** For metrics: every endpoint this process knows, with its state. */
-  async snapshot(): Promise<{ id: string; status: string; pending: number; dead: number }[]> {
-    const out = [];
-    for (const e of await this.allRecords()) {
-      const s = await this.stateOf(e);
-      out.push({ id: e.id, status: e.status, pending: s.pending, dead: s.dead });
+  /** Events waiting in the endpoint's queue and in those of its redelivery jobs. */
+  private async pendingOf(e: EndpointRecord, jobIds: string[]): Promise<number> {
+    let pending = 0;
+    try {
+      for (const name of [e.id, ...jobIds.map((j) => jobQueueName(e.id, j))]) {
+        const s = await (await this.queues.open(name, this.queueOptions(e, name === e.id ? e.startSeq : 1))).state();
+        pending += s.backlog + s.inFlight;
+      }
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
     }
+    return pending;
+  }
+
+  /**
+   * For metrics: every endpoint this process knows, with its pending and dead counts. Jobs and dead letters are
+   * listed once, queues read a few at a time: with two listings per endpoint, one after the other, a scrape took
+   * 5 to 8 s with 1,000 endpoints on JetStream.
+   */
+  async snapshot(): Promise<{ id: string; status: string; pending: number; dead: number }[]> {
+    const records = await this.allRecords();
+    const out: { id: string; status: string; pending: number; dead: number }[] = new Array(records.length);
+    if (!records.length) return out;
+    // Jobs and dead letters in one listing each, not two listings per endpoint.
+    const store = await this.endpoints();
+    const jobs = new Map<string, string[]>();
+    for (const { endpointId, job } of await store.allJobs())
+      jobs.set(endpointId, [...(jobs.get(endpointId) ?? []), job.id]);
+    const dead = await store.deadCounts();
+    let next = 0;
+    const reader = async () => {
+      for (let i = next++; i < records.length; i = next++) {
+        const e = records[i];
+        const pending = await this.pendingOf(e, jobs.get(e.id) ?? []);
+        out[i] = { id: e.id, status: e.status, pending, dead: dead.get(e.id) ?? 0 };
+      }
+    };
+    await Promise.all(Array.from({ length: SNAPSHOT_CONCURRENCY }, reader));
     return out;
   }
 }
