@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Hookstream benchmark suite: `npm run bench [-- options] [scenario ...]`.
 //
-//   scenarios   ingest ingest-with-schema fanout-socketio fanout-sse e2e catchup storm scale outbound   (default: all)
+//   scenarios   ingest ingest-with-schema fanout-socketio fanout-sse e2e catchup storm scale outbound
+//               outbound-endpoints   (default: all)
 //   --store     jetstream | embedded | both   (default both; `scale` runs on the first store only, `outbound` on
 //               JetStream only)
 //   --smoke     a few seconds per scenario with small counts; exits non-zero on a correctness failure only
@@ -34,6 +35,7 @@ import { catchup } from './scenarios/catchup.mjs';
 import { storm } from './scenarios/storm.mjs';
 import { scale } from './scenarios/scale.mjs';
 import { outbound } from './scenarios/outbound.mjs';
+import { outboundEndpoints } from './scenarios/outbound-endpoints.mjs';
 
 exitOnSignals('bench'); // a Ctrl-C leaves no nats-server, gateway or worker behind
 
@@ -61,6 +63,7 @@ const ALL = [
   'storm',
   'scale',
   'outbound',
+  'outbound-endpoints',
 ];
 if (opts.help) {
   process.stdout.write(
@@ -139,6 +142,17 @@ const FULL = {
     drainTimeoutMs: 60_000,
     down: { endpoints: 10, ms: 60_000, drainTimeoutMs: 120_000 },
   },
+  // Registered endpoints in steps (API, 8 creates at a time), each idle step measured, then 3 events per endpoint.
+  outboundEndpoints: {
+    levels: [250, 1_000],
+    createConcurrency: 8,
+    settleMs: 5_000,
+    idleMs: 10_000,
+    rssSamples: 5,
+    eventsPerEndpoint: 3,
+    rate: 300,
+    drainTimeoutMs: 120_000,
+  },
   processes: 4,
   settleMs: 1_000,
 };
@@ -177,6 +191,16 @@ const SMOKE = {
     events: 2_000,
     drainTimeoutMs: 30_000,
     down: { endpoints: 10, ms: 3_000, drainTimeoutMs: 30_000 },
+  },
+  outboundEndpoints: {
+    levels: [20, 50],
+    createConcurrency: 8,
+    settleMs: 500,
+    idleMs: 1_000,
+    rssSamples: 2,
+    eventsPerEndpoint: 2,
+    rate: 200,
+    drainTimeoutMs: 30_000,
   },
   processes: 2,
   settleMs: 200,
@@ -306,6 +330,9 @@ try {
           break;
         case 'outbound':
           await runOne(name, store, () => outbound(ctx, store));
+          break;
+        case 'outbound-endpoints':
+          await runOne(name, store, () => outboundEndpoints(ctx, store));
           break;
       }
     }

@@ -223,6 +223,26 @@ export function rowsOf(r) {
         }
       });
       break;
+    case 'outbound-endpoints': {
+      // Hookstream only: what one registered endpoint costs (slopes over the steps), and the deliveries at the top.
+      const e = r.perEndpoint;
+      const top = r.steps.at(-1);
+      const tag = `${n0(top?.endpoints)} endpoints`;
+      add(`${tag}: create through the API, ms per endpoint`, ms(e.createMs));
+      add(`${tag}: gateway RSS / heap per endpoint, KiB`, `${kib(e.gatewayRss)} / ${kib(e.gatewayHeap)}`);
+      if (r.store === 'jetstream') add(`${tag}: nats-server RSS per endpoint, KiB`, kib(e.natsRss));
+      add(
+        `${tag}: idle CPU cores, gateway / nats-server`,
+        `${ratio(top?.gatewayIdleCores)} / ${r.store === 'jetstream' ? ratio(top?.natsIdleCores) : '–'}`,
+      );
+      add(`${tag}: one /metrics scrape, ms`, ms(top?.scrapeMs));
+      const d = r.delivery;
+      if (d) {
+        add(`${tag}: ${n0(d.published)} events, s until all delivered`, ms(d.drainS));
+        add(`${tag}: lost / duplicate`, `${d.lost} / ${d.dups}`, '', '', target('zero', 0, d.lost));
+      }
+      break;
+    }
     default:
       break;
   }

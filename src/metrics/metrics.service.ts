@@ -94,12 +94,18 @@ export class MetricsService {
 
   /** Pending and dead events per endpoint, and disabled endpoints, read at each scrape. */
   watchOutbound(read: () => Promise<{ id: string; status: string; pending: number; dead: number }[]>): void {
-    const snapshot = { at: 0, value: Promise.resolve([] as Awaited<ReturnType<typeof read>>) };
-    // One read serves the three gauges of a scrape.
+    const snapshot = { at: 0, reading: false, value: Promise.resolve([] as Awaited<ReturnType<typeof read>>) };
+    // One read serves the three gauges of a scrape: fresh for a second after it ends (a read counted from its start
+    // went stale before the next gauge asked once it took over a second, as with 1,000 endpoints, and ran again).
     const current = () => {
-      if (Date.now() - snapshot.at > 1_000) {
-        snapshot.at = Date.now();
-        snapshot.value = read().catch(() => []);
+      if (!snapshot.reading && Date.now() - snapshot.at > 1_000) {
+        snapshot.reading = true;
+        snapshot.value = read()
+          .catch(() => [])
+          .finally(() => {
+            snapshot.reading = false;
+            snapshot.at = Date.now();
+          });
       }
       return snapshot.value;
     };

@@ -84,6 +84,16 @@ export class EndpointStore {
     return (await this.log.list(`dead.${id}.`)).map((e) => parse<DeadLetter>(e.value));
   }
 
+  /** Dead letters per endpoint id, in one listing (metrics read every endpoint's count at once). */
+  async deadCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const e of await this.log.list('dead.')) {
+      const id = e.key.split('.')[1];
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   async removeDead(id: string, seq: number): Promise<void> {
     await this.log.delete(`dead.${id}.${seqKey(seq)}`);
   }

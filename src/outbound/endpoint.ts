@@ -40,8 +40,13 @@ export interface EndpointHealth {
   lastSuccessAt: number | null;
   lastFailureAt: number | null;
   failingSince: number | null;
-  /** Declared endpoints cannot be changed through the API; a 410 or `failing` disables them here until restart. */
+  /** A declared endpoint's disable (410, `failing` or through the API): kept here, across restarts, until set active. */
   disabledReason?: DisabledReason | null;
+  /**
+   * Set when a disabled endpoint is set active again: events stored before this (ms) that its main queue still holds
+   * are past the retry window, so they are recorded dead (`expired`) instead of sent.
+   */
+  expireBefore?: number | null;
 }
 
 export interface AttemptRecord {

@@ -46,10 +46,18 @@ export class EndpointsController {
     return parsed.value;
   }
 
-  private async run<T>(res: Response, status: number, fn: () => Promise<T>): Promise<void> {
+  /** Every handler's shape: the caller (401 first), the service (503 without one), the call, its answer. */
+  private async answer<T>(
+    req: Request,
+    res: Response,
+    status: number,
+    call: (svc: OutboundService, caller: Caller) => Promise<T>,
+  ): Promise<void> {
+    const caller = this.caller(req);
+    const svc = this.service();
     let result: T;
     try {
-      result = await fn();
+      result = await call(svc, caller);
     } catch (err) {
       if (err instanceof OutboundError) throw new ApiError(OUTBOUND_ERROR_STATUS[err.code], err.code, err.message);
       throw err;
@@ -62,76 +70,62 @@ export class EndpointsController {
   }
 
   @Post()
-  async create(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const caller = this.caller(req);
-    const svc = this.service();
-    await this.run(res, 201, async () => svc.create(caller, await this.body(req)));
+  create(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.answer(req, res, 201, async (svc, caller) => svc.create(caller, await this.body(req)));
   }
 
   @Get()
-  async list(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const caller = this.caller(req);
-    await this.run(res, 200, () => this.service().list(caller));
+  list(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.answer(req, res, 200, (svc, caller) => svc.list(caller));
   }
 
   @Get(':id')
-  async get(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
-    const caller = this.caller(req);
-    await this.run(res, 200, () => this.service().get(caller, id));
+  get(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    return this.answer(req, res, 200, (svc, caller) => svc.get(caller, id));
   }
 
   @Get(':id/secret')
-  async secret(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
-    const caller = this.caller(req);
-    await this.run(res, 200, () => this.service().secret(caller, id));
+  secret(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    return this.answer(req, res, 200, (svc, caller) => svc.secret(caller, id));
   }
 
   @Patch(':id')
-  async patch(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
-    const caller = this.caller(req);
-    const svc = this.service();
-    await this.run(res, 200, async () => svc.patch(caller, id, await this.body(req)));
+  patch(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    return this.answer(req, res, 200, async (svc, caller) => svc.patch(caller, id, await this.body(req)));
   }
 
   @Delete(':id')
-  async remove(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
-    const caller = this.caller(req);
-    await this.run(res, 204, () => this.service().remove(caller, id));
+  remove(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    return this.answer(req, res, 204, (svc, caller) => svc.remove(caller, id));
   }
 
   @Post(':id/rotate-secret')
-  async rotate(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
-    const caller = this.caller(req);
-    const svc = this.service();
-    await this.run(res, 200, async () => svc.rotateSecret(caller, id, await this.body(req, true)));
+  rotate(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    return this.answer(req, res, 200, async (svc, caller) => svc.rotateSecret(caller, id, await this.body(req, true)));
   }
 
   @Get(':id/attempts')
-  async attempts(
+  attempts(
     @Req() req: Request,
     @Res() res: Response,
     @Param('id') id: string,
     @Query() query: Record<string, unknown>,
   ): Promise<void> {
-    const caller = this.caller(req);
-    await this.run(res, 200, () => this.service().attempts(caller, id, query));
+    return this.answer(req, res, 200, (svc, caller) => svc.attempts(caller, id, query));
   }
 
   @Get(':id/dead')
-  async dead(
+  dead(
     @Req() req: Request,
     @Res() res: Response,
     @Param('id') id: string,
     @Query() query: Record<string, unknown>,
   ): Promise<void> {
-    const caller = this.caller(req);
-    await this.run(res, 200, () => this.service().dead(caller, id, query));
+    return this.answer(req, res, 200, (svc, caller) => svc.dead(caller, id, query));
   }
 
   @Post(':id/redeliver')
-  async redeliver(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
-    const caller = this.caller(req);
-    const svc = this.service();
-    await this.run(res, 202, async () => svc.redeliver(caller, id, await this.body(req)));
+  redeliver(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    return this.answer(req, res, 202, async (svc, caller) => svc.redeliver(caller, id, await this.body(req)));
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { nextDelayMs, RateLimiter } from './retry-schedule.js';
+import { nextDelayMs, RateLimiter, retryWindowMs } from './retry-schedule.js';
 
 const schedule = [5_000, 300_000, 1_800_000];
 
@@ -44,5 +44,15 @@ describe('RateLimiter', () => {
     none.take();
     none.take();
     expect(none.waitMs()).toBe(0);
+  });
+});
+
+describe('retryWindowMs', () => {
+  it('is the whole schedule with every delay at its largest jitter: no retried event is older', () => {
+    expect(retryWindowMs(schedule, 0.2)).toBe(Math.round((5_000 + 300_000 + 1_800_000) * 1.2));
+    let latest = 0;
+    for (let a = 1; a <= schedule.length; a++) latest += nextDelayMs(a, schedule, 0.2, () => 0.999999)!;
+    expect(latest).toBeLessThanOrEqual(retryWindowMs(schedule, 0.2));
+    expect(retryWindowMs([1_000, 1_000], 0)).toBe(2_000);
   });
 });

@@ -19,6 +19,11 @@ export function nextDelayMs(
   return Math.max(delay, Math.min(retryAfterMs, Math.max(...scheduleMs)));
 }
 
+/** How long the schedule can keep retrying one event, at most: every delay at its largest jitter. */
+export function retryWindowMs(scheduleMs: readonly number[], jitter: number): number {
+  return Math.round(scheduleMs.reduce((a, b) => a + b, 0) * (1 + jitter));
+}
+
 /** A token bucket of one: at most `perSecond` takes per second, evenly spaced. */
 export class RateLimiter {
   private nextAt = 0;
