@@ -62,7 +62,7 @@ function saturationText(s) {
   return `${head} (${fmtNum(s.best.deliveredPerS)} deliveries/s, p99 ${ms(s.best.p99)} ms)`;
 }
 
-/** Rows for the main table (same shape as report.mjs's): the Pushpin verdict per rate and the saturation row. */
+/** Rows for the main table (same shape as report-rows.mjs's): the Pushpin verdict per rate and the saturation row. */
 export function peerRows(r) {
   const rows = [];
   const add = (figure, hookstream, bare, rat, target, met) =>

@@ -11,7 +11,7 @@ const kib = (b) => (b === null || b === undefined || !Number.isFinite(b) ? '–'
 /** Memory per idle connection: ≤ these ratios to the bare server of the same transport. */
 export const MEMORY_TARGETS = { socketio: 1.1, sse: 1.3 };
 
-/** Rows of a scale result; `add(figure, hookstream, bare, ratio, target)` and `target(kind, limit, value)` as report.mjs. */
+/** Rows of a scale result; `add(figure, hookstream, bare, ratio, target)` and `target(kind, limit, value)` as report-rows.mjs. */
 export function scaleRows(r, add, target) {
   for (const tr of ['socketio', 'sse']) {
     const lv = r.levels?.[tr];

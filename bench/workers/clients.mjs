@@ -8,249 +8,12 @@
 //   stored on that topic (and the broadcast seqs), from a phase's `fromSeq` on (missing = gaps or loss).
 // Latency = receipt time − the publish time carried in the event (`event.data.t`).
 // A connection the server (not the bench) ends is resumed from the last cursor, as a real client would.
-import { request } from 'node:http';
-import { createRequire } from 'node:module';
+// The client and its connection are in lib/bench-client.mjs; this file is the pool and its commands.
+import { closeClient, latency, newClient, open, reconnect } from '../lib/bench-client.mjs';
 import { serve } from '../lib/workers.mjs';
-import { cursorSeq, Histogram, nowMs } from '../lib/util.mjs';
-
-const require = createRequire(import.meta.url);
-const { io } = require('socket.io-client');
-
-/** This process's loopback source address (fleet.mjs), so thousands of clients do not exhaust one address's ports. */
-const localAddress = process.env.HS_BENCH_SOURCE_ADDRESS || undefined;
+import { Histogram, nowMs } from '../lib/util.mjs';
 
 const clients = [];
-let hist = new Histogram();
-let recording = false;
-
-function newClient({ url, transport, subjects, topic, targetSeq, awaitLive }) {
-  return {
-    transport,
-    url,
-    subjects,
-    /** null: broadcast client (contiguous seqs); else the topic index (seqs checked at the end). */
-    topic,
-    seqs: topic === null ? null : [],
-    socket: null,
-    req: null,
-    connected: false,
-    startSeq: null,
-    last: 0,
-    cursor: null,
-    received: 0,
-    dups: 0,
-    gaps: 0,
-    missing: 0,
-    gapNotices: 0,
-    closings: 0,
-    errors: 0,
-    /** Why the last failed open failed. */
-    lastError: '',
-    openedAt: 0,
-    /** Until the ack nothing counts as live. */
-    ackAt: Infinity,
-    firstAt: 0,
-    lastAt: 0,
-    liveAt: 0,
-    awaitLive,
-    targetSeq: targetSeq ?? Infinity,
-    reachedAt: 0,
-    reconnectAt: 0,
-    drops: 0,
-    closedByUs: false,
-  };
-}
-
-function onDelivery(c, seq, cursor, t) {
-  const now = nowMs();
-  if (seq <= c.last) {
-    c.dups++;
-    return;
-  }
-  if (c.seqs) c.seqs.push(seq);
-  else if (seq !== c.last + 1) {
-    c.gaps++;
-    c.missing += seq - c.last - 1;
-  }
-  c.last = seq;
-  c.cursor = cursor;
-  c.received++;
-  c.lastAt = now;
-  if (!c.firstAt) c.firstAt = now;
-  if (!c.reachedAt && seq >= c.targetSeq) c.reachedAt = now;
-  if (c.awaitLive && typeof t === 'number' && t >= c.ackAt) {
-    c.awaitLive = false;
-    c.liveAt = now;
-  }
-  if (recording && typeof t === 'number') hist.add(now - t);
-}
-
-/** The subscription's start position from the ack / ready cursor; a resume must start where we stopped. */
-function onStart(c, cursor) {
-  const seq = cursorSeq(cursor);
-  c.ackAt = nowMs();
-  if (c.startSeq === null) {
-    c.startSeq = seq;
-    c.last = seq;
-    c.cursor = cursor;
-  } else if (seq > c.last) {
-    c.gaps++;
-    if (!c.seqs) c.missing += seq - c.last;
-    c.last = seq;
-  } else if (seq < c.last) {
-    c.dups++;
-  }
-}
-
-function openSocketIo(c, { cursor, from, timeoutMs }) {
-  return new Promise((resolve) => {
-    const socket = io(c.url, {
-      transports: ['websocket'],
-      reconnection: false,
-      forceNew: true,
-      timeout: timeoutMs,
-      localAddress,
-    });
-    c.socket = socket;
-    let done = false;
-    const finish = (ok, why) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!ok) {
-        c.errors++;
-        c.lastError = why;
-      }
-      resolve(ok ? null : why);
-    };
-    const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
-    socket.on('connect', () => {
-      c.connected = true;
-      c.openedAt = nowMs();
-      const req = { subjects: c.subjects };
-      if (cursor) req.cursor = cursor;
-      else if (from) req.from = from;
-      socket.emit('subscribe', req, (ack) => {
-        if (!ack?.ok) return finish(false, `subscribe refused: ${ack?.error}`);
-        onStart(c, ack.cursor);
-        finish(true);
-      });
-    });
-    socket.on('event', (m) => onDelivery(c, m.seq, m.cursor, m.event?.data?.t));
-    socket.on('gap', () => c.gapNotices++);
-    socket.on('closing', () => c.closings++);
-    socket.on('connect_error', (err) => finish(false, `connect_error: ${err.message}`));
-    socket.on('disconnect', () => {
-      c.connected = false;
-      if (done) resumeLater(c);
-    });
-  });
-}
-
-function openSse(c, { cursor, from, timeoutMs }) {
-  return new Promise((resolve) => {
-    const u = new URL('/v1/stream', c.url);
-    for (const s of c.subjects) u.searchParams.append('subject', s);
-    if (cursor) u.searchParams.set('cursor', cursor);
-    else if (from) u.searchParams.set('from', from);
-    let done = false;
-    const finish = (ok, why) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!ok) {
-        c.errors++;
-        c.lastError = why;
-      }
-      resolve(ok ? null : why);
-    };
-    const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
-    c.openedAt = nowMs();
-    const req = request(u, { agent: false, localAddress, headers: { accept: 'text/event-stream' } }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        return finish(false, `HTTP ${res.statusCode}`);
-      }
-      c.connected = true;
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (chunk) => {
-        buf += chunk;
-        let end;
-        while ((end = buf.indexOf('\n\n')) !== -1) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          let event = '';
-          let id = '';
-          let data = '';
-          for (const line of block.split('\n')) {
-            if (line.startsWith('data: ')) data += line.slice(6);
-            else if (line.startsWith('id: ')) id = line.slice(4);
-            else if (line.startsWith('event: ')) event = line.slice(7);
-          }
-          if (event === 'ready') {
-            onStart(c, id);
-            finish(true);
-          } else if (event === 'gap') c.gapNotices++;
-          else if (event === 'closing') c.closings++;
-          else if (event === '' && data) {
-            const d = JSON.parse(data);
-            onDelivery(c, d.seq, d.cursor, d.event?.data?.t);
-          }
-        }
-      });
-      res.on('close', () => {
-        c.connected = false;
-        if (done) resumeLater(c);
-        finish(false, 'closed');
-      });
-    });
-    req.on('error', (err) => {
-      c.connected = false;
-      finish(false, err.message);
-    });
-    req.end();
-    c.req = req;
-  });
-}
-
-function open(c, opts) {
-  c.closedByUs = false;
-  return c.transport === 'sse' ? openSse(c, opts) : openSocketIo(c, opts);
-}
-
-/** The server ended an established subscription: come back from the last cursor, as EventSource would. */
-function resumeLater(c) {
-  if (c.closedByUs || c.startSeq === null) return;
-  c.drops++;
-  c.closedByUs = true; // this connection is done; the new one resets the flag
-  setTimeout(() => void open(c, { cursor: c.cursor, timeoutMs: 60_000 }), 200 + Math.random() * 300);
-}
-
-function closeClient(c) {
-  c.closedByUs = true;
-  c.connected = false;
-  if (c.socket) {
-    c.socket.removeAllListeners();
-    c.socket.disconnect();
-    c.socket = null;
-  }
-  if (c.req) {
-    c.req.destroy();
-    c.req = null;
-  }
-}
-
-/** Opens `c` again from its cursor, retrying with the SDK's backoff until `until` (ms). */
-async function reconnect(c, until) {
-  for (let attempt = 0; ; attempt++) {
-    const why = await open(c, { cursor: c.cursor, timeoutMs: Math.max(1_000, until - nowMs()) });
-    if (!why || nowMs() >= until) return;
-    closeClient(c);
-    const ceiling = Math.min(10_000, 250 * 2 ** attempt);
-    await new Promise((r) => setTimeout(r, ceiling / 2 + (Math.random() * ceiling) / 2));
-  }
-}
 
 /** Runs fn over items with at most `limit` in flight. */
 async function pool(items, limit, fn) {
@@ -310,12 +73,12 @@ serve({
 
   /** Starts recording latency (the counters always run). */
   record() {
-    hist = new Histogram();
-    recording = true;
+    latency.hist = new Histogram();
+    latency.recording = true;
   },
 
   stop() {
-    recording = false;
+    latency.recording = false;
   },
 
   /**
@@ -369,7 +132,7 @@ serve({
           .sort((a, b) => b[1] - a[1])
           .slice(0, 5),
       );
-      out.hist = hist.toJSON();
+      out.hist = latency.hist.toJSON();
       out.timings = clients.map((c) => ({
         transport: c.transport,
         topic: c.topic,

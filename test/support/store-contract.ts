@@ -1,6 +1,11 @@
 /**
  * The event-store port contract, run against every adapter (JetStream, embedded). It uses the port only,
  * so what passes here is what the rest of Hookstream may rely on.
+ *
+ * Why it is one long file: it is one job, the whole contract of one port. Its sections (append, state,
+ * openReader, seqAtTime, tail, stop) share the one setup and teardown per test and the same small helpers, and
+ * a reader sees the promises in one place; split into files, each adapter's suite would have to call several
+ * contract functions and could silently leave one out.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { EventReader, EventStore, StoredEvent, Tail } from '../../src/store/event-store.port.js';

@@ -12,7 +12,7 @@
  *  - FIFO: one request at a time, in stream order, never an event before the previous one got its 2xx; a re-send
  *    repeats only the latest event.
  */
-import { natsMatch } from './subscribers.mjs';
+import { natsMatch } from './judge.mjs';
 
 /** The request timeout; a hand-out unanswered for timeout + 5 s goes to another gateway (10 s: less than a freeze). */
 export const TIMEOUT_MS = 5_000;

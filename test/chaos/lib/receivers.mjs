@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import standardwebhooks from 'standardwebhooks';
-import { cursorSeq } from './subscribers.mjs';
+import { cursorSeq } from './judge.mjs';
 
 const { Webhook } = standardwebhooks;
 
