@@ -93,7 +93,8 @@ export function rowsOf(r) {
           `${ms(x.p50)} / ${ms(x.p99)}`,
           `${ms(y.p50)} / ${ms(y.p99)}`,
           ratio(v.ratios.p99),
-          target('≤', 1.5, v.ratios.p99),
+          // Issue #15: when the box is not saturated (20 events/s) the tail must stay within 1.2× the bare one.
+          target('≤', x.offeredEventsPerS <= 20 ? 1.2 : 1.5, v.ratios.p99),
         );
         add(
           `${tag}: server CPU ms per 1k deliveries`,
@@ -121,7 +122,13 @@ export function rowsOf(r) {
           n0(x.deliveredPerS),
           '',
         );
-        add(`${tag}: POST→receipt p50 / p99 ms`, `${ms(x.p50)} / ${ms(x.p99)}`, '');
+        add(
+          `${tag}: POST→receipt p50 / p99 ms`,
+          `${ms(x.p50)} / ${ms(x.p99)}`,
+          '',
+          '',
+          v.params.rate >= 500 ? { text: 'p99 < 50', met: x.p99 < 50 } : undefined,
+        );
         add(`${tag}: POST answered p50 / p99 ms`, `${ms(x.postLatency?.p50)} / ${ms(x.postLatency?.p99)}`, '');
         add(
           `${tag}: lost / duplicate / gaps`,
@@ -141,7 +148,7 @@ export function rowsOf(r) {
           n0(x.rate),
           n0(b.rate),
           ratio(r.ratios[tr]),
-          target('≥', 0.5, r.ratios[tr]),
+          target('≥', r.store === 'embedded' ? 0.6 : 0.8, r.ratios[tr]),
         );
         add(`${tr}: ms until live`, n0(x.toLiveMs), '');
         add(
@@ -163,6 +170,8 @@ export function rowsOf(r) {
         `${n0(h.clients)} clients${h.topics ? ` on ${h.topics} topics` : ''}: s until every client is live`,
         ms(h.allLiveS),
         '',
+        '',
+        h.clients >= 10_000 ? target('≤', 10, h.allLiveS) : undefined,
       );
       add('per client reconnect→live p50 / p99 ms', `${ms(h.p50)} / ${ms(h.p99)}`, '');
       if (h.cpuS) {
