@@ -198,3 +198,18 @@ export function postJson(agent, url, headers, body) {
     req.end(body);
   });
 }
+
+/** Least-squares slope of y over x for [x, y] points (e.g. bytes per client); null with fewer than two x values. */
+export function slope(points) {
+  const n = points.length;
+  if (n < 2) return null;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den ? num / den : null;
+}

@@ -10,25 +10,11 @@ import { join } from 'node:path';
 import { API_KEY, ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, scrapeMetrics, settledRss, withTarget } from '../lib/phase.mjs';
 import { Worker } from '../lib/workers.mjs';
-import { nowMs, sleep } from '../lib/util.mjs';
+import { nowMs, sleep, slope } from '../lib/util.mjs';
 import { publisherFor } from './common.mjs';
 
 const RECEIVER = join(ROOT, 'bench', 'workers', 'receiver.mjs');
 const HEAP = 'hookstream_nodejs_heap_size_used_bytes';
-
-function slope(points) {
-  const n = points.length;
-  if (n < 2) return null;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return den ? num / den : null;
-}
 
 /** Creates endpoints `from` … `to - 1` through the API, `concurrency` at a time; ms taken. */
 async function createEndpoints(t, receiverUrl, from, to, concurrency, created) {

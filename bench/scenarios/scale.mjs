@@ -10,22 +10,8 @@
 import { withTarget, settledRss } from '../lib/phase.mjs';
 import { Fleet } from '../lib/fleet.mjs';
 import { fdLimits, raiseFdLimit } from '../lib/fd-limit.mjs';
-import { nowMs, sleep } from '../lib/util.mjs';
+import { nowMs, sleep, slope } from '../lib/util.mjs';
 import { measureDelivery, publisherFor, SUBJECTS } from './common.mjs';
-
-function slope(points) {
-  const n = points.length;
-  if (n < 2) return null;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return den ? num / den : null;
-}
 
 /** Descriptors a step needs beyond its connections (the gateway's own files, NATS, the listening socket…). */
 const FD_HEADROOM = 1_000;
