@@ -21,6 +21,30 @@ jest.setTimeout(60_000);
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** A started store the contract can stop and open again on the same data; cleanup stops every one it opened. */
+async function reopenable(subjectPrefix: string, make: () => EventStore, removeData: () => void = () => undefined) {
+  const stores: EventStore[] = [];
+  const open = async () => {
+    const s = make();
+    stores.push(s);
+    await s.start();
+    return s;
+  };
+  const store = await open();
+  return {
+    store,
+    subjectPrefix,
+    reopen: async () => {
+      await stores[stores.length - 1].stop();
+      return open();
+    },
+    cleanup: async () => {
+      for (const s of stores) await s.stop();
+      removeData();
+    },
+  };
+}
+
 describeWithNats('delivery queues [jetstream]', () => {
   let nats: NatsServerProcess;
   beforeAll(async () => {
@@ -37,25 +61,7 @@ describeWithNats('delivery queues [jetstream]', () => {
       natsUrl: nats.url,
       file: { stream: { name, subjectPrefix: name.toLowerCase(), maxBytes: '8MB' } },
     });
-    const stores: EventStore[] = [];
-    const open = async () => {
-      const s = new JetStreamEventStore(config, quiet);
-      stores.push(s);
-      await s.start();
-      return s;
-    };
-    const store = await open();
-    return {
-      store,
-      subjectPrefix: config.stream.subjectPrefix,
-      reopen: async () => {
-        await stores[stores.length - 1].stop();
-        return open();
-      },
-      cleanup: async () => {
-        for (const s of stores) await s.stop();
-      },
-    };
+    return reopenable(config.stream.subjectPrefix, () => new JetStreamEventStore(config, quiet));
   });
 });
 
@@ -63,26 +69,11 @@ describe('delivery queues [embedded]', () => {
   describeDeliveryQueueContract('embedded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hookstream-queues-'));
     const config = testConfig({ dataDir: dir });
-    const stores: EventStore[] = [];
-    const open = async () => {
-      const s = new EmbeddedEventStore(config, quiet);
-      stores.push(s);
-      await s.start();
-      return s;
-    };
-    const store = await open();
-    return {
-      store,
-      subjectPrefix: config.stream.subjectPrefix,
-      reopen: async () => {
-        await stores[stores.length - 1].stop();
-        return open();
-      },
-      cleanup: async () => {
-        for (const s of stores) await s.stop();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
+    return reopenable(
+      config.stream.subjectPrefix,
+      () => new EmbeddedEventStore(config, quiet),
+      () => rmSync(dir, { recursive: true, force: true }),
+    );
   });
 });
 
