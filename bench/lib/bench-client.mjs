@@ -94,6 +94,28 @@ function onStart(c, cursor) {
   }
 }
 
+/**
+ * One open attempt of client c: `finish(ok, why)` settles it once (a failure is counted on c and resolves with
+ * its reason, success with null); it fails with 'timeout' after timeoutMs. `done` says whether it has settled.
+ */
+function openAttempt(c, resolve, timeoutMs) {
+  const attempt = {
+    done: false,
+    finish(ok, why) {
+      if (attempt.done) return;
+      attempt.done = true;
+      clearTimeout(timer);
+      if (!ok) {
+        c.errors++;
+        c.lastError = why;
+      }
+      resolve(ok ? null : why);
+    },
+  };
+  const timer = setTimeout(() => attempt.finish(false, 'timeout'), timeoutMs);
+  return attempt;
+}
+
 function openSocketIo(c, { cursor, from, timeoutMs }) {
   return new Promise((resolve) => {
     const socket = io(c.url, {
@@ -104,18 +126,8 @@ function openSocketIo(c, { cursor, from, timeoutMs }) {
       localAddress,
     });
     c.socket = socket;
-    let done = false;
-    const finish = (ok, why) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!ok) {
-        c.errors++;
-        c.lastError = why;
-      }
-      resolve(ok ? null : why);
-    };
-    const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
+    const attempt = openAttempt(c, resolve, timeoutMs);
+    const finish = attempt.finish;
     socket.on('connect', () => {
       c.connected = true;
       c.openedAt = nowMs();
@@ -134,7 +146,7 @@ function openSocketIo(c, { cursor, from, timeoutMs }) {
     socket.on('connect_error', (err) => finish(false, `connect_error: ${err.message}`));
     socket.on('disconnect', () => {
       c.connected = false;
-      if (done) resumeLater(c);
+      if (attempt.done) resumeLater(c);
     });
   });
 }
@@ -145,18 +157,8 @@ function openSse(c, { cursor, from, timeoutMs }) {
     for (const s of c.subjects) u.searchParams.append('subject', s);
     if (cursor) u.searchParams.set('cursor', cursor);
     else if (from) u.searchParams.set('from', from);
-    let done = false;
-    const finish = (ok, why) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!ok) {
-        c.errors++;
-        c.lastError = why;
-      }
-      resolve(ok ? null : why);
-    };
-    const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
+    const attempt = openAttempt(c, resolve, timeoutMs);
+    const finish = attempt.finish;
     c.openedAt = nowMs();
     const req = request(u, { agent: false, localAddress, headers: { accept: 'text/event-stream' } }, (res) => {
       if (res.statusCode !== 200) {
@@ -193,7 +195,7 @@ function openSse(c, { cursor, from, timeoutMs }) {
       });
       res.on('close', () => {
         c.connected = false;
-        if (done) resumeLater(c);
+        if (attempt.done) resumeLater(c);
         finish(false, 'closed');
       });
     });
