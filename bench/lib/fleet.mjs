@@ -66,10 +66,11 @@ export class Fleet {
       this.workers.map((w, i) => (shares[i] ? w.call('open', { ...opts, count: shares[i] }) : null)),
     );
     shares.forEach((s, i) => (this.counts[i] += s));
-    const out = { opened: 0, errors: [], cursors: [] };
+    const out = { opened: 0, errors: [], cursors: [], retried: 0 };
     for (const a of answers) {
       if (!a) continue;
       out.opened += a.opened;
+      out.retried += a.retried ?? 0;
       out.errors.push(...a.errors);
       out.cursors.push(...a.cursors);
     }

@@ -171,11 +171,13 @@ function threeWay(r) {
     const h = mem.hookstream.bytesPerConnection;
     const vs = (other) =>
       memoryMeasurable(mem.hookstream) && memoryMeasurable(other) ? ratio(div(h, other.bytesPerConnection)) : '–';
+    const connected = (m) =>
+      m?.openRetries ? `${fmtNum(m.clients)} (${fmtNum(m.openRetries)} opens retried after a 5xx)` : fmtNum(m?.clients);
     out.push([
       'clients connected',
-      fmtNum(mem.hookstream.clients),
-      fmtNum(mem.bare?.clients),
-      pp(() => fmtNum(mem.pushpin?.clients)),
+      connected(mem.hookstream),
+      connected(mem.bare),
+      pp(() => connected(mem.pushpin)),
       '',
       '',
     ]);

@@ -47,6 +47,7 @@ export async function fanout(ctx, store, transport) {
         const rssIdle = await settledRss(t.pids, 3);
         out.memory[kind] = {
           clients: o.opened,
+          openRetries: o.retried,
           rssBefore,
           rssIdle,
           bytesPerConnection: o.opened ? (rssIdle - rssBefore) / o.opened : null,

@@ -15,6 +15,9 @@ import { Histogram, nowMs } from '../lib/util.mjs';
 
 const clients = [];
 
+/** Retries of an open answered 5xx, per client. */
+const OPEN_RETRIES = 10;
+
 /** Runs fn over items with at most `limit` in flight. */
 async function pool(items, limit, fn) {
   let next = 0;
@@ -63,12 +66,31 @@ serve({
     });
     clients.push(...fresh);
     const errors = [];
+    let retried = 0;
     await pool(fresh, concurrency, async (c) => {
-      const why = await open(c, { cursor, from, timeoutMs });
-      if (why && errors.length < 5) errors.push(why);
+      // An open answered 5xx is tried again after a short pause, as the SDK and EventSource-style clients do:
+      // a server that sheds a burst of opens (Pushpin answers 502 when its origin queue is full) still gets
+      // every client, and the retries are counted.
+      for (let attempt = 0; ; attempt++) {
+        const why = await open(c, { cursor, from, timeoutMs });
+        if (!why) break;
+        if (!/^HTTP 5\d\d$/.test(why) || attempt >= OPEN_RETRIES) {
+          if (errors.length < 5) errors.push(why);
+          break;
+        }
+        retried++;
+        closeClient(c);
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+      }
     });
     const cursors = fresh.slice(0, 3).map((c) => c.cursor);
-    return { opened: fresh.filter((c) => c.startSeq !== null).length, errors, total: clients.length, cursors };
+    return {
+      opened: fresh.filter((c) => c.startSeq !== null).length,
+      errors,
+      retried,
+      total: clients.length,
+      cursors,
+    };
   },
 
   /** Starts recording latency (the counters always run). */
