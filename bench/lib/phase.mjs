@@ -55,6 +55,7 @@ export async function withTarget({ store, kind, ref, config, profile, pushpin, s
     const result = await fn(target);
     return result;
   } finally {
+    if (kind === 'hookstream') for (const s of [server, ...more]) reportWarnings(s, store);
     await server?.stop().catch(() => undefined);
     for (const m of more) await m.stop().catch(() => undefined);
     await nats?.stop().catch(() => undefined);
@@ -114,4 +115,25 @@ export async function scrapeMetrics(url) {
   } catch {
     return {};
   }
+}
+
+/**
+ * The gateway's warnings and errors (pino lines of level 40 and up) during a phase, counted by message and
+ * printed: a stalled feed, a slow consumer or a failed store call then leaves evidence beside the figures it
+ * explains.
+ */
+function reportWarnings(server, store) {
+  const counts = new Map();
+  for (const line of server?.output?.().split('\n') ?? []) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line);
+      if (entry.level >= 40) counts.set(entry.msg, (counts.get(entry.msg) ?? 0) + 1);
+    } catch {
+      // a line cut by the capture's size limit
+    }
+  }
+  if (!counts.size) return;
+  const list = [...counts].map(([msg, n]) => `${n} × ${msg}`).join('; ');
+  process.stderr.write(`   gateway (${store}) logged warnings: ${list}\n`);
 }

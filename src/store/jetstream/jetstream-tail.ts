@@ -10,8 +10,11 @@
  *   the consumer died while our connection to another node stayed up; see logNotifications);
  * - a seq guard, so no seq reaches the handler twice whatever the library does;
  * - recreation from lastSeq + 1, with backoff, when the consume loop ends or throws;
- * - a stall watchdog: messages pending on the consumer but none delivered for two checks in a row → recreate
- *   (the library's own recovery of an R1 in-memory consumer can leave a feed that no longer advances).
+ * - a stall watchdog: messages pending on the consumer but none delivered for two checks in a row (a second
+ *   apart) → recreate. The library's own recovery waits for two missed heartbeats (a whole pull expiry, 5 s
+ *   here), and an R1 in-memory consumer it recovered can stop advancing altogether; for every client of the
+ *   process that is a latency cliff, so the watchdog acts first. It asks the server only after a second
+ *   without messages.
  */
 import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { StoreUnavailableError, type Tail, type TailHandler } from '../event-store.port.js';
@@ -36,10 +39,12 @@ export interface TailDeps {
   logger: StoreLogger;
   /** Pull expiry; also sets the heartbeat (half of it) and the library's reconnect check backoff. */
   expiresMs?: number;
+  /** How often the stall watchdog looks (default 1 s); two looks in a row without progress recreate the feed. */
   watchdogMs?: number;
 }
 
 const DELETE_TIMEOUT_MS = 2_000;
+const WATCHDOG_MS = 1_000;
 /** Library notices worth a log line (not the per-pull `next`, `heartbeat` or pull-expiry `discard`/`debug`). */
 const NOTABLE = new Set([
   'heartbeats_missed',
@@ -77,7 +82,7 @@ export class JetStreamTail implements Tail {
     let markFirst!: () => void;
     this.firstAttempt = new Promise((resolve) => (markFirst = resolve));
     this.loop = this.run(markFirst);
-    this.watchdog = setInterval(() => void this.checkStall(), deps.watchdogMs ?? 5_000);
+    this.watchdog = setInterval(() => void this.checkStall(), deps.watchdogMs ?? WATCHDOG_MS);
     this.watchdog.unref();
   }
 
