@@ -19,7 +19,7 @@ export async function catchup(ctx, store) {
   const P = ctx.P.catchup;
   const out = { scenario: 'catchup', store, params: P, hookstream: {}, checks: [], notes: [] };
   await withTarget(
-    { store, kind: 'hookstream', profile: ctx.profileName('catchup', store, 'hookstream') },
+    { store, kind: 'hookstream', profile: ctx.profileName('catchup', store, 'hookstream'), config: P.config },
     async (t) => {
       const pub = await publisherFor(t);
       const label = `catchup · ${store}`;
