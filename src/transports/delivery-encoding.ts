@@ -42,18 +42,19 @@ export function wireJson(d: Delivery): string {
 const LF = 0x0a;
 const CR = 0x0d;
 let sseLast: Delivery | undefined;
-let sseText: string | Buffer = '';
+let sseText: string | SseBytesFrame = '';
 
 /**
- * `id: <cursor>` + `data: <delivery JSON>`: the same bytes for every SSE client. A delivery that carries its
- * envelope's bytes (a catch-up page's) becomes a Buffer with those bytes copied in, never decoded to text.
+ * `id: <cursor>` + `data: <delivery JSON>`: the same frame for every SSE client. A delivery that carries its
+ * envelope's bytes (a catch-up page's) becomes an SseBytesFrame: its bytes are copied once, into the chunk the
+ * page is written as, never decoded to text.
  */
-export function sseDeliveryFrame(d: Delivery): string | Buffer {
+export function sseDeliveryFrame(d: Delivery): string | SseBytesFrame {
   if (d !== sseLast) {
     sseLast = d;
     // A cursor is `<epoch>_<seq>`; JSON only holds a line break if the stored text was pretty-printed.
     const { bytes } = d;
-    if (bytes && !hasLineBreak(bytes)) sseText = sseBytesFrame(d, bytes);
+    if (bytes && !hasLineBreak(bytes)) sseText = new SseBytesFrame(`id: ${d.cursor}\ndata: {${wireHead(d)}`, bytes);
     else {
       const data = wireJson(d);
       sseText =
@@ -71,16 +72,40 @@ function hasLineBreak(bytes: Uint8Array): boolean {
   return b.indexOf(LF) !== -1 || b.indexOf(CR) !== -1;
 }
 
-const SSE_END = Buffer.from('}\n\n');
+const SSE_END = '}\n\n';
 
-function sseBytesFrame(d: Delivery, bytes: Uint8Array): Buffer {
-  const head = `id: ${d.cursor}\ndata: {${wireHead(d)}`;
-  const n = Buffer.byteLength(head);
-  const out = Buffer.allocUnsafe(n + bytes.length + SSE_END.length);
-  out.write(head, 0);
-  out.set(bytes, n);
-  out.set(SSE_END, n + bytes.length);
-  return out;
+/**
+ * The SSE frame of a catch-up page's delivery, not built until it is written: the head (ASCII up to the subject,
+ * which may not be), the stored envelope's bytes, and `}` + the blank line. A page's frames are written
+ * straight into the one chunk it goes out as (sse-outbox.ts), with no buffer of their own.
+ */
+export class SseBytesFrame {
+  /** Bytes of the frame. */
+  readonly length: number;
+  private readonly headBytes: number;
+
+  constructor(
+    private readonly head: string,
+    private readonly bytes: Uint8Array,
+  ) {
+    this.headBytes = Buffer.byteLength(head);
+    this.length = this.headBytes + bytes.length + SSE_END.length;
+  }
+
+  /** Writes the frame at `o`; returns the offset after it. */
+  writeTo(out: Buffer, o: number): number {
+    o += out.write(this.head, o);
+    out.set(this.bytes, o);
+    o += this.bytes.length;
+    return o + out.write(SSE_END, o);
+  }
+
+  /** The frame in a buffer of its own. */
+  toBuffer(): Buffer {
+    const out = Buffer.allocUnsafe(this.length);
+    this.writeTo(out, 0);
+    return out;
+  }
 }
 
 /**
