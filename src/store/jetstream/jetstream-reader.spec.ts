@@ -1,13 +1,22 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Msg } from '@nats-io/transport-node';
-import { JetStreamReader, parseAckReply, type ReaderHandles } from './jetstream-reader.js';
+import { AckReply, JetStreamReader, type ReaderHandles } from './jetstream-reader.js';
 import type { StoreLogger } from './jetstream-util.js';
 
-describe('parseAckReply', () => {
+/** Parses with a fresh AckReply (with the 9-token form's prefix for stream EVENTS, consumer C_1, or without). */
+function parseAckReply(reply: string, prefix = '') {
+  const a = new AckReply(prefix);
+  return a.parse(reply) ? { seq: a.seq, dseq: a.dseq, pending: a.pending, tsEnd: a.tsEnd } : null;
+}
+
+describe('AckReply', () => {
   it('reads the stream and delivery sequences and the pending count of the 9-token form', () => {
     const r = '$JS.ACK.EVENTS.C_1.1.1234.17.1796646029857844598.42';
     const info = parseAckReply(r);
     expect(info).toEqual({ seq: 1234, dseq: 17, pending: 42, tsEnd: r.lastIndexOf('.') });
+    expect(parseAckReply(r, '$JS.ACK.EVENTS.C_1.')).toEqual(info);
+    // Another consumer's reply is still read (the long way).
+    expect(parseAckReply(r, '$JS.ACK.EVENTS.C_2.')).toEqual(info);
     expect(r.slice(r.lastIndexOf('.', info!.tsEnd - 1) + 1, info!.tsEnd)).toBe('1796646029857844598');
   });
 
@@ -25,8 +34,12 @@ describe('parseAckReply', () => {
       '$JS.ACK.EVENTS.C_1.1.1234.17.1796646029857844598', // a token short
       '$JS.ACK.EVENTS.C_1.1.x.17.1796646029857844598.42', // not a number
       '$JS.ACK.a.b.EVENTS.C_1.1.1234.17.1796646029857844598.42', // 11 tokens
+      '$JS.ACK.EVENTS.C_1.1.1234.17.1796646029857844598.', // no pending count
+      '$JS.ACK.EVENTS.C_1.1.1234..1796646029857844598.42', // no delivery sequence
+      '$JS.ACK.EVENTS.C_1.1.99999999999999999.17.1796646029857844598.42', // past 2^53
     ]) {
       expect({ r, info: parseAckReply(r) }).toEqual({ r, info: null });
+      expect({ r, info: parseAckReply(r, '$JS.ACK.EVENTS.C_1.') }).toEqual({ r, info: null });
     }
   });
 });
