@@ -144,6 +144,30 @@ describe('a catch-up page delivery (the stored bytes, never decoded)', () => {
     expect(out.equals(Buffer.concat([Buffer.from('..'), fromText, Buffer.from('..')]))).toBe(true);
   });
 
+  it('writes the same bytes as the text path for every seq length and cursor, and any subject', () => {
+    for (const seq of [0, 7, 10, 99, 100, 123_456, Number.MAX_SAFE_INTEGER]) {
+      for (const cursor of [`abc_${seq}`, `0123456789abcdef_${seq}`, `A"b\\_${seq}`]) {
+        for (const subject of ['events.a', 'events.acme.ü', 'events."q"']) {
+          const d: Delivery = { ...text, seq, cursor, subject };
+          const sse = sseDeliveryFrame(withBytes(d));
+          const sseBytes = typeof sse === 'string' ? Buffer.from(sse) : sse.toBuffer();
+          expect({ seq, cursor, subject, sse: sseBytes.toString() }).toEqual({
+            seq,
+            cursor,
+            subject,
+            sse: String(sseDeliveryFrame({ ...d })),
+          });
+          const a = socketEventPacket('s9', { ...d });
+          const b = socketEventPacket('s9', withBytes(d));
+          expect(b.packet).toBe(a.packet);
+          // A page packet counts its bytes exactly (the text path counts characters).
+          if (!cursor.includes('"')) expect(b.size).toBe(Buffer.byteLength(a.packet));
+          expect(batchFrames([b, b]).equals(batchFrames([a, a]))).toBe(true);
+        }
+      }
+    }
+  });
+
   it('falls back to the text frame when the stored bytes hold a line break', () => {
     const pretty = { ...text, json: JSON.stringify(stored, null, 2) };
     expect(String(sseDeliveryFrame(withBytes(pretty)))).toBe(String(sseDeliveryFrame({ ...pretty })));
