@@ -6,6 +6,7 @@
 // (bench/workers/frame-writer.mjs), no live load: how much of the gap to the bare read is the client process
 // and the shared cores, not the gateway.
 import { join } from 'node:path';
+import { Fleet } from '../lib/fleet.mjs';
 import { ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, withTarget } from '../lib/phase.mjs';
 import { Worker } from '../lib/workers.mjs';
@@ -150,11 +151,14 @@ export async function catchup(ctx, store) {
 
 /**
  * The same client resuming from the same cursor against a server that writes the frames Hookstream would send,
- * pre-built in memory: events/s until the last, and the CPU of that server and of the client process.
+ * pre-built in memory: events/s until the last, and the CPU of that server and of the client process. The
+ * clients run in fresh processes, one per transport as Hookstream's did: a process that had already taken
+ * 100,000 events would be JIT-warm, which Hookstream's clients were not.
  */
 async function clientCeiling(ctx, t, store, { cursor, toSeq, timeoutMs }) {
   const label = `catchup · ${store}`;
   const writer = new Worker(FRAME_WRITER);
+  const fleet = new Fleet(2);
   const out = {};
   try {
     const fromSeq = cursorSeq(cursor);
@@ -172,14 +176,14 @@ async function clientCeiling(ctx, t, store, { cursor, toSeq, timeoutMs }) {
     for (const transport of ['socketio', 'sse']) {
       ctx.progress(`${label}: client ceiling over ${transport}, ${loaded.events} pre-built frames`);
       const opened = nowMs();
-      const meter = cpuMeter([writer.pid, ...ctx.fleet.pids]);
-      const o = await ctx.fleet.open(1, { url, transport, subjects: SUBJECTS, cursor, targetSeq: toSeq, timeoutMs });
+      const meter = cpuMeter([writer.pid, ...fleet.pids]);
+      const o = await fleet.open(1, { url, transport, subjects: SUBJECTS, cursor, targetSeq: toSeq, timeoutMs });
       if (!o.opened) throw new Error(`ceiling ${transport} open failed: ${o.errors.join('; ')}`);
-      const done = await waitFor(async () => (await ctx.fleet.stats()).reached >= 1, { timeoutMs, everyMs: 20 });
+      const want = transport === 'socketio' ? 1 : 2;
+      const done = await waitFor(async () => (await fleet.stats()).reached >= want, { timeoutMs, everyMs: 20 });
       const [server, ...gens] = meter();
-      const s = await ctx.fleet.stats(true);
-      const c = s.timings[0];
-      await ctx.fleet.closeAll();
+      const s = await fleet.stats(true);
+      const c = s.timings[s.timings.length - 1];
       const clientCpu = gens.reduce((a, g) => a + (g?.cpuS ?? 0), 0);
       out[transport] = {
         done,
@@ -192,6 +196,7 @@ async function clientCeiling(ctx, t, store, { cursor, toSeq, timeoutMs }) {
       };
     }
   } finally {
+    await fleet.stop();
     await writer.stop();
   }
   return out;
