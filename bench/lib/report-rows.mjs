@@ -156,6 +156,28 @@ export function rowsOf(r) {
           `${ratio(x.serverCores)} / ${ratio(x.clientCores)}`,
           '',
         );
+        if (x.serverUsPerEvent !== undefined) {
+          add(
+            `${tr}: CPU µs per event, gateway / client process`,
+            `${ratio(x.serverUsPerEvent)} / ${ratio(x.clientUsPerEvent)}`,
+            '',
+          );
+        }
+        const top = r.ceiling?.[tr];
+        if (top) {
+          // No target: how fast the same client takes the same frames when the server costs almost nothing.
+          add(
+            `${tr}: client ceiling: a server writing pre-built frames, events/s (Hookstream reached ${ratio(x.rate / top.rate)} of it)`,
+            n0(top.rate),
+            n0(b.rate),
+            ratio(r.ceilingRatios?.[tr]),
+          );
+          add(
+            `${tr}: client ceiling: CPU cores, writer / client process; client CPU µs per event`,
+            `${ratio(top.serverCores)} / ${ratio(top.clientCores)}; ${ratio(top.clientUsPerEvent)}`,
+            '',
+          );
+        }
         add(
           `${tr}: lost / duplicate / gaps`,
           `${x.lost} / ${x.dups} / ${x.gaps}`,

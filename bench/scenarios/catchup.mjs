@@ -2,20 +2,25 @@
 // live events keep flowing; events/s until it has caught up with the backlog, and time until it is live
 // (it received an event published after its resubscribe was acked). Once over Socket.IO, once over SSE.
 // Reference: reading the same range with a bare ordered consumer (JetStream) or paged SQLite reads (embedded).
+// Client ceiling: the same client taking the same frames from a server that only writes them from memory
+// (bench/workers/frame-writer.mjs), no live load: how much of the gap to the bare read is the client process
+// and the shared cores, not the gateway.
 import { join } from 'node:path';
+import { Fleet } from '../lib/fleet.mjs';
 import { ROOT } from '../lib/gateway.mjs';
 import { cpuMeter, withTarget } from '../lib/phase.mjs';
 import { Worker } from '../lib/workers.mjs';
-import { nowMs, waitFor } from '../lib/util.mjs';
+import { cursorSeq, nowMs, waitFor } from '../lib/util.mjs';
 import { publisherFor, SUBJECTS } from './common.mjs';
 
 const BARE_READ = join(ROOT, 'bench', 'workers', 'bare-read.mjs');
+const FRAME_WRITER = join(ROOT, 'bench', 'workers', 'frame-writer.mjs');
 
 export async function catchup(ctx, store) {
   const P = ctx.P.catchup;
   const out = { scenario: 'catchup', store, params: P, hookstream: {}, checks: [], notes: [] };
   await withTarget(
-    { store, kind: 'hookstream', profile: ctx.profileName('catchup', store, 'hookstream') },
+    { store, kind: 'hookstream', profile: ctx.profileName('catchup', store, 'hookstream'), config: P.config },
     async (t) => {
       const pub = await publisherFor(t);
       const label = `catchup · ${store}`;
@@ -62,6 +67,7 @@ export async function catchup(ctx, store) {
           const [server, nats, ...gens] = meter();
           const s = await ctx.fleet.stats(true);
           const c = s.timings[s.timings.length - 1];
+          const clientCpu = gens.reduce((a, g) => a + (g?.cpuS ?? 0), 0);
           out.hookstream[transport] = {
             backlog: pre.maxSeq - c.startSeq,
             rate: c.reachedAt ? (pre.maxSeq - c.startSeq) / ((c.reachedAt - opened) / 1000) : 0,
@@ -72,6 +78,10 @@ export async function catchup(ctx, store) {
             serverCores: server?.cores,
             natsCores: nats?.cores,
             clientCores: Math.max(...gens.map((g) => g?.cores ?? 0)),
+            // CPU per event delivered (backlog and the live events of the same time): steadier than events/s on a
+            // shared box.
+            serverUsPerEvent: server ? (server.cpuS * 1e6) / c.received : null,
+            clientUsPerEvent: (clientCpu * 1e6) / c.received,
           };
         }
         await pub.call('stopPublishing');
@@ -113,6 +123,16 @@ export async function catchup(ctx, store) {
           ok: out.bare.gaps === 0 && out.bare.count === pre.maxSeq,
           detail: `${out.bare.count} read, ${out.bare.gaps} gaps`,
         });
+        out.ceiling = await clientCeiling(ctx, t, store, { cursor, toSeq: pre.maxSeq, timeoutMs: P.timeoutMs });
+        for (const tr of ['socketio', 'sse']) {
+          const x = out.ceiling[tr];
+          out.checks.push({
+            who: 'ceiling',
+            what: `${tr}: the client took every pre-built frame once, in order`,
+            ok: x.ok && x.done,
+            detail: `${x.received} of ${out.ceiling.events} received`,
+          });
+        }
       } finally {
         await pub.stop();
       }
@@ -122,5 +142,62 @@ export async function catchup(ctx, store) {
     socketio: out.hookstream.socketio?.rate / out.bare?.rate,
     sse: out.hookstream.sse?.rate / out.bare?.rate,
   };
+  out.ceilingRatios = {
+    socketio: out.ceiling?.socketio?.rate / out.bare?.rate,
+    sse: out.ceiling?.sse?.rate / out.bare?.rate,
+  };
+  return out;
+}
+
+/**
+ * The same client resuming from the same cursor against a server that writes the frames Hookstream would send,
+ * pre-built in memory: events/s until the last, and the CPU of that server and of the client process. The
+ * clients run in fresh processes, one per transport as Hookstream's did: a process that had already taken
+ * 100,000 events would be JIT-warm, which Hookstream's clients were not.
+ */
+async function clientCeiling(ctx, t, store, { cursor, toSeq, timeoutMs }) {
+  const label = `catchup · ${store}`;
+  const writer = new Worker(FRAME_WRITER);
+  const fleet = new Fleet(2);
+  const out = {};
+  try {
+    const fromSeq = cursorSeq(cursor);
+    const loaded = await writer.call('load', {
+      store,
+      natsUrl: t.natsUrl,
+      dataDir: t.server.dataDir,
+      fromSeq,
+      toSeq,
+      epoch: cursor.slice(0, cursor.lastIndexOf('_')),
+      prefix: SUBJECTS[0].slice(0, -1),
+    });
+    out.events = loaded.events;
+    const { url } = await writer.call('listen');
+    for (const transport of ['socketio', 'sse']) {
+      ctx.progress(`${label}: client ceiling over ${transport}, ${loaded.events} pre-built frames`);
+      const opened = nowMs();
+      const meter = cpuMeter([writer.pid, ...fleet.pids]);
+      const o = await fleet.open(1, { url, transport, subjects: SUBJECTS, cursor, targetSeq: toSeq, timeoutMs });
+      if (!o.opened) throw new Error(`ceiling ${transport} open failed: ${o.errors.join('; ')}`);
+      const want = transport === 'socketio' ? 1 : 2;
+      const done = await waitFor(async () => (await fleet.stats()).reached >= want, { timeoutMs, everyMs: 20 });
+      const [server, ...gens] = meter();
+      const s = await fleet.stats(true);
+      const c = s.timings[s.timings.length - 1];
+      const clientCpu = gens.reduce((a, g) => a + (g?.cpuS ?? 0), 0);
+      out[transport] = {
+        done,
+        received: c.received,
+        ok: c.received === loaded.events && c.dups === 0 && c.gaps === 0,
+        rate: c.reachedAt ? c.received / ((c.reachedAt - opened) / 1000) : 0,
+        serverCores: server?.cores,
+        clientCores: Math.max(...gens.map((g) => g?.cores ?? 0)),
+        clientUsPerEvent: (clientCpu * 1e6) / c.received,
+      };
+    }
+  } finally {
+    await fleet.stop();
+    await writer.stop();
+  }
   return out;
 }

@@ -18,7 +18,7 @@ import type { EventStore, StoredEvent, StreamState, Tail } from '../store/event-
 import { delay, SharedCall } from './async-tools.js';
 import type { Delivery, FanoutLogger, FanoutMetrics } from './fanout.types.js';
 import { RingBuffer } from './ring-buffer.js';
-import { pageDelivery, storedDelivery } from './stored-delivery.js';
+import { type NotObjectHandler, pageDelivery, storedDelivery } from './stored-delivery.js';
 
 /** Where the tap's events and stream changes go. Called synchronously, in stream order. */
 export interface TapListener {
@@ -312,14 +312,23 @@ export class LiveTap {
 
   /**
    * One Delivery per stored event, shared by every subscription (see stored-delivery.ts); a catch-up page's own
-   * (pageDelivery) when it is sent right away and not kept.
+   * (pageDelivery) when it is sent right away and not kept. Per event, only the cursor string and the Delivery
+   * are made: the epoch is checked once (encodeCursor's rules), and the not-an-object handler is one function.
    */
   private toDelivery(ev: StoredEvent, make = storedDelivery): Delivery {
-    return make(ev, encodeCursor({ epoch: this.epochValue as string, seq: ev.seq }), this.decoder, (text) =>
-      this.log.error(
-        { seq: ev.seq, bytes: text.length },
-        'stored envelope is not a JSON object; sent as a JSON string',
-      ),
-    );
+    const epoch = this.epochValue as string;
+    if (epoch !== this.cursorEpoch) {
+      encodeCursor({ epoch, seq: 0 }); // throws on an epoch a cursor cannot hold
+      this.cursorEpoch = epoch;
+    }
+    const cursor =
+      Number.isSafeInteger(ev.seq) && ev.seq >= 0 ? `${epoch}_${ev.seq}` : encodeCursor({ epoch, seq: ev.seq });
+    return make(ev, cursor, this.decoder, this.onNotObject);
   }
+
+  /** The epoch toDelivery last checked. */
+  private cursorEpoch: string | null = null;
+
+  private readonly onNotObject: NotObjectHandler = (text, seq) =>
+    this.log.error({ seq, bytes: text.length }, 'stored envelope is not a JSON object; sent as a JSON string');
 }

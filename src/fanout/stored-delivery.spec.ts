@@ -34,7 +34,7 @@ describe('storedDelivery', () => {
       const d = storedDelivery(stored(text), 'e_5', decoder, onNotObject);
       expect(d.json).toBe(JSON.stringify(text));
       expect(d.event).toBe(text);
-      expect(onNotObject).toHaveBeenCalledWith(text);
+      expect(onNotObject).toHaveBeenCalledWith(text, 5);
     },
   );
 });
@@ -53,6 +53,6 @@ describe('pageDelivery', () => {
     const d = pageDelivery(stored('[1,2]'), 'e_5', decoder, onNotObject);
     expect(d.bytes).toBeUndefined();
     expect(d.json).toBe(JSON.stringify('[1,2]'));
-    expect(onNotObject).toHaveBeenCalledWith('[1,2]');
+    expect(onNotObject).toHaveBeenCalledWith('[1,2]', 5);
   });
 });

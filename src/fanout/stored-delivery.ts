@@ -67,15 +67,18 @@ class PageDelivery implements Delivery {
   }
 }
 
+/** Told about a stored envelope that is not a JSON object (it is sent as a JSON string holding the text). */
+export type NotObjectHandler = (text: string, seq: number) => void;
+
 export function storedDelivery(
   ev: StoredEvent,
   cursor: string,
   decoder: TextDecoder,
-  onNotObject: (text: string) => void,
+  onNotObject: NotObjectHandler,
 ): Delivery {
   const text = decoder.decode(ev.data);
   if (looksLikeObject(ev.data)) return new StoredDelivery(cursor, ev.seq, ev.subject, text);
-  onNotObject(text);
+  onNotObject(text, ev.seq);
   return new StoredDelivery(cursor, ev.seq, ev.subject, JSON.stringify(text));
 }
 
@@ -84,7 +87,7 @@ export function pageDelivery(
   ev: StoredEvent,
   cursor: string,
   decoder: TextDecoder,
-  onNotObject: (text: string) => void,
+  onNotObject: NotObjectHandler,
 ): Delivery {
   if (looksLikeObject(ev.data)) return new PageDelivery(cursor, ev.seq, ev.subject, ev.data, decoder);
   return storedDelivery(ev, cursor, decoder, onNotObject);

@@ -2,7 +2,13 @@ import { describe, expect, it } from '@jest/globals';
 import { Decoder, Encoder, type Packet, PacketType } from 'socket.io-parser';
 import type { Delivery } from '../fanout/fanout.types.js';
 import * as ws from 'ws';
-import { batchFrames, SocketEventPacket, socketEventPacket, sseDeliveryFrame } from './delivery-encoding.js';
+import {
+  batchFrames,
+  SocketEventPacket,
+  socketEventPacket,
+  SseBytesFrame,
+  sseDeliveryFrame,
+} from './delivery-encoding.js';
 
 const event = { specversion: '1.0', id: 'e"\n\u2028', data: { nested: [1, 'two', null], text: 'line\r\nbreak' } };
 const delivery: Delivery = { cursor: 'abc_7', seq: 7, subject: 'events.acme.x', event, json: JSON.stringify(event) };
@@ -128,8 +134,38 @@ describe('a catch-up page delivery (the stored bytes, never decoded)', () => {
   it('gives SSE clients the very bytes the text delivery gives them', () => {
     const fromText = Buffer.from(String(sseDeliveryFrame(text)));
     const fromBytes = sseDeliveryFrame(withBytes(text));
-    expect(Buffer.isBuffer(fromBytes)).toBe(true);
-    expect((fromBytes as Buffer).equals(fromText)).toBe(true);
+    expect(fromBytes).toBeInstanceOf(SseBytesFrame);
+    const frame = fromBytes as SseBytesFrame;
+    expect(frame.length).toBe(fromText.length);
+    expect(frame.toBuffer().equals(fromText)).toBe(true);
+    // Written in place between other bytes, as a page's chunk holds it: nothing before or after is touched.
+    const out = Buffer.alloc(frame.length + 4, 0x2e);
+    expect(frame.writeTo(out, 2)).toBe(2 + frame.length);
+    expect(out.equals(Buffer.concat([Buffer.from('..'), fromText, Buffer.from('..')]))).toBe(true);
+  });
+
+  it('writes the same bytes as the text path for every seq length and cursor, and any subject', () => {
+    for (const seq of [0, 7, 10, 99, 100, 123_456, Number.MAX_SAFE_INTEGER]) {
+      for (const cursor of [`abc_${seq}`, `0123456789abcdef_${seq}`, `A"b\\_${seq}`]) {
+        for (const subject of ['events.a', 'events.acme.ü', 'events."q"']) {
+          const d: Delivery = { ...text, seq, cursor, subject };
+          const sse = sseDeliveryFrame(withBytes(d));
+          const sseBytes = typeof sse === 'string' ? Buffer.from(sse) : sse.toBuffer();
+          expect({ seq, cursor, subject, sse: sseBytes.toString() }).toEqual({
+            seq,
+            cursor,
+            subject,
+            sse: String(sseDeliveryFrame({ ...d })),
+          });
+          const a = socketEventPacket('s9', { ...d });
+          const b = socketEventPacket('s9', withBytes(d));
+          expect(b.packet).toBe(a.packet);
+          // A page packet counts its bytes exactly (the text path counts characters).
+          if (!cursor.includes('"')) expect(b.size).toBe(Buffer.byteLength(a.packet));
+          expect(batchFrames([b, b]).equals(batchFrames([a, a]))).toBe(true);
+        }
+      }
+    }
   });
 
   it('falls back to the text frame when the stored bytes hold a line break', () => {

@@ -9,9 +9,12 @@ class FakeResponse {
   writableEnded = false;
   destroyed = false;
   readonly writes: string[] = [];
+  /** Whether each write was a Buffer (a page holding stored bytes) rather than text. */
+  readonly binary: boolean[] = [];
   private readonly callbacks: (() => void)[] = [];
-  write(chunk: string, cb: () => void): boolean {
-    this.writes.push(chunk);
+  write(chunk: string | Buffer, cb: () => void): boolean {
+    this.writes.push(String(chunk));
+    this.binary.push(Buffer.isBuffer(chunk));
     this.callbacks.push(cb);
     return true;
   }
@@ -64,6 +67,39 @@ describe('SseOutbox', () => {
     out.uncork();
     expect(res.writes).toHaveLength(1);
     expect(res.writes[0].match(/^id: /gm)).toHaveLength(5);
+  });
+
+  it("writes a page of stored bytes as one buffer holding the text deliveries' frames, notices in place", async () => {
+    const withBytes = (seq: number): Delivery => ({
+      ...delivery(seq),
+      bytes: new TextEncoder().encode(`{"n":${seq}}`),
+    });
+    // The frames the same deliveries get as text, and the notice between them.
+    const [plain, plainRes] = outbox();
+    plain.cork();
+    plain.send(delivery(1));
+    plain.gap({ from: 'e_1', resumeCursor: 'e_5' });
+    for (let i = 6; i <= 8; i++) plain.send(delivery(i));
+    plain.uncork();
+
+    const [out, res] = outbox();
+    out.cork();
+    out.send(withBytes(1));
+    out.gap({ from: 'e_1', resumeCursor: 'e_5' });
+    for (let i = 6; i <= 8; i++) out.send(withBytes(i));
+    expect(out.backlogBytes()).toBe(Buffer.byteLength(plainRes.writes[0]));
+    out.uncork();
+    expect(res.binary).toEqual([true]);
+    expect(res.writes).toEqual(plainRes.writes);
+    expect(out.backlogBytes()).toBe(Buffer.byteLength(res.writes[0]));
+    res.flushSocket();
+    expect(out.backlogBytes()).toBe(0);
+
+    // One page delivery alone is a write of its own bytes too.
+    out.send(withBytes(9));
+    await turn();
+    expect(res.binary).toEqual([true, true]);
+    expect(res.writes[1]).toBe(`id: e_9\ndata: {"cursor":"e_9","seq":9,"subject":"events.a","event":{"n":9}}\n\n`);
   });
 
   it('calls onceDrained waiters only once every written frame has flushed', async () => {

@@ -5,13 +5,13 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { DeliverySink, GapNotice, Delivery } from '../fanout/fanout.types.js';
-import { sseDeliveryFrame } from './delivery-encoding.js';
+import { sseDeliveryFrame, type SseBytesFrame } from './delivery-encoding.js';
 import { givePageBuffer, takePageBuffer } from './page-buffers.js';
 import { sseFrame } from './sse-frame.js';
 import { TurnOutbox } from './turn-outbox.js';
 
-/** A frame: text (notices, comments, live deliveries), or bytes (a catch-up page's deliveries). */
-type Frame = string | Buffer;
+/** A frame: text (notices, comments, live deliveries), or a catch-up page's delivery (its stored bytes). */
+type Frame = string | SseBytesFrame;
 
 export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
   /** Frames handed to the response whose write callback has not run yet, and their bytes. */
@@ -61,7 +61,7 @@ export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
     const { res } = this;
     if (res.writableEnded || res.destroyed) return;
     const n = frames.length;
-    const chunk = n === 1 ? frames[0] : joinFrames(frames);
+    const chunk = n === 1 && typeof frames[0] === 'string' ? frames[0] : joinFrames(frames);
     const size = chunk.length;
     this.written += n;
     this.writtenBytes += size;
@@ -78,12 +78,12 @@ export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
  * Frames as one chunk: text joined when all are text, else one buffer (page-buffers.ts: given back once
  * written) with every frame's bytes.
  */
-function joinFrames(frames: Frame[]): Frame {
+function joinFrames(frames: Frame[]): string | Buffer {
   if (frames.every((f) => typeof f === 'string')) return (frames as string[]).join('');
   let size = 0;
   for (const f of frames) size += typeof f === 'string' ? Buffer.byteLength(f) : f.length;
   const out = takePageBuffer(size);
   let o = 0;
-  for (const f of frames) o += typeof f === 'string' ? out.write(f, o) : f.copy(out, o);
+  for (const f of frames) o = typeof f === 'string' ? o + out.write(f, o) : f.writeTo(out, o);
   return out;
 }

@@ -12,6 +12,7 @@
  * (re)connects and outages. A new accessor follows metadata(): build its part lazily from those.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import type { AppConfig } from '../../config/app-config.js';
 import type { MetadataStore } from '../metadata.port.js';
@@ -165,7 +166,8 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async openReader(opts: ReadOptions): Promise<EventReader> {
-    return this.readers.openReader(this.live().js, opts);
+    const { nc, js, jsm } = this.live();
+    return this.readers.openReader({ nc, js, jsm }, opts);
   }
 
   tail(fromSeq: number, handler: TailHandler): Promise<Tail> {
@@ -196,7 +198,7 @@ export class JetStreamEventStore implements EventStore {
   private queues?: DeliveryQueues;
 
   /** The handles for an operation now, or StoreUnavailableError: never wait on a reconnect. */
-  private live(): { js: JetStreamClient; jsm: JetStreamManager; kv: KV } {
+  private live(): { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; kv: KV } {
     const { connection: c, provisioner: p } = this;
     if (c.stopping) throw new StoreUnavailableError('the store is stopped');
     if (c.payloadProblem)
@@ -204,6 +206,6 @@ export class JetStreamEventStore implements EventStore {
     if (!c.nc || !c.connected || !c.js || !p.jsm || !p.kv) {
       throw new StoreUnavailableError('NATS JetStream is not connected');
     }
-    return { js: c.js, jsm: p.jsm, kv: p.kv };
+    return { nc: c.nc, js: c.js, jsm: p.jsm, kv: p.kv };
   }
 }
