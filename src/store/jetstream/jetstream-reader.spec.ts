@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Msg } from '@nats-io/transport-node';
 import { AckReply, JetStreamReader, type ReaderHandles } from './jetstream-reader.js';
 import type { StoreLogger } from './jetstream-util.js';
@@ -40,6 +42,39 @@ describe('AckReply', () => {
     ]) {
       expect({ r, info: parseAckReply(r) }).toEqual({ r, info: null });
       expect({ r, info: parseAckReply(r, '$JS.ACK.EVENTS.C_1.') }).toEqual({ r, info: null });
+    }
+  });
+});
+
+describe('AckReply against the NATS client', () => {
+  it('reads what the client library reads from the same reply subjects', async () => {
+    // The library's own parser (what consume() gives each message as `info`); its module is not exported by
+    // name, so it is loaded by file.
+    const file = join(dirname(fileURLToPath(import.meta.resolve('@nats-io/jetstream'))), 'jsmsg.js');
+    const { parseInfo } = (await import(pathToFileURL(file).href)) as {
+      parseInfo(s: string): {
+        streamSequence: number;
+        deliverySequence: number;
+        pending: number;
+        timestampNanos: number;
+      };
+    };
+    const replies = [
+      '$JS.ACK.EVENTS.C_1.1.1234.17.1796646029857844598.42',
+      '$JS.ACK.EVENTS.C_1.3.1.1.1796646029857844598.0',
+      '$JS.ACK.EVENTS.hs_r_Xy.1.9007199254740991.65536.1796646029857844598.100000',
+      '$JS.ACK.hub.ACCHASH.EVENTS.C_1.2.99.5.1796646029857844598.0.Xy7z',
+      '$JS.ACK.hub.ACCHASH.EVENTS.C_1.2.1000000.1000000.1796646029857844598.123.token',
+    ];
+    for (const r of replies) {
+      const lib = parseInfo(r);
+      const ours = parseAckReply(r);
+      expect({ r, ours }).toEqual({
+        r,
+        ours: expect.objectContaining({ seq: lib.streamSequence, dseq: lib.deliverySequence, pending: lib.pending }),
+      });
+      const ts = r.slice(r.lastIndexOf('.', ours!.tsEnd - 1) + 1, ours!.tsEnd);
+      expect(Number(ts)).toBe(lib.timestampNanos);
     }
   });
 });
