@@ -16,7 +16,7 @@
  * the waits and replay slots (async-tools.ts), routing (subscription-registry.ts).
  */
 import { encodeCursor } from '../events/cursor.js';
-import { matchesSubject } from '../events/pattern.js';
+import { subjectMatcher } from '../events/pattern.js';
 import type { EventReader, ReadOptions, StoredEvent, StreamState } from '../store/event-store.port.js';
 import { delay, type Semaphore, waitDrained } from './async-tools.js';
 import type {
@@ -95,6 +95,8 @@ export class FanoutSubscription implements Subscription {
   private pendingGap: GapNotice | null;
   /** The connection the sink writes to: replay slots are shared fairly per connection. */
   private readonly owner: object;
+  /** Whether a subject matches one of the patterns (tested for every event a catch-up scans). */
+  private readonly matches: (subject: string) => boolean;
 
   constructor(
     private readonly core: HubCore,
@@ -110,6 +112,7 @@ export class FanoutSubscription implements Subscription {
     this.scanned = start.lastSent;
     this.pendingGap = start.gap;
     this.owner = sink.owner ?? sink;
+    this.matches = subjectMatcher(patterns);
     // Registered now: every live event after the current head reaches us (buffer or sink).
     this.buffer = new HandoffBuffer(core.limits.bufferEvents, core.limits.bufferBytes, core.head());
     this.startCursor = encodeCursor({ epoch: this.epoch, seq: this.lastSent });
@@ -332,11 +335,6 @@ export class FanoutSubscription implements Subscription {
     } finally {
       this.sink.uncork?.();
     }
-  }
-
-  private matches(subject: string): boolean {
-    for (const p of this.patterns) if (matchesSubject(p, subject)) return true;
-    return false;
   }
 
   /**
