@@ -58,6 +58,8 @@ export interface HubCore {
   head(): number;
   /** The ring's delivery for seq, when the ring still holds it. */
   recent(seq: number): Delivery | undefined;
+  /** The ring's deliveries in (after, until] whose subject matches, in order; null: scan with recent() instead. */
+  recentMatching(after: number, until: number, matches: (subject: string) => boolean): Delivery[] | null;
   /** A Delivery for a stored event of the current epoch (the ring's object when it holds that seq). */
   deliveryFor(ev: StoredEvent): Delivery;
   openReader(opts: ReadOptions): Promise<EventReader>;
@@ -346,6 +348,23 @@ export class FanoutSubscription implements Subscription {
     if (!core.recent(this.scanned + 1)) return false;
     let n = 0;
     let ok = true;
+    const mine = core.recentMatching(this.scanned, target, this.matches);
+    if (mine) {
+      // The ring's entries of our subjects only: everything between them does not match.
+      this.corked(() => {
+        for (const d of mine) {
+          if (this.behind()) {
+            this.scanned = Math.max(this.scanned, d.seq - 1);
+            return;
+          }
+          if (this.deliver(d)) n++;
+          this.scanned = d.seq;
+        }
+        if (this.scanned < target) this.scanned = target;
+      });
+      this.countReplayed(n);
+      return true;
+    }
     this.corked(() => {
       while (this.scanned < target) {
         const d = core.recent(this.scanned + 1);
