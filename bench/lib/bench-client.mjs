@@ -235,13 +235,25 @@ export function closeClient(c) {
   }
 }
 
-/** Opens `c` again from its cursor, retrying with the SDK's backoff until `until` (ms). */
+/**
+ * The SDK's backoff before reconnect attempt n (packages/client/src/backoff.ts): 250 ms doubling up to 10 s,
+ * jittered between half and all of the step.
+ */
+function backoffMs(attempt) {
+  const ceiling = Math.min(10_000, 250 * 2 ** attempt);
+  return ceiling / 2 + (Math.random() * ceiling) / 2;
+}
+
+/**
+ * Opens `c` again from its cursor after a dropped connection, as the SDK does: the first attempt after one
+ * backoff step (125–250 ms: clients dropped together do not come back in the same instant), then retrying with
+ * the growing backoff until `until` (ms).
+ */
 export async function reconnect(c, until) {
   for (let attempt = 0; ; attempt++) {
+    await new Promise((r) => setTimeout(r, backoffMs(attempt)));
     const why = await open(c, { cursor: c.cursor, timeoutMs: Math.max(1_000, until - nowMs()) });
     if (!why || nowMs() >= until) return;
     closeClient(c);
-    const ceiling = Math.min(10_000, 250 * 2 ** attempt);
-    await new Promise((r) => setTimeout(r, ceiling / 2 + (Math.random() * ceiling) / 2));
   }
 }

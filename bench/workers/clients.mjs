@@ -228,9 +228,11 @@ serve({
   },
 
   /**
-   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor; a
-   * reconnect that fails is retried as the SDK does (packages/client/src/backoff.ts: from 250 ms, doubling up to
-   * 10 s, jittered between half and all of each step) until `timeoutMs` has passed.
+   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor as the
+   * SDK does (packages/client/src/backoff.ts: the first attempt after one backoff step, 125–250 ms; a reconnect
+   * that fails is retried from 250 ms, doubling up to 10 s, jittered between half and all of each step) until
+   * `timeoutMs` has passed. Opening all of a process's sockets in one synchronous loop instead blocked it for
+   * seconds before the first connection left, while the gateway sat idle.
    * Returns when the reconnects were started; `stats().live` counts clients live again (a delivery published
    * after their resubscribe was acked has arrived, so everything before it came first).
    */
