@@ -116,39 +116,53 @@ function openAttempt(c, resolve, timeoutMs) {
   return attempt;
 }
 
+/**
+ * One open attempt over Socket.IO. The client's socket.io-client socket is made once and connected again for
+ * each reconnect (`socket.connect()`), as the SDK does (packages/client/src/socket-transport.ts): its listeners
+ * act on the client's current attempt, `c.attempt`.
+ */
 function openSocketIo(c, { cursor, from, timeoutMs }) {
   return new Promise((resolve) => {
-    const socket = io(c.url, {
-      transports: ['websocket'],
-      reconnection: false,
-      forceNew: true,
-      timeout: timeoutMs,
-      localAddress,
-    });
-    c.socket = socket;
     const attempt = openAttempt(c, resolve, timeoutMs);
-    const finish = attempt.finish;
-    socket.on('connect', () => {
-      c.connected = true;
-      c.openedAt = nowMs();
-      const req = { subjects: c.subjects };
-      if (cursor) req.cursor = cursor;
-      else if (from) req.from = from;
-      socket.emit('subscribe', req, (ack) => {
-        if (!ack?.ok) return finish(false, `subscribe refused: ${ack?.error}`);
-        onStart(c, ack.cursor);
-        finish(true);
-      });
-    });
-    socket.on('event', (m) => onDelivery(c, m.seq, m.cursor, m.event?.data?.t));
-    socket.on('gap', () => c.gapNotices++);
-    socket.on('closing', () => c.closings++);
-    socket.on('connect_error', (err) => finish(false, `connect_error: ${err.message}`));
-    socket.on('disconnect', () => {
-      c.connected = false;
-      if (attempt.done) resumeLater(c);
+    attempt.cursor = cursor;
+    attempt.from = from;
+    c.attempt = attempt;
+    if (c.socket) c.socket.connect();
+    else c.socket = newSocket(c, timeoutMs);
+  });
+}
+
+function newSocket(c, timeoutMs) {
+  const socket = io(c.url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout: timeoutMs,
+    localAddress,
+  });
+  socket.on('connect', () => {
+    const attempt = c.attempt;
+    c.connected = true;
+    c.openedAt = nowMs();
+    const req = { subjects: c.subjects };
+    if (attempt.cursor) req.cursor = attempt.cursor;
+    else if (attempt.from) req.from = attempt.from;
+    socket.emit('subscribe', req, (ack) => {
+      if (c.attempt !== attempt) return;
+      if (!ack?.ok) return attempt.finish(false, `subscribe refused: ${ack?.error}`);
+      onStart(c, ack.cursor);
+      attempt.finish(true);
     });
   });
+  socket.on('event', (m) => onDelivery(c, m.seq, m.cursor, m.event?.data?.t));
+  socket.on('gap', () => c.gapNotices++);
+  socket.on('closing', () => c.closings++);
+  socket.on('connect_error', (err) => c.attempt.finish(false, `connect_error: ${err.message}`));
+  socket.on('disconnect', () => {
+    c.connected = false;
+    if (c.attempt.done) resumeLater(c);
+  });
+  return socket;
 }
 
 function openSse(c, { cursor, from, timeoutMs }) {
@@ -219,6 +233,20 @@ function resumeLater(c) {
   c.drops++;
   c.closedByUs = true; // this connection is done; the new one resets the flag
   setTimeout(() => void open(c, { cursor: c.cursor, timeoutMs: 60_000 }), 200 + Math.random() * 300);
+}
+
+/**
+ * Drops c's connection as a network failure would, keeping its socket.io-client socket for the reconnect (the
+ * SDK keeps its socket too); nothing resumes it until reconnect() is called.
+ */
+export function dropClient(c) {
+  c.closedByUs = true;
+  c.connected = false;
+  if (c.socket) c.socket.disconnect();
+  if (c.req) {
+    c.req.destroy();
+    c.req = null;
+  }
 }
 
 export function closeClient(c) {

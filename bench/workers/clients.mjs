@@ -9,7 +9,7 @@
 // Latency = receipt time − the publish time carried in the event (`event.data.t`).
 // A connection the server (not the bench) ends is resumed from the last cursor, as a real client would.
 // The client and its connection are in lib/bench-client.mjs; this file is the pool and its commands.
-import { closeClient, latency, newClient, open, reconnect } from '../lib/bench-client.mjs';
+import { closeClient, dropClient, latency, newClient, open, reconnect } from '../lib/bench-client.mjs';
 import { serve } from '../lib/workers.mjs';
 import { Histogram, nowMs } from '../lib/util.mjs';
 
@@ -238,7 +238,7 @@ serve({
    */
   storm({ timeoutMs = 60_000 }) {
     const at = nowMs();
-    for (const c of clients) closeClient(c);
+    for (const c of clients) dropClient(c);
     for (const c of clients) {
       c.reconnectAt = at;
       c.ackAt = Infinity;
