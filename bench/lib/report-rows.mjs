@@ -181,13 +181,6 @@ export function rowsOf(r) {
           '',
         );
       }
-      if (h.perReconnectMs?.gateway != null) {
-        add(
-          'CPU ms per reconnect above the steady load: gateway / client processes',
-          `${h.perReconnectMs.gateway.toFixed(2)} / ${h.perReconnectMs.clients?.toFixed(2) ?? '–'}`,
-          '',
-        );
-      }
       add(
         'gaps / duplicates / lost',
         `${h.gaps} / ${h.dups} / ${h.lost}`,

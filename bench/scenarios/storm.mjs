@@ -31,13 +31,7 @@ export async function storm(ctx, store) {
           durationMs: P.timeoutMs + 60_000,
           topics: P.topics,
         });
-        // The steady load's CPU rate (10,000 deliveries/s), measured after a second of warm-up: what a storm
-        // costs above it is the reconnects' own work, a figure much less noisy than the wall time on a busy box.
-        const warmMs = Math.min(1_000, P.preStormMs / 2);
-        await sleep(warmMs);
-        const steadyMeter = cpuMeter([t.pid, ctx.fleet.pids]);
-        await sleep(P.preStormMs - warmMs);
-        const [steadyGateway, steadyClients] = steadyMeter();
+        await sleep(P.preStormMs);
 
         ctx.progress(`${label}: every client drops and reconnects`);
         // Where the storm's CPU goes: the gateway's share against the client processes' (socket.io-client's own
@@ -85,12 +79,6 @@ export async function storm(ctx, store) {
           reconnectErrors: full.errors,
           errorReasons: full.errorReasons,
           cpuS: { gateway: gateway?.cpuS, nats: nats?.cpuS, clients: clients?.cpuS },
-          steadyCores: { gateway: steadyGateway?.cores, clients: steadyClients?.cores },
-          // CPU ms per reconnect above the steady load's rate over the same wall time.
-          perReconnectMs: {
-            gateway: aboveSteady(gateway, steadyGateway, full.clients),
-            clients: aboveSteady(clients, steadyClients, full.clients),
-          },
           published: published.ok,
           lastSeq,
         };
@@ -115,11 +103,4 @@ export async function storm(ctx, store) {
     detail: `${h.liveAgain}/${h.clients}`,
   });
   return out;
-}
-
-/** (CPU used − steady cores × the same wall time) / reconnects, in ms; null without both meters. */
-function aboveSteady(used, steady, reconnects) {
-  if (!used?.cores || !steady || !reconnects) return null;
-  const wallS = used.cpuS / used.cores;
-  return ((used.cpuS - steady.cores * wallS) / reconnects) * 1000;
 }
