@@ -132,6 +132,14 @@ function openSocketIo(c, { cursor, from, timeoutMs }) {
   });
 }
 
+/** What engine.io-client's 'websocket error' wraps (a ws ErrorEvent): `connect EADDRINUSE`, `socket hang up`, … */
+function cause(err) {
+  const inner = err?.description?.error?.message ?? err?.description?.message;
+  return typeof inner === 'string' && inner !== err.message
+    ? ` (${inner.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'ADDR')})`
+    : '';
+}
+
 function newSocket(c, timeoutMs) {
   const socket = io(c.url, {
     transports: ['websocket'],
@@ -157,7 +165,7 @@ function newSocket(c, timeoutMs) {
   socket.on('event', (m) => onDelivery(c, m.seq, m.cursor, m.event?.data?.t));
   socket.on('gap', () => c.gapNotices++);
   socket.on('closing', () => c.closings++);
-  socket.on('connect_error', (err) => c.attempt.finish(false, `connect_error: ${err.message}`));
+  socket.on('connect_error', (err) => c.attempt.finish(false, `connect_error: ${err.message}${cause(err)}`));
   socket.on('disconnect', () => {
     c.connected = false;
     if (c.attempt.done) resumeLater(c);
