@@ -127,8 +127,11 @@ function openSocketIo(c, { cursor, from, timeoutMs }) {
     attempt.cursor = cursor;
     attempt.from = from;
     c.attempt = attempt;
-    if (c.socket) c.socket.connect();
-    else c.socket = newSocket(c, timeoutMs);
+    if (c.socket) {
+      // The Manager's connect timeout is this attempt's, as when each attempt made its own io().
+      c.socket.io.timeout(timeoutMs);
+      c.socket.connect();
+    } else c.socket = newSocket(c, timeoutMs);
   });
 }
 
