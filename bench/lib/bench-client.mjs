@@ -116,39 +116,64 @@ function openAttempt(c, resolve, timeoutMs) {
   return attempt;
 }
 
+/**
+ * One open attempt over Socket.IO. The client's socket.io-client socket is made once and connected again for
+ * each reconnect (`socket.connect()`), as the SDK does (packages/client/src/socket-transport.ts): its listeners
+ * act on the client's current attempt, `c.attempt`.
+ */
 function openSocketIo(c, { cursor, from, timeoutMs }) {
   return new Promise((resolve) => {
-    const socket = io(c.url, {
-      transports: ['websocket'],
-      reconnection: false,
-      forceNew: true,
-      timeout: timeoutMs,
-      localAddress,
-    });
-    c.socket = socket;
     const attempt = openAttempt(c, resolve, timeoutMs);
-    const finish = attempt.finish;
-    socket.on('connect', () => {
-      c.connected = true;
-      c.openedAt = nowMs();
-      const req = { subjects: c.subjects };
-      if (cursor) req.cursor = cursor;
-      else if (from) req.from = from;
-      socket.emit('subscribe', req, (ack) => {
-        if (!ack?.ok) return finish(false, `subscribe refused: ${ack?.error}`);
-        onStart(c, ack.cursor);
-        finish(true);
-      });
-    });
-    socket.on('event', (m) => onDelivery(c, m.seq, m.cursor, m.event?.data?.t));
-    socket.on('gap', () => c.gapNotices++);
-    socket.on('closing', () => c.closings++);
-    socket.on('connect_error', (err) => finish(false, `connect_error: ${err.message}`));
-    socket.on('disconnect', () => {
-      c.connected = false;
-      if (attempt.done) resumeLater(c);
+    attempt.cursor = cursor;
+    attempt.from = from;
+    c.attempt = attempt;
+    if (c.socket) {
+      // The Manager's connect timeout is this attempt's, as when each attempt made its own io().
+      c.socket.io.timeout(timeoutMs);
+      c.socket.connect();
+    } else c.socket = newSocket(c, timeoutMs);
+  });
+}
+
+/** What engine.io-client's 'websocket error' wraps (a ws ErrorEvent): `connect EADDRINUSE`, `socket hang up`, … */
+function cause(err) {
+  const inner = err?.description?.error?.message ?? err?.description?.message;
+  return typeof inner === 'string' && inner !== err.message
+    ? ` (${inner.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'ADDR')})`
+    : '';
+}
+
+function newSocket(c, timeoutMs) {
+  const socket = io(c.url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout: timeoutMs,
+    localAddress,
+  });
+  socket.on('connect', () => {
+    const attempt = c.attempt;
+    c.connected = true;
+    c.openedAt = nowMs();
+    const req = { subjects: c.subjects };
+    if (attempt.cursor) req.cursor = attempt.cursor;
+    else if (attempt.from) req.from = attempt.from;
+    socket.emit('subscribe', req, (ack) => {
+      if (c.attempt !== attempt) return;
+      if (!ack?.ok) return attempt.finish(false, `subscribe refused: ${ack?.error}`);
+      onStart(c, ack.cursor);
+      attempt.finish(true);
     });
   });
+  socket.on('event', (m) => onDelivery(c, m.seq, m.cursor, m.event?.data?.t));
+  socket.on('gap', () => c.gapNotices++);
+  socket.on('closing', () => c.closings++);
+  socket.on('connect_error', (err) => c.attempt.finish(false, `connect_error: ${err.message}${cause(err)}`));
+  socket.on('disconnect', () => {
+    c.connected = false;
+    if (c.attempt.done) resumeLater(c);
+  });
+  return socket;
 }
 
 function openSse(c, { cursor, from, timeoutMs }) {
@@ -221,6 +246,20 @@ function resumeLater(c) {
   setTimeout(() => void open(c, { cursor: c.cursor, timeoutMs: 60_000 }), 200 + Math.random() * 300);
 }
 
+/**
+ * Drops c's connection as a network failure would, keeping its socket.io-client socket for the reconnect (the
+ * SDK keeps its socket too); nothing resumes it until reconnect() is called.
+ */
+export function dropClient(c) {
+  c.closedByUs = true;
+  c.connected = false;
+  if (c.socket) c.socket.disconnect();
+  if (c.req) {
+    c.req.destroy();
+    c.req = null;
+  }
+}
+
 export function closeClient(c) {
   c.closedByUs = true;
   c.connected = false;
@@ -235,13 +274,25 @@ export function closeClient(c) {
   }
 }
 
-/** Opens `c` again from its cursor, retrying with the SDK's backoff until `until` (ms). */
+/**
+ * The SDK's backoff before reconnect attempt n (packages/client/src/backoff.ts): 250 ms doubling up to 10 s,
+ * jittered between half and all of the step.
+ */
+function backoffMs(attempt) {
+  const ceiling = Math.min(10_000, 250 * 2 ** attempt);
+  return ceiling / 2 + (Math.random() * ceiling) / 2;
+}
+
+/**
+ * Opens `c` again from its cursor after a dropped connection, as the SDK does: the first attempt after one
+ * backoff step (125–250 ms: clients dropped together do not come back in the same instant), then retrying with
+ * the growing backoff until `until` (ms).
+ */
 export async function reconnect(c, until) {
   for (let attempt = 0; ; attempt++) {
+    await new Promise((r) => setTimeout(r, backoffMs(attempt)));
     const why = await open(c, { cursor: c.cursor, timeoutMs: Math.max(1_000, until - nowMs()) });
     if (!why || nowMs() >= until) return;
     closeClient(c);
-    const ceiling = Math.min(10_000, 250 * 2 ** attempt);
-    await new Promise((r) => setTimeout(r, ceiling / 2 + (Math.random() * ceiling) / 2));
   }
 }

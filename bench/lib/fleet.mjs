@@ -7,6 +7,12 @@ import { ROOT } from './gateway.mjs';
 import { Worker } from './workers.mjs';
 import { Histogram } from './util.mjs';
 
+/**
+ * HS_BENCH_CLIENT_PROF=DIR runs the client processes under `node --cpu-prof`, a profile per process written to DIR
+ * when the fleet exits (`--profile` profiles only the gateway): where the load generator's own CPU goes.
+ */
+const CLIENT_PROF = process.env.HS_BENCH_CLIENT_PROF;
+
 /** The default cap per process; a fleet may be given another (`perProcess`), within the process's fd limit. */
 export const PER_PROCESS = 2_500;
 const SCRIPT = join(ROOT, 'bench', 'workers', 'clients.mjs');
@@ -37,7 +43,11 @@ export class Fleet {
     this.perProcess = perProcess;
     this.workers = Array.from(
       { length: processes },
-      (_, i) => new Worker(SCRIPT, [], { env: { HS_BENCH_SOURCE_ADDRESS: sourceAddress(i) } }),
+      (_, i) =>
+        new Worker(SCRIPT, [], {
+          env: { HS_BENCH_SOURCE_ADDRESS: sourceAddress(i) },
+          execArgv: CLIENT_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CLIENT_PROF}`] : [],
+        }),
     );
     this.counts = this.workers.map(() => 0);
   }

@@ -9,7 +9,7 @@
 // Latency = receipt time − the publish time carried in the event (`event.data.t`).
 // A connection the server (not the bench) ends is resumed from the last cursor, as a real client would.
 // The client and its connection are in lib/bench-client.mjs; this file is the pool and its commands.
-import { closeClient, latency, newClient, open, reconnect } from '../lib/bench-client.mjs';
+import { closeClient, dropClient, latency, newClient, open, reconnect } from '../lib/bench-client.mjs';
 import { serve } from '../lib/workers.mjs';
 import { Histogram, nowMs } from '../lib/util.mjs';
 
@@ -228,15 +228,17 @@ serve({
   },
 
   /**
-   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor; a
-   * reconnect that fails is retried as the SDK does (packages/client/src/backoff.ts: from 250 ms, doubling up to
-   * 10 s, jittered between half and all of each step) until `timeoutMs` has passed.
+   * Reconnect storm: every client drops its connection at once, then all reconnect with their last cursor as the
+   * SDK does (packages/client/src/backoff.ts: the first attempt after one backoff step, 125–250 ms; a reconnect
+   * that fails is retried from 250 ms, doubling up to 10 s, jittered between half and all of each step) until
+   * `timeoutMs` has passed. Opening all of a process's sockets in one synchronous loop instead blocked it for
+   * seconds before the first connection left, while the gateway sat idle.
    * Returns when the reconnects were started; `stats().live` counts clients live again (a delivery published
    * after their resubscribe was acked has arrived, so everything before it came first).
    */
   storm({ timeoutMs = 60_000 }) {
     const at = nowMs();
-    for (const c of clients) closeClient(c);
+    for (const c of clients) dropClient(c);
     for (const c of clients) {
       c.reconnectAt = at;
       c.ackAt = Infinity;

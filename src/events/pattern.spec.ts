@@ -7,6 +7,7 @@ import {
   isValidPattern,
   matchesSubject,
   patternContains,
+  subjectMatcher,
 } from './pattern.js';
 
 describe('isValidPattern', () => {
@@ -74,6 +75,19 @@ describe('matchesSubject', () => {
     ['Events.>', 'events.a', false],
   ])('%j ~ %j → %j', (p, s, ok) => {
     expect(matchesSubject(p, s)).toBe(ok);
+    expect(subjectMatcher([p])(s)).toBe(ok);
+  });
+
+  it('subjectMatcher of several patterns matches what any one of them matches', () => {
+    const m = subjectMatcher(['events.a.>', 'events.*.paid', 'events.b']);
+    expect(['events.a.x', 'events.z.paid', 'events.b'].map(m)).toEqual([true, true, true]);
+    expect(['events.a', 'events.z.created', 'events.b.x', 'events..paid', 'events.a.'].map(m)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 
@@ -226,6 +240,19 @@ describe('containment against brute force', () => {
       return pt.length === st.length;
     };
     for (const p of patterns) for (const s of subjects) expect(matchesSubject(p, s)).toBe(reference(p, s));
+  });
+
+  it('subjectMatcher agrees with matchesSubject for every pattern and subject, empty tokens included', () => {
+    const odd = ['', '.', 'a.', '.a', 'a..b', 'a.b.', 'a.b..c', 'ab', 'a.bc', 'abc.d'];
+    let hits = 0;
+    for (const p of patterns) {
+      const m = subjectMatcher([p]);
+      for (const s of [...subjects, ...odd]) {
+        if (m(s) !== matchesSubject(p, s)) throw new Error(`subjectMatcher([${p}])(${s}) should be ${!m(s)}`);
+        if (m(s)) hits++;
+      }
+    }
+    expect(hits).toBeGreaterThan(1000);
   });
 });
 

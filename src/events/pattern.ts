@@ -60,6 +60,47 @@ export function matchesSubject(pattern: string, subject: string): boolean {
 }
 
 /**
+ * `matchesSubject` for a fixed list of patterns (assumed valid), specialised once: a pattern without wildcards is
+ * an equality, one whose only wildcard is a final `>` a prefix test (the `>` still needs one non-empty token),
+ * anything else falls back to the walk. A subscription's catch-up tests every event of its backlog against its
+ * patterns (a reconnect storm: thousands of resumes, each scanning thousands of ring entries), and nearly every
+ * pattern is of the first two kinds.
+ */
+export function subjectMatcher(patterns: readonly string[]): (subject: string) => boolean {
+  const tests = patterns.map(sharedTest);
+  if (tests.length === 1) return tests[0];
+  return (subject) => {
+    for (const t of tests) if (t(subject)) return true;
+    return false;
+  };
+}
+
+/** Tests by pattern, shared by the subscriptions that use it (many clients watch the same pattern). */
+const TESTS = new Map<string, (subject: string) => boolean>();
+const MAX_SHARED_TESTS = 4096;
+
+function sharedTest(pattern: string): (subject: string) => boolean {
+  let test = TESTS.get(pattern);
+  if (!test) {
+    if (TESTS.size >= MAX_SHARED_TESTS) TESTS.clear();
+    test = patternTest(pattern);
+    TESTS.set(pattern, test);
+  }
+  return test;
+}
+
+function patternTest(pattern: string): (subject: string) => boolean {
+  const star = pattern.split('.').indexOf('*') >= 0;
+  if (!star && pattern !== '>' && !pattern.endsWith('.>')) return (subject) => subject === pattern;
+  if (!star) {
+    const prefix = pattern.slice(0, -1); // `a.b.` of `a.b.>` ('' for `>`)
+    const n = prefix.length;
+    return (subject) => subject.length > n && subject.charCodeAt(n) !== 0x2e /* . */ && subject.startsWith(prefix);
+  }
+  return (subject) => matchesSubject(pattern, subject);
+}
+
+/**
  * True iff every subject matched by `inner` is matched by `outer` (containment, not string prefix).
  * `events.>` ⊇ `events.acme.>`; `events.*` ⊉ `events.>`; `events.>` ⊉ `events` since `>` needs one token.
  * False when either pattern is invalid.

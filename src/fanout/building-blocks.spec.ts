@@ -76,6 +76,84 @@ describe('RingBuffer', () => {
     expect(() => ring.prependOlder([d(3)])).toThrow();
   });
 
+  describe('matching (the held events of some subjects, without testing every entry)', () => {
+    const on = (seq: number, subject: string): Delivery => ({ ...d(seq), subject });
+    /** What matching() must equal: every held entry in (after, until] tested one by one. */
+    const scan = (ring: RingBuffer, after: number, until: number, m: (s: string) => boolean) => {
+      const out: number[] = [];
+      for (let s = after + 1; s <= until; s++) {
+        const x = ring.get(s);
+        if (x && m(x.subject)) out.push(s);
+      }
+      return out;
+    };
+    const seqs = (l: Delivery[] | null) => l?.map((x) => x.seq) ?? null;
+
+    it('equals a scan of the entries while the ring fills, evicts, is cleared and warmed again', () => {
+      let seed = 7;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const subjects = ['t.a', 't.b', 't.c', 't.d.x', 't.d.y', 'u.a'];
+      const tests: [string, (s: string) => boolean][] = [
+        ['t.a', (s) => s === 't.a'],
+        ['t.d.>', (s) => s.startsWith('t.d.')],
+        ['t.a or u.a', (s) => s === 't.a' || s === 'u.a'],
+        ['none', () => false],
+        ['all', () => true],
+      ];
+      const ring = new RingBuffer(60);
+      let next = 1;
+      let answered = 0;
+      for (let round = 0; round < 400; round++) {
+        const burst = Math.floor(random() * 7);
+        for (let i = 0; i < burst; i++) ring.push(on(next++, subjects[Math.floor(random() * subjects.length)]));
+        if (round === 150) {
+          ring.clear();
+          ring.push(on(next++, 't.a'));
+        }
+        if (round === 151) {
+          ring.prependOlder(Array.from({ length: 30 }, (_, i) => on(next - 31 + i, subjects[i % subjects.length])));
+        }
+        const min = ring.minSeq ?? next;
+        const after = min - 1 + Math.floor(random() * 10);
+        const until = next - 1 - Math.floor(random() * 5);
+        for (const [, m] of tests) {
+          const got = seqs(ring.matching(after, until, m));
+          if (got === null) continue;
+          answered++;
+          expect([after, until, got]).toEqual([after, until, scan(ring, after, until, m)]);
+        }
+      }
+      // Most questions were answered from the lists, so the comparison is not vacuous.
+      expect(answered).toBeGreaterThan(800);
+    });
+
+    it('says null when it does not hold the range, and when scanning is as cheap', () => {
+      const ring = new RingBuffer(100);
+      for (let s = 1; s <= 200; s++) ring.push(on(s, `t.${s % 2}`));
+      const zero = (x: string) => x === 't.0';
+      expect(ring.matching(99, 200, zero)).toBeNull(); // 100 is gone
+      expect(ring.matching(150, 201, zero)).toBeNull(); // 201 not there yet
+      expect(seqs(ring.matching(190, 200, zero))).toEqual([192, 194, 196, 198, 200]);
+      expect(ring.matching(200, 200, zero)).toEqual([]);
+      // Nine subjects each matched: more lists than it merges.
+      const many = new RingBuffer(100);
+      for (let s = 1; s <= 100; s++) many.push(on(s, `t.${s % 10}`));
+      expect(many.matching(0, 100, (x) => x !== 't.0')).toBeNull();
+      expect(seqs(many.matching(0, 100, (x) => x === 't.3'))).toEqual([3, 13, 23, 33, 43, 53, 63, 73, 83, 93]);
+      // As many distinct subjects as entries: the lists would cost more than the scan.
+      const distinct = new RingBuffer(100);
+      for (let s = 1; s <= 100; s++) distinct.push(on(s, `t.${s}`));
+      expect(distinct.matching(0, 100, (x) => x === 't.7')).toBeNull();
+    });
+
+    it('keeps finding events of a subject long after its list was compacted', () => {
+      const ring = new RingBuffer(1500);
+      for (let s = 1; s <= 10_000; s++) ring.push(on(s, s % 1000 === 0 ? 'rare' : 'common'));
+      expect(seqs(ring.matching(8500, 10_000, (x) => x === 'rare'))).toEqual([9000, 10_000]);
+      expect(ring.matching(8500, 10_000, (x) => x === 'common')?.length).toBe(1498);
+    });
+  });
+
   it('a zero-capacity ring holds nothing', () => {
     const ring = new RingBuffer(0);
     ring.push(d(1));

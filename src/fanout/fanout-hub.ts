@@ -114,6 +114,7 @@ export class FanoutHub {
     this.core = {
       head: () => tap.head,
       recent: (seq) => tap.ring.get(seq),
+      recentMatching: (after, until, matches) => tap.ring.matching(after, until, matches),
       deliveryFor: (ev) => tap.deliveryFor(ev),
       openReader: (opts) => store.openReader(opts),
       currentState: () => tap.currentState(),

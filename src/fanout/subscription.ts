@@ -16,7 +16,7 @@
  * the waits and replay slots (async-tools.ts), routing (subscription-registry.ts).
  */
 import { encodeCursor } from '../events/cursor.js';
-import { matchesSubject } from '../events/pattern.js';
+import { subjectMatcher } from '../events/pattern.js';
 import type { EventReader, ReadOptions, StoredEvent, StreamState } from '../store/event-store.port.js';
 import { delay, type Semaphore, waitDrained } from './async-tools.js';
 import type {
@@ -58,6 +58,8 @@ export interface HubCore {
   head(): number;
   /** The ring's delivery for seq, when the ring still holds it. */
   recent(seq: number): Delivery | undefined;
+  /** The ring's deliveries in (after, until] whose subject matches, in order; null: scan with recent() instead. */
+  recentMatching(after: number, until: number, matches: (subject: string) => boolean): Delivery[] | null;
   /** A Delivery for a stored event of the current epoch (the ring's object when it holds that seq). */
   deliveryFor(ev: StoredEvent): Delivery;
   openReader(opts: ReadOptions): Promise<EventReader>;
@@ -95,6 +97,8 @@ export class FanoutSubscription implements Subscription {
   private pendingGap: GapNotice | null;
   /** The connection the sink writes to: replay slots are shared fairly per connection. */
   private readonly owner: object;
+  /** Whether a subject matches one of the patterns (tested for every event a catch-up scans). */
+  private readonly matches: (subject: string) => boolean;
 
   constructor(
     private readonly core: HubCore,
@@ -110,6 +114,7 @@ export class FanoutSubscription implements Subscription {
     this.scanned = start.lastSent;
     this.pendingGap = start.gap;
     this.owner = sink.owner ?? sink;
+    this.matches = subjectMatcher(patterns);
     // Registered now: every live event after the current head reaches us (buffer or sink).
     this.buffer = new HandoffBuffer(core.limits.bufferEvents, core.limits.bufferBytes, core.head());
     this.startCursor = encodeCursor({ epoch: this.epoch, seq: this.lastSent });
@@ -334,11 +339,6 @@ export class FanoutSubscription implements Subscription {
     }
   }
 
-  private matches(subject: string): boolean {
-    for (const p of this.patterns) if (matchesSubject(p, subject)) return true;
-    return false;
-  }
-
   /**
    * Synchronous replay of (scanned, target] from the ring, stopping early when the sink's backlog reaches the
    * bound. False if the ring does not hold what was needed (then the store is read instead).
@@ -348,6 +348,23 @@ export class FanoutSubscription implements Subscription {
     if (!core.recent(this.scanned + 1)) return false;
     let n = 0;
     let ok = true;
+    const mine = core.recentMatching(this.scanned, target, this.matches);
+    if (mine) {
+      // The ring's entries of our subjects only: everything between them does not match.
+      this.corked(() => {
+        for (const d of mine) {
+          if (this.behind()) {
+            this.scanned = Math.max(this.scanned, d.seq - 1);
+            return;
+          }
+          if (this.deliver(d)) n++;
+          this.scanned = d.seq;
+        }
+        if (this.scanned < target) this.scanned = target;
+      });
+      this.countReplayed(n);
+      return true;
+    }
     this.corked(() => {
       while (this.scanned < target) {
         const d = core.recent(this.scanned + 1);

@@ -102,7 +102,23 @@ export function prebuiltFrameSupport(): PrebuiltFrameSupport {
 interface EngineTransport {
   name: string;
   perMessageDeflate?: unknown;
-  socket?: { _sender?: { sendFrame?: unknown } };
+  socket?: { _sender?: { sendFrame?: unknown }; readyState?: unknown };
+}
+
+/** ws's WebSocket.OPEN. */
+const WS_OPEN = 1;
+
+/**
+ * Whether nothing written to the connection can reach the client any more: socket.io has disconnected it, or its
+ * WebSocket is past OPEN (the close handshake ran and the TCP socket was ended). engine.io writes a pre-encoded
+ * frame straight through `_sender.sendFrame`, which, unlike ws's send(), does not look at the WebSocket's state:
+ * a batch written to the ended socket failed as a write after end, and Node built that error's stack trace. A
+ * reconnect storm closes thousands of connections with deliveries queued for them in the same turn.
+ */
+export function connectionGone(socket: Socket): boolean {
+  if (!socket.connected) return true;
+  const state = (socket.conn.transport as unknown as EngineTransport).socket?.readyState;
+  return typeof state === 'number' && state !== WS_OPEN;
 }
 
 /**

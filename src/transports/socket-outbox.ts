@@ -11,7 +11,7 @@ import type { Socket } from 'socket.io';
 import type { Delivery, DeliverySink, GapNotice } from '../fanout/fanout.types.js';
 import { batchFrames, type SocketEventPacket, socketEventPacket } from './delivery-encoding.js';
 import { givePageBuffer } from './page-buffers.js';
-import { heldPackets, sendsPreEncoded } from './prebuilt-frames.js';
+import { connectionGone, heldPackets, sendsPreEncoded } from './prebuilt-frames.js';
 import { TurnOutbox } from './turn-outbox.js';
 
 /** One subscription's view of its connection's outbox. A class, not closures: idle connections are counted in bytes. */
@@ -103,6 +103,11 @@ export class SocketOutbox extends TurnOutbox<SocketEventPacket> {
   }
 
   protected writeOut(packets: SocketEventPacket[]): void {
+    if (connectionGone(this.socket)) {
+      // The client cannot receive them; whoever waits for the backlog to drain need not wait.
+      this.wake();
+      return;
+    }
     if (packets.length === 1 || !sendsPreEncoded(this.socket)) {
       for (const p of packets) this.write(p);
       return;
