@@ -115,16 +115,15 @@ function fakeHandles(pending: number) {
 
 const logger = { warn: () => undefined } as unknown as StoreLogger;
 
+/** A read of `events.>` on stream EVENTS from seq 1 to `untilSeq`, over the fake handles. */
+function openFrom1(f: ReturnType<typeof fakeHandles>, untilSeq: number) {
+  return JetStreamReader.open(f.handles, 'EVENTS', 'events.>', { fromSeq: 1, filter: 'events.>', untilSeq }, logger);
+}
+
 describe('JetStreamReader', () => {
   it('pulls at most READ_AHEAD ahead of what the caller took, and pulls again as pages are taken', async () => {
     const f = fakeHandles(10_000);
-    const reader = await JetStreamReader.open(
-      f.handles,
-      'EVENTS',
-      'events.>',
-      { fromSeq: 1, filter: 'events.>', untilSeq: 10_000 },
-      logger,
-    );
+    const reader = await openFrom1(f, 10_000);
     expect(f.pulls).toEqual([{ subject: '$JS.API.CONSUMER.MSG.NEXT.EVENTS.C_1', batch: 4096, reply: f.inbox() }]);
     for (let s = 1; s <= 4096; s++) f.send(s, s, 10_000 - s);
     expect(f.pulls).toHaveLength(1); // all of it queued, nothing taken yet
@@ -138,13 +137,7 @@ describe('JetStreamReader', () => {
 
   it('ends at untilSeq or when nothing is pending, and hands out what it queued', async () => {
     const f = fakeHandles(3);
-    const reader = await JetStreamReader.open(
-      f.handles,
-      'EVENTS',
-      'events.>',
-      { fromSeq: 1, filter: 'events.>', untilSeq: 100 },
-      logger,
-    );
+    const reader = await openFrom1(f, 100);
     f.send(1, 1, 2);
     f.send(2, 2, 1);
     f.send(3, 3, 0);
@@ -161,13 +154,7 @@ describe('JetStreamReader', () => {
 
   it('fails after what it queued when a message was lost on the way (a jump in the delivery sequence)', async () => {
     const f = fakeHandles(10);
-    const reader = await JetStreamReader.open(
-      f.handles,
-      'EVENTS',
-      'events.>',
-      { fromSeq: 1, filter: 'events.>', untilSeq: 100 },
-      logger,
-    );
+    const reader = await openFrom1(f, 100);
     f.send(1, 1, 9);
     f.send(2, 2, 8);
     f.send(4, 4, 6); // delivery 3 never came
