@@ -1,6 +1,6 @@
 // One measured phase: a fresh nats-server (JetStream) or temp dir (embedded), a fresh Hookstream gateway or
 // bare reference on it, the body of the phase, and everything stopped afterwards. Plus meters.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatsServerProcess } from '../../test/lib/nats-server.mjs';
 import { ROOT, startGateway, startRef } from './gateway.mjs';
@@ -88,6 +88,36 @@ export function cpuMeter(pids) {
       return { cpuS: used, cores: used / elapsed };
     });
   };
+}
+
+/**
+ * The kernel's listen-queue counters (TcpExt ListenOverflows / ListenDrops, for the whole network namespace) and
+ * its accept-queue cap (net.core.somaxconn): a burst of connects larger than the cap has SYNs dropped, and each
+ * such client waits for its SYN to be sent again (1 s, then 3 s, 7 s, …). Nulls where /proc does not tell.
+ */
+export function listenQueue() {
+  const read = (f) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  const out = { overflows: null, drops: null, somaxconn: null };
+  const cap = Number(read('/proc/sys/net/core/somaxconn'));
+  if (Number.isFinite(cap) && cap > 0) out.somaxconn = cap;
+  const lines = (read('/proc/net/netstat') ?? '').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  if (lines.length >= 2) {
+    const keys = lines[0].trim().split(/\s+/);
+    const values = lines[1].trim().split(/\s+/);
+    const at = (k) => {
+      const i = keys.indexOf(k);
+      return i > 0 ? Number(values[i]) : null;
+    };
+    out.overflows = at('ListenOverflows');
+    out.drops = at('ListenDrops');
+  }
+  return out;
 }
 
 /** Median of a few RSS samples `everyMs` apart (bytes); `pid` may be an array of pids (summed). */

@@ -203,6 +203,13 @@ export function rowsOf(r) {
           '',
         );
       }
+      if (h.listenQueue && h.listenQueue.overflows !== null) {
+        add(
+          `connects refused by a full accept queue (kernel ListenOverflows; somaxconn ${h.listenQueue.somaxconn ?? '?'})`,
+          n0(h.listenQueue.overflows),
+          '',
+        );
+      }
       add(
         'gaps / duplicates / lost',
         `${h.gaps} / ${h.dups} / ${h.lost}`,

@@ -3,7 +3,7 @@
 // received an event published after its resubscribe was acked), and gaps / duplicates across all clients.
 // With `topics` T > 0 events are spread over T topics and each client watches one (N/T clients per event),
 // so the steady load fits the machine and the storm itself is what is measured.
-import { cpuMeter, withTarget } from '../lib/phase.mjs';
+import { cpuMeter, listenQueue, withTarget } from '../lib/phase.mjs';
 import { Histogram, sleep } from '../lib/util.mjs';
 import { openCheck, publisherFor, SUBJECTS } from './common.mjs';
 
@@ -37,6 +37,8 @@ export async function storm(ctx, store) {
         // Where the storm's CPU goes: the gateway's share against the client processes' (socket.io-client's own
         // connect and handshake work is on the same two cores).
         const meter = cpuMeter([t.pid, t.natsPid, ctx.fleet.pids]);
+        // How many connects the kernel refused for a full accept queue (each waits for a SYN retry, 1 s or more).
+        const queue0 = listenQueue();
         const starts = await ctx.fleet.each('storm', { timeoutMs: P.timeoutMs });
         const at = Math.min(...starts.map((s) => s.at));
         const deadline = Date.now() + P.timeoutMs;
@@ -48,6 +50,7 @@ export async function storm(ctx, store) {
           await sleep(100);
         }
         const [gateway, nats, clients] = meter();
+        const queue1 = listenQueue();
         await sleep(P.postLiveMs);
         await pub.call('stopPublishing');
         const published = await pub.call('wait');
@@ -79,6 +82,10 @@ export async function storm(ctx, store) {
           reconnectErrors: full.errors,
           errorReasons: full.errorReasons,
           cpuS: { gateway: gateway?.cpuS, nats: nats?.cpuS, clients: clients?.cpuS },
+          listenQueue: {
+            somaxconn: queue1.somaxconn,
+            overflows: queue0.overflows === null || queue1.overflows === null ? null : queue1.overflows - queue0.overflows,
+          },
           published: published.ok,
           lastSeq,
         };
