@@ -121,18 +121,17 @@ function openAttempt(c, resolve, timeoutMs) {
  * each reconnect (`socket.connect()`), as the SDK does (packages/client/src/socket-transport.ts): its listeners
  * act on the client's current attempt, `c.attempt`.
  */
-function openSocketIo(c, { cursor, from, timeoutMs, connectTimeoutMs = timeoutMs }) {
+function openSocketIo(c, { cursor, from, timeoutMs }) {
   return new Promise((resolve) => {
     const attempt = openAttempt(c, resolve, timeoutMs);
     attempt.cursor = cursor;
     attempt.from = from;
     c.attempt = attempt;
     if (c.socket) {
-      // The Manager's timeout bounds the transport's opening only (as the SDK's `timeout`); the attempt's
-      // timer bounds the whole attempt, subscribe ack included.
-      c.socket.io.timeout(connectTimeoutMs);
+      // The Manager's connect timeout is this attempt's, as when each attempt made its own io().
+      c.socket.io.timeout(timeoutMs);
       c.socket.connect();
-    } else c.socket = newSocket(c, connectTimeoutMs);
+    } else c.socket = newSocket(c, timeoutMs);
   });
 }
 
@@ -289,18 +288,16 @@ const SDK_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Opens `c` again from its cursor after a dropped connection, as the SDK does: the first attempt after one
- * backoff step (125–250 ms: clients dropped together do not come back in the same instant), the transport's
- * opening bounded by the SDK's connect timeout (a connection whose SYN the server's full accept queue dropped
- * waits on the kernel's SYN retries, 1, 3, 7, 15 s…; the SDK gives up on it at 10 s and tries anew), then
- * retrying with the growing backoff on the same socket.io-client socket until `until` (ms). A connected attempt
- * waits for its subscribe ack (the SDK waits 15 s, then subscribes again on the same connection).
+ * backoff step (125–250 ms: clients dropped together do not come back in the same instant), each attempt given
+ * the SDK's connect timeout (a connection whose SYN the server's full accept queue dropped waits on the kernel's
+ * SYN retries, 1, 3, 7, 15 s…; the SDK gives up on it at 10 s and tries anew), then retrying with the growing
+ * backoff on the same socket.io-client socket until `until` (ms).
  */
 export async function reconnect(c, until) {
   for (let attempt = 0; ; attempt++) {
     await new Promise((r) => setTimeout(r, backoffMs(attempt)));
-    const timeoutMs = Math.max(1_000, until - nowMs());
-    const connectTimeoutMs = Math.min(SDK_CONNECT_TIMEOUT_MS, timeoutMs);
-    const why = await open(c, { cursor: c.cursor, timeoutMs, connectTimeoutMs });
+    const left = Math.max(1_000, until - nowMs());
+    const why = await open(c, { cursor: c.cursor, timeoutMs: Math.min(SDK_CONNECT_TIMEOUT_MS, left) });
     if (!why || nowMs() >= until) return;
     // The SDK keeps its socket and calls connect() again; disconnecting first ends what this attempt left open.
     dropClient(c);
