@@ -283,23 +283,16 @@ function backoffMs(attempt) {
   return ceiling / 2 + (Math.random() * ceiling) / 2;
 }
 
-/** The SDK's connect timeout per attempt (packages/client/src/socket-transport.ts, `timeout` of its io()). */
-const SDK_CONNECT_TIMEOUT_MS = 10_000;
-
 /**
  * Opens `c` again from its cursor after a dropped connection, as the SDK does: the first attempt after one
- * backoff step (125–250 ms: clients dropped together do not come back in the same instant), each attempt given
- * the SDK's connect timeout (a connection whose SYN the server's full accept queue dropped waits on the kernel's
- * SYN retries, 1, 3, 7, 15 s…; the SDK gives up on it at 10 s and tries anew), then retrying with the growing
- * backoff on the same socket.io-client socket until `until` (ms).
+ * backoff step (125–250 ms: clients dropped together do not come back in the same instant), then retrying with
+ * the growing backoff until `until` (ms).
  */
 export async function reconnect(c, until) {
   for (let attempt = 0; ; attempt++) {
     await new Promise((r) => setTimeout(r, backoffMs(attempt)));
-    const left = Math.max(1_000, until - nowMs());
-    const why = await open(c, { cursor: c.cursor, timeoutMs: Math.min(SDK_CONNECT_TIMEOUT_MS, left) });
+    const why = await open(c, { cursor: c.cursor, timeoutMs: Math.max(1_000, until - nowMs()) });
     if (!why || nowMs() >= until) return;
-    // The SDK keeps its socket and calls connect() again; disconnecting first ends what this attempt left open.
-    dropClient(c);
+    closeClient(c);
   }
 }
