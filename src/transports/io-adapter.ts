@@ -9,6 +9,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions } from 'socket.io';
 import type { AppConfig } from '../config/app-config.js';
 import { MAX_PATTERN_LENGTH } from '../events/pattern.js';
+import { HandshakeCorkingServer, sessionId } from './socket-handshake.js';
 
 /** Room for the packet framing, the ack id and a `cursor` or `from` beside the patterns. */
 const SUBSCRIBE_OVERHEAD = 1024;
@@ -50,16 +51,20 @@ export class HookstreamIoAdapter extends IoAdapter {
 
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
     const { allowedOrigins } = this.config.server;
-    return super.createIOServer(port, {
+    const server = super.createIOServer(port, {
       ...(options as ServerOptions),
       path: '/socket.io',
       transports: this.config.socketio.polling ? ['polling', 'websocket'] : ['websocket'],
       perMessageDeflate: false,
       serveClient: false,
       maxHttpBufferSize: socketMessageLimit(this.config.limits),
+      // The 101 answer and engine.io's `open` packet in one write (socket-handshake.ts).
+      wsEngine: HandshakeCorkingServer,
       // The allow-list only shapes the CORS answer for long-polling; the handshake checks Origin itself
       // (socket.gateway.ts), since browsers apply no CORS to WebSockets.
       cors: { origin: allowedOrigins ?? '*', credentials: false },
     }) as Server;
+    server.engine.generateId = sessionId;
+    return server;
   }
 }
