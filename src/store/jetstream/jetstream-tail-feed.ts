@@ -38,8 +38,10 @@ export interface FeedOptions {
 
 /** Why a feed ended; `fault` ends are retried with backoff when they repeat without progress. */
 export interface FeedEnd {
+  /** A short category (`delivery gap`, `heartbeats missed`, `pull status 409` …), used in the log message. */
   reason: string;
   fault: boolean;
+  detail?: string;
 }
 
 export class TailFeed {
@@ -58,6 +60,8 @@ export class TailFeed {
   /** Something (message or status) came since the last tick. */
   private heard = true;
   private quietTicks = 0;
+  /** When a tick last found that something had come (tick precision). */
+  private heardAt = Date.now();
   private readonly ack: AckReply;
 
   constructor(private readonly o: FeedOptions) {
@@ -75,7 +79,7 @@ export class TailFeed {
   }
 
   /** Ends the feed (idempotent): no message reaches onEvent after this. */
-  end(reason: string, fault = false): void {
+  end(reason: string, fault = false, detail?: string): void {
     if (this.done) return;
     this.done = true;
     clearInterval(this.ticker);
@@ -84,7 +88,12 @@ export class TailFeed {
     } catch {
       // The connection is closed: the subscription is gone with it.
     }
-    this.resolveEnded({ reason, fault });
+    this.resolveEnded({ reason, fault, detail });
+  }
+
+  /** For the log when a feed ends: messages it counted on from its pulls, received, and how long it heard nothing. */
+  snapshot(): { requested: number; received: number; quietMs: number } {
+    return { requested: this.requested, received: this.received, quietMs: Date.now() - this.heardAt };
   }
 
   /** Asks for another batch when less than half of one is on its way. */
@@ -98,19 +107,19 @@ export class TailFeed {
         heartbeatMs: this.o.heartbeatMs,
       });
     } catch (err) {
-      this.end(`a pull failed: ${describeError(err)}`, true);
+      this.end('a pull failed', true, describeError(err));
     }
   }
 
   private onMessage(err: Error | null, msg: Msg): void {
     if (this.done) return;
-    if (err) return this.end(`the subscription failed: ${describeError(err)}`, true);
+    if (err) return this.end('the subscription failed', true, describeError(err));
     this.heard = true;
     if (msg.subject === this.inbox) return this.onStatus(msg);
     const reply = msg.reply ?? '';
     const info = this.ack;
     if (!info.parse(reply)) return this.end('a message without delivery info', true);
-    if (info.dseq !== this.dseq + 1) return this.end(`delivery gap (${this.dseq} then ${info.dseq})`, true);
+    if (info.dseq !== this.dseq + 1) return this.end('delivery gap', true, `${this.dseq} then ${info.dseq}`);
     this.dseq = info.dseq;
     this.received++;
     if (this.requested > 0) this.requested--;
@@ -123,12 +132,13 @@ export class TailFeed {
     if (code === 100) return; // heartbeat
     this.requested = Math.max(0, this.requested - left);
     if (code === 408) return this.topUp(); // a pull expired: the next goes out at once
-    this.end(`pull status ${code}${description ? ` ${description}` : ''}`, true);
+    this.end(`pull status ${code}`, true, description);
   }
 
   private tick(): void {
     if (this.done) return;
     if (this.heard || !this.o.connected()) {
+      if (this.heard) this.heardAt = Date.now();
       this.heard = false;
       this.quietTicks = 0;
       return;

@@ -137,6 +137,7 @@ export class JetStreamTail {
       this.asked = undefined;
       let consumer: string | undefined;
       let fault = true;
+      let diagnosis: Promise<void> | undefined;
       try {
         const { nc, js, jsm } = this.deps.live();
         consumer = await this.createConsumer(jsm);
@@ -151,10 +152,15 @@ export class JetStreamTail {
         fault = end.fault;
         if (feed.received > 0) failures = 0;
         if (fault && !this.stopped) {
-          logger.warn(
-            { stream, lastSeq: this.lastSeq, reason: end.reason },
-            'JetStream tail feed ended; recreating it',
-          );
+          // Silence is the case not understood yet: what the server says of the consumer is logged with it
+          // (asked before the consumer is deleted, not waited for).
+          if (end.reason === 'heartbeats missed') diagnosis = this.logSilence(jsm, consumer, feed);
+          else {
+            logger.warn(
+              { stream, lastSeq: this.lastSeq, detail: end.detail, ...feed.snapshot() },
+              `JetStream tail feed ended: ${end.reason}; recreating it`,
+            );
+          }
         }
       } catch (err) {
         markFirst();
@@ -167,7 +173,8 @@ export class JetStreamTail {
         if (consumer) {
           // On stop() the delete must finish before the connection drains, or the consumer lingers on the server;
           // otherwise don't wait.
-          const deleted = this.deleteConsumer(consumer);
+          const name = consumer;
+          const deleted = diagnosis ? diagnosis.then(() => this.deleteConsumer(name)) : this.deleteConsumer(name);
           if (this.stopped) await deleted;
         }
       }
@@ -180,6 +187,21 @@ export class JetStreamTail {
       this.sleeper = undefined;
     }
     markFirst();
+  }
+
+  private async logSilence(jsm: JetStreamManager, consumer: string, feed: TailFeed): Promise<void> {
+    const { stream, logger } = this.deps;
+    let server: object = {};
+    try {
+      const ci = await withTimeout(jsm.consumers.info(stream, consumer), 1_000, 'tail consumer info');
+      server = { numPending: ci.num_pending, numWaiting: ci.num_waiting, delivered: ci.delivered.stream_seq };
+    } catch (err) {
+      server = { infoFailed: describeError(err) };
+    }
+    logger.warn(
+      { stream, lastSeq: this.lastSeq, ...feed.snapshot(), ...server },
+      'JetStream tail feed ended: heartbeats missed; recreating it',
+    );
   }
 
   private async createConsumer(jsm: JetStreamManager): Promise<string> {
