@@ -72,7 +72,7 @@ export class JetStreamEventStore implements EventStore {
     const connection = new JetStreamConnection(config, logger);
     this.connection = connection;
     this.tails = new JetStreamTails({
-      js: () => this.live().js,
+      live: () => this.live(),
       epoch: async () => (await this.state()).epoch,
       connected: () => connection.connected,
       stream: this.streamName,

@@ -1,75 +1,82 @@
 /**
- * The live tail, and the registry of a store's running tails: one ordered consumer over the whole stream (`<prefix>.>`), handing each message to the
- * handler synchronously and in order.
+ * The live tail, and the registry of a store's running tails: every event of the stream (`<prefix>.>`) from a
+ * sequence on, handed to the handler synchronously and in order, never a sequence twice.
  *
- * The v3 ordered consumer recreates itself after gaps, missed heartbeats or a lost consumer, but after a
- * nats-server restart (R1 in-memory consumers do not survive it) 3.3.1 recreates it with a stale pull
- * budget and only resumes when heartbeats are missed (~7 s measured). Around it this class adds:
- * - recreate() on every reconnect, from lastSeq + 1, so the feed resumes at once;
- * - recreate() when the library reports missed heartbeats or recreates the consumer itself (the node holding
- *   the consumer died while our connection to another node stayed up; see logNotifications);
- * - a seq guard, so no seq reaches the handler twice whatever the library does;
- * - recreation from lastSeq + 1, with backoff, when the consume loop ends or throws;
- * - a stall watchdog: messages pending on the consumer but none delivered for two checks in a row (a second
- *   apart) → recreate. The library's own recovery waits for two missed heartbeats (a whole pull expiry, 5 s
- *   here), and an R1 in-memory consumer it recovered can stop advancing altogether; for every client of the
- *   process that is a latency cliff, so the watchdog acts first. It asks the server only after a second
- *   without messages.
+ * It reads with its own pulls (jetstream-tail-feed.ts): an ephemeral consumer with no acks (R1, in memory) from
+ * lastSeq + 1, a callback subscription on an inbox, pull requests kept ahead of the events with idle heartbeats.
+ * The handler runs inside the subscription callback: no JsMsg, no async iterator step, no microtask per event,
+ * and `time` is parsed from the reply subject only when asked for.
+ *
+ * It used to read with the client's ordered consumer (`consume()`), and every client of a process was held
+ * 3–5 s at times under load while the consumer had messages pending: recovery then depended on the library
+ * noticing two missed heartbeats, its pull budget being in step with the server's, and, after its own
+ * recreation, on a budget it did not reset. The mechanism was not reproduced in isolation (busy event-loop
+ * blocks of 50 ms–2.5 s at 200 events/s only delayed delivery by the block itself). Here each way a feed goes
+ * wrong ends it, and a new consumer is created from lastSeq + 1 at once:
+ * - every reconnect (recreateAll): an R1 in-memory consumer does not survive a server restart;
+ * - a jump in the delivery sequence (a message lost on the way);
+ * - no message and no heartbeat for two heartbeat intervals (the consumer's node died while our connection to
+ *   another node stayed up, or the pulls we count on are not on the server);
+ * - the consumer deleted or not found (409, 404, 503), or any other unexpected pull status;
+ * - a stall watchdog, as a last resort: messages pending on the consumer but none delivered for two looks in a
+ *   row (a second apart); it asks the server only after a second without messages.
+ * Ends that repeat without a delivered event in between back off, as do failed consumer creations.
  */
-import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { StoreUnavailableError, type Tail, type TailHandler } from '../event-store.port.js';
+import { ReadEvent } from './jetstream-ack-reply.js';
+import { TailFeed } from './jetstream-tail-feed.js';
 import {
+  ADMIN_TIMEOUT_MS,
   backoffMs,
   cancellableDelay,
   describeError,
-  toStoredEvent,
+  nanos,
   withTimeout,
   type StoreLogger,
 } from './jetstream-util.js';
 
 export interface TailDeps {
-  /** The current client, or throws while the store is not connected. */
-  js(): JetStreamClient;
+  /** The current connection's handles, or throws while the store is not connected. */
+  live(): { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager };
   /** The stream's current epoch; a change under a running tail is logged (see checkEpoch). */
   epoch?: () => Promise<string>;
-  /** Whether the connection is up (the watchdog does not judge a disconnected feed). */
+  /** Whether the connection is up (missed heartbeats and the watchdog do not judge a disconnected feed). */
   connected(): boolean;
   stream: string;
   filter: string;
   logger: StoreLogger;
-  /** Pull expiry; also sets the heartbeat (half of it) and the library's reconnect check backoff. */
+  /** Pull expiry (default 10 s). */
   expiresMs?: number;
+  /** Idle heartbeat asked of the server (default 1 s, at most a quarter of the expiry); two missed end a feed. */
+  heartbeatMs?: number;
   /** How often the stall watchdog looks (default 1 s); two looks in a row without progress recreate the feed. */
   watchdogMs?: number;
 }
 
-const DELETE_TIMEOUT_MS = 2_000;
+const PULL_BATCH = 1_024;
+const EXPIRES_MS = 10_000;
+const HEARTBEAT_MS = 1_000;
 const WATCHDOG_MS = 1_000;
-/** Library notices worth a log line (not the per-pull `next`, `heartbeat` or pull-expiry `discard`/`debug`). */
-const NOTABLE = new Set([
-  'heartbeats_missed',
-  'reset',
-  'ordered_consumer_recreated',
-  'consumer_not_found',
-  'consumer_deleted',
-  'stream_not_found',
-  'no_responders',
-  'exceeded_limits',
-]);
+const DELETE_TIMEOUT_MS = 2_000;
+/** The server removes a consumer left behind (a delete that failed) after this long without pulls. */
+const INACTIVE_MS = 60_000;
 
-export class JetStreamTail implements Tail {
+export class JetStreamTail {
   private lastSeq: number;
   private stopped = false;
-  private consumer?: Consumer;
-  private messages?: ConsumerMessages;
+  private feed?: TailFeed;
+  private consumer?: string;
+  /** A recreate asked for while no feed was running (during creation or backoff): the next one ends at once. */
+  private asked?: string;
   private sleeper?: { cancel: () => void };
   private readonly loop: Promise<void>;
   private readonly watchdog: NodeJS.Timeout;
-  private deliveredSinceCheck = false;
+  private lastReceived = -1;
   private stalledChecks = 0;
   private checking = false;
   private stopping?: Promise<void>;
-  private recreating = false;
   private epoch?: string;
   private readonly firstAttempt: Promise<void>;
 
@@ -98,15 +105,18 @@ export class JetStreamTail implements Tail {
 
   /** Drops the current consumer; the loop creates a new one from lastSeq + 1 (e.g. after a reconnect). */
   recreate(reason: string): void {
-    if (this.stopped || !this.messages) return;
+    if (this.stopped) return;
     const log = reason === 'stalled' ? this.deps.logger.warn : this.deps.logger.info;
     log.call(
       this.deps.logger,
       { stream: this.deps.stream, lastSeq: this.lastSeq, reason },
       'recreating the JetStream tail',
     );
-    this.recreating = true;
-    this.messages.stop();
+    if (this.feed) this.feed.end(reason);
+    else {
+      this.asked = reason;
+      this.sleeper?.cancel();
+    }
   }
 
   stop(): Promise<void> {
@@ -114,49 +124,43 @@ export class JetStreamTail implements Tail {
       this.stopped = true;
       clearInterval(this.watchdog);
       this.sleeper?.cancel();
-      this.messages?.stop();
+      this.feed?.end('stopped');
       await this.loop;
     })();
     return this.stopping;
   }
 
   private async run(markFirst: () => void): Promise<void> {
-    const { logger, stream, filter } = this.deps;
+    const { logger, stream } = this.deps;
     let failures = 0;
     while (!this.stopped) {
-      let consumer: Consumer | undefined;
+      this.asked = undefined;
+      let consumer: string | undefined;
+      let fault = true;
+      let diagnosis: Promise<void> | undefined;
       try {
-        consumer = await this.deps.js().consumers.get(stream, {
-          filter_subjects: filter,
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: this.lastSeq + 1,
-          inactive_threshold: 60_000,
-        });
+        const { nc, js, jsm } = this.deps.live();
+        consumer = await this.createConsumer(jsm);
         if (this.stopped) break;
         await this.checkEpoch();
-        const expires = this.deps.expiresMs ?? 5_000;
-        const messages = await consumer.consume({ max_messages: 1024, expires });
-        this.consumer = consumer;
-        this.messages = messages;
-        this.stalledChecks = 0;
-        void this.logNotifications(messages);
+        const feed = this.startFeed(nc, js.apiPrefix, consumer);
         markFirst();
         logger.info({ stream, fromSeq: this.lastSeq + 1 }, 'JetStream tail started');
-        for await (const m of messages) {
-          if (this.stopped) break;
-          failures = 0;
-          this.deliveredSinceCheck = true;
-          if (m.seq <= this.lastSeq) continue; // never twice
-          this.lastSeq = m.seq;
-          try {
-            this.handler(toStoredEvent(m));
-          } catch (err) {
-            // A faulty handler must not stop the feed for everyone else.
-            logger.error({ err: describeError(err), seq: m.seq }, 'tail handler threw');
+        if (this.asked !== undefined) feed.end(this.asked);
+        if (this.stopped) feed.end('stopped');
+        const end = await feed.ended;
+        fault = end.fault;
+        if (feed.received > 0) failures = 0;
+        if (fault && !this.stopped) {
+          // Silence is the case not understood yet: what the server says of the consumer is logged with it
+          // (asked before the consumer is deleted, not waited for).
+          if (end.reason === 'heartbeats missed') diagnosis = this.logSilence(jsm, consumer, feed);
+          else {
+            logger.warn(
+              { stream, lastSeq: this.lastSeq, detail: end.detail, ...feed.snapshot() },
+              `JetStream tail feed ended: ${end.reason}; recreating it`,
+            );
           }
-        }
-        if (!this.stopped && !this.recreating) {
-          logger.warn({ stream, lastSeq: this.lastSeq }, 'JetStream tail ended; recreating it');
         }
       } catch (err) {
         markFirst();
@@ -164,26 +168,89 @@ export class JetStreamTail implements Tail {
           logger.warn({ stream, lastSeq: this.lastSeq, err: describeError(err) }, 'JetStream tail failed; retrying');
         }
       } finally {
-        this.messages?.stop();
-        this.messages = undefined;
+        this.feed = undefined;
         this.consumer = undefined;
         if (consumer) {
-          // On stop() the delete must finish before the connection drains, or the consumer lingers on the server
-          // for minutes; otherwise don't wait.
-          const deleted = this.deleteConsumer(consumer);
+          // On stop() the delete must finish before the connection drains, or the consumer lingers on the server;
+          // otherwise don't wait.
+          const name = consumer;
+          const deleted = diagnosis ? diagnosis.then(() => this.deleteConsumer(name)) : this.deleteConsumer(name);
           if (this.stopped) await deleted;
         }
       }
       if (this.stopped) break;
-      if (this.recreating) {
-        this.recreating = false;
-        continue; // asked for: no backoff
-      }
-      const sleep = cancellableDelay(backoffMs(failures++));
+      // Asked for (reconnect …) or a first fault: at once. Faults in a row with nothing delivered: backoff.
+      if (!fault || failures++ === 0 || this.asked !== undefined) continue;
+      const sleep = cancellableDelay(backoffMs(failures - 2));
       this.sleeper = sleep;
       await sleep.promise;
+      this.sleeper = undefined;
     }
     markFirst();
+  }
+
+  private async logSilence(jsm: JetStreamManager, consumer: string, feed: TailFeed): Promise<void> {
+    const { stream, logger } = this.deps;
+    let server: object = {};
+    try {
+      const ci = await withTimeout(jsm.consumers.info(stream, consumer), 1_000, 'tail consumer info');
+      server = { numPending: ci.num_pending, numWaiting: ci.num_waiting, delivered: ci.delivered.stream_seq };
+    } catch (err) {
+      server = { infoFailed: describeError(err) };
+    }
+    logger.warn(
+      { stream, lastSeq: this.lastSeq, ...feed.snapshot(), ...server },
+      'JetStream tail feed ended: heartbeats missed; recreating it',
+    );
+  }
+
+  private async createConsumer(jsm: JetStreamManager): Promise<string> {
+    const ci = await withTimeout(
+      jsm.consumers.add(this.deps.stream, {
+        filter_subject: this.deps.filter,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: this.lastSeq + 1,
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        num_replicas: 1,
+        inactive_threshold: nanos(INACTIVE_MS),
+      }),
+      ADMIN_TIMEOUT_MS,
+      'tail consumer create',
+    );
+    return ci.name;
+  }
+
+  private startFeed(nc: NatsConnection, apiPrefix: string, consumer: string): TailFeed {
+    const expiresMs = this.deps.expiresMs ?? EXPIRES_MS;
+    const feed = new TailFeed({
+      nc,
+      apiPrefix,
+      stream: this.deps.stream,
+      consumer,
+      batch: PULL_BATCH,
+      expiresMs,
+      heartbeatMs: Math.min(this.deps.heartbeatMs ?? HEARTBEAT_MS, expiresMs / 4),
+      connected: () => this.deps.connected(),
+      onEvent: (seq, subject, data, reply, tsEnd) => this.deliver(seq, subject, data, reply, tsEnd),
+    });
+    feed.start();
+    this.feed = feed;
+    this.consumer = consumer;
+    this.lastReceived = -1;
+    this.stalledChecks = 0;
+    return feed;
+  }
+
+  private deliver(seq: number, subject: string, data: Uint8Array, reply: string, tsEnd: number): void {
+    if (seq <= this.lastSeq) return; // never twice
+    this.lastSeq = seq;
+    try {
+      this.handler(new ReadEvent(seq, subject, data, reply, tsEnd));
+    } catch (err) {
+      // A faulty handler must not stop the feed for everyone else.
+      this.deps.logger.error({ err: describeError(err), seq }, 'tail handler threw');
+    }
   }
 
   /**
@@ -207,48 +274,35 @@ export class JetStreamTail implements Tail {
     }
   }
 
-  private async deleteConsumer(consumer: Consumer): Promise<void> {
+  private async deleteConsumer(consumer: string): Promise<void> {
     try {
-      await withTimeout(consumer.delete(), DELETE_TIMEOUT_MS, 'deleting the tail consumer');
+      const { jsm } = this.deps.live();
+      await withTimeout(
+        jsm.consumers.delete(this.deps.stream, consumer),
+        DELETE_TIMEOUT_MS,
+        'deleting the tail consumer',
+      );
     } catch {
       // Best effort: it may be gone already (server restart) and inactive_threshold cleans up the rest.
     }
   }
 
-  /**
-   * Logs the library's notices and takes its recovery over. In a cluster the node holding this R1 consumer
-   * can die while our connection (to another node) stays up, so no reconnect tells us. The library notices
-   * missed heartbeats and recreates the consumer itself, but 3.3.1 keeps the old pull's unspent budget
-   * (`reset()` does not clear `pending`), pulls for what is left of `max_messages` (as little as one message)
-   * and then stalls until two more heartbeats are missed: ~14 s without live events, measured by the chaos
-   * run. Recreating from lastSeq + 1 at the first sign (seq guard: nothing twice) gives a fresh budget.
-   */
-  private async logNotifications(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const n of messages.status()) {
-        if (!NOTABLE.has(n.type)) continue;
-        this.deps.logger.warn({ stream: this.deps.stream, notification: n }, 'JetStream tail consumer notice');
-        if (n.type === 'heartbeats_missed' || n.type === 'ordered_consumer_recreated') {
-          if (this.messages === messages && this.deps.connected()) this.recreate(n.type);
-        }
-      }
-    } catch {
-      // The status iterator ends with the messages iterator.
-    }
-  }
-
   /** A feed that has pending messages but does not advance is recreated. */
   private async checkStall(): Promise<void> {
-    if (this.stopped || this.checking || !this.consumer || !this.deps.connected()) return;
-    if (this.deliveredSinceCheck) {
-      this.deliveredSinceCheck = false;
+    const { feed, consumer } = this;
+    if (this.stopped || this.checking || !feed || !consumer || !this.deps.connected()) return;
+    if (feed.received !== this.lastReceived) {
+      this.lastReceived = feed.received;
       this.stalledChecks = 0;
       return;
     }
     this.checking = true;
-    const consumer = this.consumer;
     try {
-      const info = await withTimeout(consumer.info(), 2_000, 'tail consumer info');
+      const info = await withTimeout(
+        this.deps.live().jsm.consumers.info(this.deps.stream, consumer),
+        2_000,
+        'tail consumer info',
+      );
       this.stalledChecks = info.num_pending > 0 ? this.stalledChecks + 1 : 0;
     } catch (err) {
       this.stalledChecks += 1;
@@ -256,7 +310,7 @@ export class JetStreamTail implements Tail {
     } finally {
       this.checking = false;
     }
-    if (this.stalledChecks >= 2 && this.consumer === consumer && !this.stopped) {
+    if (this.stalledChecks >= 2 && this.feed === feed && !this.stopped) {
       this.stalledChecks = 0;
       this.recreate('stalled');
     }
