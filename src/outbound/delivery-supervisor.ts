@@ -24,6 +24,12 @@ import { retryWindowMs } from './retry-schedule.js';
 
 /** Endpoints whose state a metrics snapshot reads at once. */
 const SNAPSHOT_CONCURRENCY = 16;
+/**
+ * This service starts beside the event store (not after it), so its first refreshes may find the store not open or
+ * not connected yet: that is not logged until it has lasted this long without one refresh going through (the store
+ * reports its own connection trouble meanwhile).
+ */
+export const STARTING_QUIET_MS = 30_000;
 
 export type Sender = {
   send(url: URL, headers: Record<string, string>, body: Uint8Array): Promise<SendResult>;
@@ -50,6 +56,9 @@ export class DeliverySupervisor {
   private epoch = '';
   private readonly declared = new Map<string, EndpointRecord>();
   private stopped = false;
+  private startedAt = 0;
+  /** A refresh has gone through since start(): from then on, every failure is logged. */
+  private refreshed = false;
   private readonly now: () => number;
 
   constructor(
@@ -65,6 +74,7 @@ export class DeliverySupervisor {
 
   start(sender: Sender): void {
     this.sender = sender;
+    this.startedAt = this.now();
     const d = this.config.delivery;
     this.refreshTimer = setInterval(() => void this.refresh(), this.options.refreshMs ?? 2_000);
     this.refreshTimer.unref();
@@ -129,9 +139,17 @@ export class DeliverySupervisor {
       const jobs = records.length ? await store.allJobs() : [];
       if (this.stopped) return;
       this.worker.sync(records, jobs);
+      this.refreshed = true;
     } catch (err) {
+      if (this.expectedFailure(err)) return;
       this.logger.warn({ err: String(err) }, 'outbound: refreshing endpoints failed; retrying');
     }
+  }
+
+  /** Stopping, or the store still starting (unavailable, and no refresh through yet, for a short while). */
+  private expectedFailure(err: unknown): boolean {
+    if (this.stopped) return true;
+    return !this.refreshed && err instanceof StoreUnavailableError && this.now() - this.startedAt < STARTING_QUIET_MS;
   }
 
   private async prune(): Promise<void> {

@@ -2,7 +2,8 @@
  * The delivery worker with a fake queue and clock: a hand-out that the process held past what its ack wait leaves
  * for a request (it was frozen — SIGSTOP, a long pause — between the pull and the send) is not sent, because the
  * queue has handed it, or is about to hand it, to another replica. Sending it anyway attempted one event from two
- * gateways at once, an older attempt number after a newer one (found by the chaos run's outbound receivers).
+ * gateways at once, an older attempt number after a newer one (found by the chaos run's outbound receivers). And an
+ * event handed out again to the process still holding it is not sent a second time alongside the first.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { DeliveryConfig } from '../config/app-config.js';
@@ -123,5 +124,71 @@ describe('DeliveryWorker: a hand-out held too long', () => {
     expect(fetches).toBeGreaterThanOrEqual(3);
     expect(sent).toEqual([]);
     expect(settled).toEqual([]);
+  });
+});
+
+describe('DeliveryWorker: an event handed out again to the process holding it', () => {
+  it('sends it once, settles through the newest hand-out, and ignores an echo of the ack', async () => {
+    const settled: string[] = [];
+    const sent: string[] = [];
+    const handOut = (attempt: number): DeliveryItem => ({
+      seq: 1,
+      subject: 'events.x',
+      data: new TextEncoder().encode(JSON.stringify({ id: 'evt_1' })),
+      time: 0,
+      attempt,
+      ack: async () => void settled.push(`ack ${attempt}`),
+      retry: async () => void settled.push(`retry ${attempt}`),
+      drop: async () => void settled.push(`drop ${attempt}`),
+    });
+    // Attempt 1 while the request is open; 2 (its ack wait ran out) before it is answered; 3 after the ack (the
+    // queue's hand-out crossed the ack); then nothing.
+    const script: DeliveryItem[][] = [[handOut(1)], [handOut(2)], [], [handOut(3)]];
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    let fetches = 0;
+    let returned = 0;
+    const queue: DeliveryQueue = {
+      fetch: async () => {
+        const step = fetches++;
+        if (step === 2) await answered.then(() => sleep(20));
+        else await sleep(5);
+        returned++;
+        return script[step] ?? [];
+      },
+      state: async () => ({ backlog: 0, inFlight: 0, lastHandedOut: 1 }),
+    };
+    const queues: DeliveryQueues = { open: async () => queue, delete: async () => undefined, list: async () => [] };
+    const endpoints = {
+      health: async () => ({ lastSuccessAt: null, lastFailureAt: null, failingSince: null }),
+      putHealth: async () => undefined,
+      putAttempt: async () => undefined,
+    } as unknown as EndpointStore;
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    worker = new DeliveryWorker({
+      queues,
+      endpoints,
+      sender: {
+        send: async (_url, headers) => {
+          sent.push(headers['hookstream-attempt']);
+          // Answered only once the second hand-out has come.
+          for (let i = 0; i < 400 && returned < 2; i++) await sleep(5);
+          answer();
+          return { status: 200, error: null, response: 'ok', retryAfterMs: null, durationMs: 1 };
+        },
+      },
+      config,
+      epoch: () => 'e1',
+      disable: async () => undefined,
+      logger: quiet,
+      userAgent: 'Hookstream/test',
+    });
+    // Several in flight allowed: the loop keeps pulling while the first request is open.
+    worker.sync([{ ...endpoint, ordering: 'unordered', maxInFlight: 4 }], []);
+    for (let i = 0; i < 400 && fetches < 6; i++) await sleep(5);
+    await worker.stop();
+    expect(fetches).toBeGreaterThanOrEqual(6);
+    expect(sent).toEqual(['1']);
+    expect(settled).toEqual(['ack 2']);
   });
 });

@@ -7,9 +7,10 @@
  * This file starts and stops one runner per active endpoint (endpoint-runner.ts: health, disable, its queues); a
  * queue loop (queue-loop.ts) pulls and schedules; one attempt and its outcome are delivery-attempt.ts.
  */
-import type { WorkerDeps } from './delivery-deps.js';
+import { ackWaitFor, type WorkerDeps } from './delivery-deps.js';
 import type { EndpointRecord, RedeliveryJob } from './endpoint.js';
 import { EndpointRunner } from './endpoint-runner.js';
+import { InFlightDeliveries } from './in-flight.js';
 
 export { ackWaitFor, jobQueueName, type DeliveryMetrics, type WorkerDeps, type WorkerLogger } from './delivery-deps.js';
 
@@ -18,10 +19,13 @@ export class DeliveryWorker {
   private stopped = false;
   readonly now: () => number;
   readonly random: () => number;
+  /** Every hand-out this process holds, whichever loop pulled it (one event is never attempted twice at once here). */
+  readonly holdings: InFlightDeliveries;
 
   constructor(readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.holdings = new InFlightDeliveries(this.now, ackWaitFor(deps.config) / 2);
   }
 
   /** Brings the running loops in line with the endpoints and jobs (called on every refresh). */

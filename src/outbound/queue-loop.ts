@@ -10,6 +10,7 @@ import { attemptDelivery, DISABLED_RETRY_MS, expireDelivery } from './delivery-a
 import { ackWaitFor, type WorkerDeps } from './delivery-deps.js';
 import type { RedeliveryJob } from './endpoint.js';
 import type { EndpointRunner } from './endpoint-runner.js';
+import type { Holding } from './in-flight.js';
 
 const FETCH_WAIT_MS = 1_000;
 const MAX_FETCH = 64;
@@ -95,19 +96,30 @@ export class QueueLoop {
         await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 4)));
         continue;
       }
+      // A hand-out of an event this process already holds (its ack wait ran out meanwhile) joins that one.
+      const holdings = this.runner.worker.holdings;
+      const claimed: Holding[] = [];
+      for (const item of items) {
+        const h = holdings.claim(this.queueName, item, pulledAt);
+        if (h) claimed.push(h);
+      }
       if (this.stopped || this.runner.endpoint.status !== 'active') {
         // Not ours to send any more: back to the queue for whoever comes next.
-        for (const item of items) await item.retry(1).catch(() => undefined);
+        for (const h of claimed) {
+          holdings.release(h);
+          await h.item.retry(1).catch(() => undefined);
+        }
         break;
       }
-      for (const item of items) {
+      for (const h of claimed) {
         this.runner.limiter.take();
         this.inFlight++;
-        const p: Promise<void> = this.handle(item, pulledAt)
+        const p: Promise<void> = this.handle(h)
           .catch((err: unknown) =>
             this.deps.logger.error({ queue: this.queueName, err: String(err) }, 'delivery failed'),
           )
           .finally(() => {
+            holdings.release(h);
             this.inFlight--;
             this.settled.delete(p);
             this.wake?.();
@@ -135,26 +147,33 @@ export class QueueLoop {
     }
   }
 
-  /** One event: skip it when it is not for this endpoint or no longer ours, else one attempt and its outcome. */
-  private async handle(item: DeliveryItem, pulledAt: number): Promise<void> {
+  /**
+   * One event: skip it when it is not for this endpoint or no longer ours, else one attempt and its outcome. The
+   * holding's hand-out may be replaced meanwhile (handed out again to this process): the request uses the newest.
+   */
+  private async handle(h: Holding): Promise<void> {
     const e = this.runner.endpoint;
     const job = this.job;
+    const { seq, subject } = h.item;
+    const holdings = this.runner.worker.holdings;
     const wanted =
-      e.patterns.some((p) => matchesSubject(p, item.subject)) &&
-      (!job || (item.seq >= job.fromSeq && item.seq <= job.untilSeq && (!job.seqs || job.seqs.includes(item.seq))));
-    if (!wanted) return item.ack();
-    if (e.status !== 'active') return item.retry(DISABLED_RETRY_MS);
-    // A hand-out whose request could outlast its ack wait is no longer ours (this process was frozen after the
-    // fetch): the queue hands it to someone else, so sending it now would attempt it twice at once. Leave it.
-    const heldMs = this.runner.worker.now() - pulledAt;
-    if (heldMs > ackWaitFor(this.deps.config) - this.deps.config.timeoutMs) {
-      this.deps.logger.warn({ endpoint: e.id, seq: item.seq, heldMs }, 'stale hand-out left to the queue');
-      return;
-    }
+      e.patterns.some((p) => matchesSubject(p, subject)) &&
+      (!job || (seq >= job.fromSeq && seq <= job.untilSeq && (!job.seqs || job.seqs.includes(seq))));
+    if (!wanted) return h.item.ack();
+    if (e.status !== 'active') return h.item.retry(DISABLED_RETRY_MS);
     if (!job) {
       const { expireBefore } = await this.runner.loadHealth();
-      if (expireBefore != null && item.time < expireBefore) return expireDelivery(this.runner, e, item);
+      if (expireBefore != null && h.item.time < expireBefore)
+        return expireDelivery(this.runner, e, holdings.current(h));
     }
-    return attemptDelivery(this.runner, e, item);
+    // Checked right before the request: a hand-out whose request could outlast its ack wait is no longer ours (this
+    // process was held up since the fetch): the queue hands it to someone else, so sending it now would attempt it
+    // twice at once. Leave it.
+    const heldMs = this.runner.worker.now() - h.pulledAt;
+    if (heldMs > ackWaitFor(this.deps.config) - this.deps.config.timeoutMs) {
+      this.deps.logger.warn({ endpoint: e.id, seq, heldMs }, 'stale hand-out left to the queue');
+      return;
+    }
+    return attemptDelivery(this.runner, e, holdings.current(h));
   }
 }
