@@ -56,6 +56,10 @@ export async function startGateway({ store, natsUrl, profileDir, config = {} }) 
     PORT: String(port),
     LOG_LEVEL: 'warn',
   };
+  // Diagnostics a run may ask the gateway for (src/fanout/fanout-trace.ts; e.g. --trace-gc in NODE_OPTIONS).
+  for (const k of ['HOOKSTREAM_FANOUT_TRACE', 'HOOKSTREAM_GATEWAY_NODE_OPTIONS']) {
+    if (process.env[k]) env[k === 'HOOKSTREAM_FANOUT_TRACE' ? k : 'NODE_OPTIONS'] = process.env[k];
+  }
   if (store === 'jetstream') env.NATS_URL = natsUrl;
   else env.DATA_DIR = join(dir, 'data');
   const execArgv = [];

@@ -25,7 +25,10 @@ export async function fanout(ctx, store, transport) {
     saturation: {},
   };
   const kinds = ['hookstream', 'bare'];
-  if (transport === 'sse') {
+  // `--param fanout.pushpin=false` leaves the peer out (a shorter run of Hookstream against the bare reference).
+  if (transport === 'sse' && P.pushpin === false)
+    out.notes.push('Pushpin left out of this run (fanout.pushpin=false).');
+  else if (transport === 'sse') {
     out.pushpin = pushpinVersion() ?? 'not installed';
     if (out.pushpin === 'not installed')
       out.notes.push('Pushpin is not installed (no `pushpin` on PATH): not measured.');

@@ -16,6 +16,7 @@
 import { encodeCursor } from '../events/cursor.js';
 import type { EventStore, StoredEvent, StreamState, Tail } from '../store/event-store.port.js';
 import { delay, SharedCall } from './async-tools.js';
+import { fanoutTrace } from './fanout-trace.js';
 import type { Delivery, FanoutLogger, FanoutMetrics } from './fanout.types.js';
 import { RingBuffer } from './ring-buffer.js';
 import { type NotObjectHandler, pageDelivery, storedDelivery } from './stored-delivery.js';
@@ -303,7 +304,9 @@ export class LiveTap {
       const d = this.toDelivery(ev);
       this.ring.push(d);
       this.metrics.liveEvent?.(ev.seq, ev.time);
+      const traced = fanoutTrace?.arrived(ev.seq, ev.time);
       const sent = this.listener.onEvent(d);
+      if (traced) fanoutTrace?.routed(traced);
       if (sent > 0) this.metrics.delivered?.(sent);
     } catch (err) {
       this.log.error({ err, seq: ev.seq }, 'live event dispatch failed');

@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { DeliverySink, GapNotice, Delivery } from '../fanout/fanout.types.js';
 import { sseDeliveryFrame, type SseBytesFrame } from './delivery-encoding.js';
 import { givePageBuffer, takePageBuffer } from './page-buffers.js';
+import { sseChunk } from './sse-chunk.js';
 import { sseFrame } from './sse-frame.js';
 import { TurnOutbox } from './turn-outbox.js';
 
@@ -17,6 +18,8 @@ export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
   /** Frames handed to the response whose write callback has not run yet, and their bytes. */
   private written = 0;
   private writtenBytes = 0;
+  /** Text chunks go straight to the socket (set after the first completed response write; see writeRaw). */
+  private raw = false;
 
   /** `counts.sse` counts the deliveries handed to this stream (hookstream_deliveries_total). */
   constructor(
@@ -61,17 +64,45 @@ export class SseOutbox extends TurnOutbox<Frame> implements DeliverySink {
     const { res } = this;
     if (res.writableEnded || res.destroyed) return;
     const n = frames.length;
+    if (this.raw && allText(frames)) return this.writeRaw(frames as string[]);
     const chunk = n === 1 && typeof frames[0] === 'string' ? frames[0] : joinFrames(frames);
     const size = chunk.length;
     this.written += n;
     this.writtenBytes += size;
     res.write(chunk, () => {
       if (typeof chunk !== 'string') givePageBuffer(chunk);
+      // Written: the headers are on the socket, so further chunks may go straight to it (see writeRaw).
+      if (!this.raw) this.raw = (res as { chunkedEncoding?: boolean }).chunkedEncoding === true;
       this.written -= n;
       this.writtenBytes -= size;
       this.wake();
     });
   }
+
+  /**
+   * Text frames as one chunk (sse-chunk.ts) written to the socket itself: the same buffer for every stream that is
+   * sent the same frames. Only once a response write has completed (the headers went before it) and only on a
+   * chunked response, so the bytes on the wire are what `res.write` would send, in the same order.
+   */
+  private writeRaw(frames: string[]): void {
+    const socket = this.res.socket;
+    if (!socket || socket.destroyed) return;
+    const n = frames.length;
+    let size = 0;
+    for (const f of frames) size += f.length;
+    this.written += n;
+    this.writtenBytes += size;
+    socket.write(sseChunk(frames), () => {
+      this.written -= n;
+      this.writtenBytes -= size;
+      this.wake();
+    });
+  }
+}
+
+function allText(frames: Frame[]): boolean {
+  for (const f of frames) if (typeof f !== 'string') return false;
+  return true;
 }
 
 /**
