@@ -40,4 +40,21 @@ describe('SharedTicker', () => {
     expect(stays.pings).toBe(1);
     expect(ticker.list()).toEqual([stays]);
   });
+
+  it('spreads the pings over the period: each member once per period, never all in one tick', () => {
+    const ticker = new SharedTicker<Member>(15_000);
+    const members = Array.from({ length: 150 }, () => new Member());
+    for (const m of members) ticker.add(m);
+    const pinged = () => members.reduce((n, m) => n + m.pings, 0);
+    let most = 0;
+    for (let elapsed = 0; elapsed < 15_000; elapsed += 100) {
+      const before = pinged();
+      jest.advanceTimersByTime(100);
+      most = Math.max(most, pinged() - before);
+    }
+    expect(members.every((m) => m.pings === 1)).toBe(true);
+    expect(most).toBeLessThanOrEqual(20);
+    ticker.add(members[0]);
+    expect(ticker.size).toBe(150);
+  });
 });
