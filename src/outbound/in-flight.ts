@@ -76,7 +76,12 @@ export class InFlightDeliveries {
         await h.item.ack();
         done();
       },
-      retry: (delayMs: number) => h.item.retry(delayMs),
+      // After a retry the queue hands the event out again on purpose: that hand-out is the next attempt, not one
+      // to join to this holding (which the holder gives up only once its outcome is recorded).
+      retry: (delayMs: number) => {
+        this.release(h);
+        return h.item.retry(delayMs);
+      },
       drop: async () => {
         await h.item.drop();
         done();
