@@ -43,6 +43,32 @@ const endpoint: EndpointRecord = {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+type Send = ConstructorParameters<typeof DeliveryWorker>[0]['sender']['send'];
+
+/** A worker over one fake queue, a fake endpoint store (healthy, writes accepted) and a quiet logger. */
+function startWorker(queue: DeliveryQueue, send: Send, now?: () => number): DeliveryWorker {
+  const queues: DeliveryQueues = { open: async () => queue, delete: async () => undefined, list: async () => [] };
+  const endpoints = {
+    health: async () => ({ lastSuccessAt: null, lastFailureAt: null, failingSince: null }),
+    putHealth: async () => undefined,
+    putAttempt: async () => undefined,
+    putDead: async () => undefined,
+    removeJob: async () => undefined,
+  } as unknown as EndpointStore;
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  return new DeliveryWorker({
+    queues,
+    endpoints,
+    sender: { send },
+    config,
+    epoch: () => 'e1',
+    disable: async () => undefined,
+    logger: quiet,
+    userAgent: 'Hookstream/test',
+    ...(now ? { now } : {}),
+  });
+}
+
 /** A worker whose queue hands out one event, the clock moving `heldMs` during that fetch; what it then did. */
 async function handOutOnce(heldMs: number) {
   let clock = 1_000_000;
@@ -71,32 +97,14 @@ async function handOutOnce(heldMs: number) {
     },
     state: async () => ({ backlog: 0, inFlight: 0, lastHandedOut: 1 }),
   };
-  const queues: DeliveryQueues = { open: async () => queue, delete: async () => undefined, list: async () => [] };
-  const health = { lastSuccessAt: null, lastFailureAt: null, failingSince: null };
-  const endpoints = {
-    health: async () => ({ ...health }),
-    putHealth: async () => undefined,
-    putAttempt: async () => undefined,
-    putDead: async () => undefined,
-    removeJob: async () => undefined,
-  } as unknown as EndpointStore;
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  worker = new DeliveryWorker({
-    queues,
-    endpoints,
-    sender: {
-      send: async () => {
-        sent.push(clock);
-        return { status: 200, error: null, response: 'ok', retryAfterMs: null, durationMs: 1 };
-      },
+  worker = startWorker(
+    queue,
+    async () => {
+      sent.push(clock);
+      return { status: 200, error: null, response: 'ok', retryAfterMs: null, durationMs: 1 };
     },
-    config,
-    epoch: () => 'e1',
-    disable: async () => undefined,
-    logger: quiet,
-    userAgent: 'Hookstream/test',
-    now: () => clock,
-  });
+    () => clock,
+  );
   worker.sync([endpoint], []);
   // The loop has come back for more after handling the hand-out.
   for (let i = 0; i < 400 && fetches < 3; i++) await sleep(5);
@@ -158,30 +166,12 @@ describe('DeliveryWorker: an event handed out again to the process holding it', 
       },
       state: async () => ({ backlog: 0, inFlight: 0, lastHandedOut: 1 }),
     };
-    const queues: DeliveryQueues = { open: async () => queue, delete: async () => undefined, list: async () => [] };
-    const endpoints = {
-      health: async () => ({ lastSuccessAt: null, lastFailureAt: null, failingSince: null }),
-      putHealth: async () => undefined,
-      putAttempt: async () => undefined,
-    } as unknown as EndpointStore;
-    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    worker = new DeliveryWorker({
-      queues,
-      endpoints,
-      sender: {
-        send: async (_url, headers) => {
-          sent.push(headers['hookstream-attempt']);
-          // Answered only once the second hand-out has come.
-          for (let i = 0; i < 400 && returned < 2; i++) await sleep(5);
-          answer();
-          return { status: 200, error: null, response: 'ok', retryAfterMs: null, durationMs: 1 };
-        },
-      },
-      config,
-      epoch: () => 'e1',
-      disable: async () => undefined,
-      logger: quiet,
-      userAgent: 'Hookstream/test',
+    worker = startWorker(queue, async (_url, headers) => {
+      sent.push(headers['hookstream-attempt']);
+      // Answered only once the second hand-out has come.
+      for (let i = 0; i < 400 && returned < 2; i++) await sleep(5);
+      answer();
+      return { status: 200, error: null, response: 'ok', retryAfterMs: null, durationMs: 1 };
     });
     // Several in flight allowed: the loop keeps pulling while the first request is open.
     worker.sync([{ ...endpoint, ordering: 'unordered', maxInFlight: 4 }], []);
