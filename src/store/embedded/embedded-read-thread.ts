@@ -23,7 +23,9 @@ interface Packed {
   n: number;
   seqs: Float64Array;
   times: Float64Array;
+  /** Each distinct subject of the window once; row i's is `subjects[subjectOf[i]]`. */
   subjects: string[];
+  subjectOf: Uint32Array;
   ends: Uint32Array;
   data: Uint8Array;
 }
@@ -114,7 +116,11 @@ export class EmbeddedReadThread {
       let worker: Worker;
       try {
         worker = new Worker(this.script, {
-          workerData: { file: this.file, literalSql: SQL.pageLiteral, globSql: SQL.pageGlob },
+          workerData: {
+            file: this.file,
+            literalSql: [SQL.pageLiteralHeads, SQL.pageLiteralData],
+            globSql: [SQL.pageGlobHeads, SQL.pageGlobData],
+          },
         });
       } catch (err) {
         this.giveUp(err);
@@ -200,7 +206,7 @@ function unpack(m: Packed): StoredEvent[] {
     const end = m.ends[i];
     out[i] = {
       seq: m.seqs[i],
-      subject: m.subjects[i],
+      subject: m.subjects[m.subjectOf[i]],
       time: m.times[i],
       data: new Uint8Array(buf, base + start, end - start),
     };

@@ -10,13 +10,20 @@
  * One request at a time, answered in order: `{ id, from, to, limit, literal }` or `{ id, from, to, limit, glob }`
  * asks for the rows in seqs `[from, to]` whose subject equals `literal` or matches `glob` (the SQL pre-filter),
  * at most `limit`, in seq order. The answer packs them into a few transferable arrays (no copy on the way
- * back, no object per row): `{ id, n, seqs, times, subjects, ends, data }`, row i's bytes being
+ * back, no object per row): `{ id, n, seqs, times, subjects, subjectOf, ends, data }`, row i's subject being
+ * `subjects[subjectOf[i]]` (each distinct subject once: a window's rows mostly share a few) and its bytes
  * `data[ends[i-1] ?? 0 .. ends[i]]`. A failed statement answers `{ id, error, code }`.
+ *
+ * Each window is two statements in one read transaction (one snapshot): the rows' seq, subject, time and payload
+ * size, then all their payloads concatenated by SQLite into one blob, which becomes `data` as it is. Asking for
+ * the payloads row by row made a buffer per row here and copied each into `data` again.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-const { file, literalSql, globSql } = /** @type {{ file: string, literalSql: string, globSql: string }} */ (workerData);
+const { file, literalSql, globSql } = /** @type {{ file: string, literalSql: string[], globSql: string[] }} */ (
+  workerData
+);
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 
 let db;
@@ -28,14 +35,28 @@ try {
   port.postMessage({ ready: false, error: /** @type {Error} */ (err).message });
   process.exit(0);
 }
-const literal = db.prepare(literalSql).raw(true);
-const glob = db.prepare(globSql).raw(true);
+/** Each pre-filter's pair: the rows without payload, and their payloads as one blob (same parameters). */
+const literal = { heads: db.prepare(literalSql[0]).raw(true), data: db.prepare(literalSql[1]).pluck() };
+const glob = { heads: db.prepare(globSql[0]).raw(true), data: db.prepare(globSql[1]).pluck() };
 port.postMessage({ ready: true });
 
 /**
  * @typedef {{ id: number, from: number, to: number, limit: number, literal?: string, glob?: string }} Request
- * @typedef {[number, string, number, Uint8Array]} Row  seq, subject, time, data
+ * @typedef {[number, string, number, number]} Head  seq, subject, time, payload bytes
  */
+
+/** One window's heads and payload blob, read in one transaction so both see the same rows. */
+const readWindow = db.transaction((/** @type {Request} */ req) => {
+  const st = req.literal !== undefined ? literal : glob;
+  /** @type {unknown[]} */
+  const args =
+    req.literal !== undefined
+      ? [req.literal, req.from, req.to, req.limit]
+      : [req.from, req.to, req.glob, req.limit];
+  const heads = /** @type {Head[]} */ (st.heads.all(...args));
+  const blob = heads.length > 0 ? /** @type {Buffer | null} */ (st.data.get(...args)) : null;
+  return { heads, blob };
+});
 
 port.on('message', (/** @type {Request | 'close'} */ req) => {
   if (req === 'close') {
@@ -43,41 +64,63 @@ port.on('message', (/** @type {Request | 'close'} */ req) => {
     port.close();
     return;
   }
-  let rows;
+  let heads;
+  let blob;
   try {
-    rows = /** @type {Row[]} */ (
-      req.literal !== undefined
-        ? literal.all(req.literal, req.from, req.to, req.limit)
-        : glob.all(req.from, req.to, req.glob, req.limit)
-    );
+    ({ heads, blob } = readWindow(req));
   } catch (err) {
     const e = /** @type {Error & { code?: string }} */ (err);
     port.postMessage({ id: req.id, error: e.message, code: e.code });
     return;
   }
-  const n = rows.length;
+  const n = heads.length;
   const seqs = new Float64Array(n);
   const times = new Float64Array(n);
   const ends = new Uint32Array(n);
+  const subjectOf = new Uint32Array(n);
   /** @type {string[]} */
-  const subjects = new Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) total += rows[i][3].length;
-  // Not from Buffer's shared pool: the whole ArrayBuffer is handed over.
-  const data = new Uint8Array(total);
+  const subjects = [];
+  /** @type {Map<string, number>} */
+  const index = new Map();
+  let last = '';
+  let lastIndex = -1;
   let at = 0;
   for (let i = 0; i < n; i++) {
-    const r = rows[i];
-    seqs[i] = r[0];
-    subjects[i] = r[1];
-    times[i] = r[2];
-    data.set(r[3], at);
-    at += r[3].length;
+    const h = heads[i];
+    seqs[i] = h[0];
+    const subject = h[1];
+    if (subject !== last || lastIndex < 0) {
+      let k = index.get(subject);
+      if (k === undefined) {
+        k = subjects.length;
+        subjects.push(subject);
+        index.set(subject, k);
+      }
+      last = subject;
+      lastIndex = k;
+    }
+    subjectOf[i] = lastIndex;
+    times[i] = h[2];
+    at += h[3];
     ends[i] = at;
   }
-  port.postMessage({ id: req.id, n, seqs, times, subjects, ends, data }, [
+  const got = blob?.length ?? 0;
+  if (got !== at) {
+    // Never expected in one snapshot; the window fails (and is read again) rather than cut payloads wrongly.
+    port.postMessage({ id: req.id, error: `window payloads are ${got} bytes, their rows say ${at}` });
+    return;
+  }
+  // The whole ArrayBuffer is handed over: the blob's own when it has one, else a copy (never Buffer's pool).
+  /** @type {Uint8Array<ArrayBuffer>} */
+  let data;
+  if (!blob) data = new Uint8Array(0);
+  else if (blob.byteOffset === 0 && blob.buffer instanceof ArrayBuffer && blob.buffer.byteLength === blob.length) {
+    data = new Uint8Array(blob.buffer, 0, blob.length);
+  } else data = new Uint8Array(blob);
+  port.postMessage({ id: req.id, n, seqs, times, subjects, subjectOf, ends, data }, [
     seqs.buffer,
     times.buffer,
+    subjectOf.buffer,
     ends.buffer,
     data.buffer,
   ]);

@@ -183,7 +183,16 @@ class EmbeddedReader implements EventReader {
   /** Queues a window's matching rows, and sizes the next windows by how dense this one was. */
   private take(rows: StoredEvent[]): void {
     const { filter } = this.opts;
-    for (const r of rows) if (matchesSubject(filter, r.subject)) this.queue.push(r);
+    // A window's rows mostly share a few subjects: each run of one subject is matched once.
+    let subject: string | undefined;
+    let matches = false;
+    for (const r of rows) {
+      if (r.subject !== subject) {
+        subject = r.subject;
+        matches = matchesSubject(filter, subject);
+      }
+      if (matches) this.queue.push(r);
+    }
     if (rows.length > WINDOW_ROWS) this.span = Math.max(MIN_SPAN, Math.floor((this.span * WINDOW_ROWS) / rows.length));
     else if (rows.length < WINDOW_ROWS / 2) this.span = Math.min(READ_WINDOW, this.span * 2);
   }

@@ -112,6 +112,19 @@ export const SQL = {
   /** NOT INDEXED keeps the plan a rowid range scan (seq order); GLOB is a superset pre-filter, run in C. */
   pageGlob:
     'SELECT seq, subject, time, data FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?',
+  /**
+   * The read thread's form of the two above: a window's rows without their payload (its size in bytes instead),
+   * and every payload of the same rows as one blob, in seq order. Same parameters, run in one read transaction.
+   * One blob instead of a buffer per row: each row's buffer was a third of the thread's time per event.
+   */
+  pageLiteralHeads:
+    'SELECT seq, subject, time, octet_length(data) FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+  pageLiteralData:
+    "SELECT CAST(group_concat(data, '' ORDER BY seq) AS BLOB) FROM (SELECT seq, data FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?)",
+  pageGlobHeads:
+    'SELECT seq, subject, time, octet_length(data) FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?',
+  pageGlobData:
+    "SELECT CAST(group_concat(data, '' ORDER BY seq) AS BLOB) FROM (SELECT seq, data FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?)",
 
   findKey: 'SELECT seq FROM idempotency WHERE msg_id = ? AND expires_at > ?',
   upsertKey: 'INSERT OR REPLACE INTO idempotency (msg_id, seq, expires_at) VALUES (?, ?, ?)',
