@@ -23,6 +23,12 @@ export interface Delivery {
    * these into its frames instead of `json`, which is then never decoded. Absent on live deliveries.
    */
   readonly bytes?: Uint8Array;
+  /**
+   * Set on a catch-up page's deliveries whose cursor is exactly `<cursorEpoch>_<seq>` (a checked epoch, a safe
+   * integer seq ≥ 0): a transport may then write the cursor from the epoch's bytes and the seq, without reading
+   * the cursor string. Absent on live deliveries.
+   */
+  readonly cursorEpoch?: string;
 }
 
 /** What a client receives for one event, before the transport adds `subscription`. */

@@ -318,15 +318,17 @@ export class LiveTap {
    * (pageDelivery) when it is sent right away and not kept. Per event, only the cursor string and the Delivery
    * are made: the epoch is checked once (encodeCursor's rules), and the not-an-object handler is one function.
    */
-  private toDelivery(ev: StoredEvent, make = storedDelivery): Delivery {
+  private toDelivery(ev: StoredEvent, make: typeof pageDelivery = storedDelivery): Delivery {
     const epoch = this.epochValue as string;
     if (epoch !== this.cursorEpoch) {
       encodeCursor({ epoch, seq: 0 }); // throws on an epoch a cursor cannot hold
       this.cursorEpoch = epoch;
     }
-    const cursor =
-      Number.isSafeInteger(ev.seq) && ev.seq >= 0 ? `${epoch}_${ev.seq}` : encodeCursor({ epoch, seq: ev.seq });
-    return make(ev, cursor, this.decoder, this.onNotObject);
+    if (Number.isSafeInteger(ev.seq) && ev.seq >= 0) {
+      // The epoch passes encodeCursor's rules, so the cursor is exactly `<epoch>_<seq>` (Delivery.cursorEpoch).
+      return make(ev, `${epoch}_${ev.seq}`, this.decoder, this.onNotObject, epoch);
+    }
+    return make(ev, encodeCursor({ epoch, seq: ev.seq }), this.decoder, this.onNotObject);
   }
 
   /** The epoch toDelivery last checked. */

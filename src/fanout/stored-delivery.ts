@@ -56,6 +56,7 @@ class PageDelivery implements Delivery {
     readonly subject: string,
     readonly bytes: Uint8Array,
     private readonly decoder: TextDecoder,
+    readonly cursorEpoch: string | undefined,
   ) {}
 
   get json(): string {
@@ -82,13 +83,17 @@ export function storedDelivery(
   return new StoredDelivery(cursor, ev.seq, ev.subject, JSON.stringify(text));
 }
 
-/** The Delivery for a stored event a catch-up page sends now (PageDelivery), or storedDelivery's when not an object. */
+/**
+ * The Delivery for a stored event a catch-up page sends now (PageDelivery), or storedDelivery's when not an object.
+ * `cursorEpoch`: given only when `cursor` is exactly `<cursorEpoch>_<ev.seq>` (see Delivery.cursorEpoch).
+ */
 export function pageDelivery(
   ev: StoredEvent,
   cursor: string,
   decoder: TextDecoder,
   onNotObject: NotObjectHandler,
+  cursorEpoch?: string,
 ): Delivery {
-  if (looksLikeObject(ev.data)) return new PageDelivery(cursor, ev.seq, ev.subject, ev.data, decoder);
+  if (looksLikeObject(ev.data)) return new PageDelivery(cursor, ev.seq, ev.subject, ev.data, decoder, cursorEpoch);
   return storedDelivery(ev, cursor, decoder, onNotObject);
 }

@@ -25,7 +25,9 @@ export function sseDeliveryFrame(d: Delivery): string | SseBytesFrame {
     sseLast = d;
     // A cursor is `<epoch>_<seq>`; JSON only holds a line break if the stored text was pretty-printed.
     const { bytes } = d;
-    if (bytes && isPlainPage(d) && !hasLineBreak(bytes)) sseText = new SseBytesFrame(d, bytes);
+    if (bytes && (d.cursorEpoch !== undefined || isPlainPage(d)) && !hasLineBreak(bytes)) {
+      sseText = new SseBytesFrame(d, bytes);
+    }
     else {
       const data = wireJson(d);
       sseText =
@@ -46,6 +48,68 @@ function hasLineBreak(bytes: Uint8Array): boolean {
 const SSE_ID = Buffer.from('id: ');
 const SSE_DATA = Buffer.from('\ndata: {');
 const SSE_END = Buffer.from('}\n\n');
+const SSE_SEQ = Buffer.from('","seq":');
+
+/**
+ * A page frame's parts up to each of its seq's three places, for a delivery whose cursor is `<epoch>_<seq>`
+ * (Delivery.cursorEpoch): `id: <epoch>_`, `\ndata: {"cursor":"<epoch>_`, and per subject
+ * `,"subject":<subject JSON>,"event":`. Made once per epoch and per subject, so a page's frame is a handful of
+ * copies and its seq's digits, with no look at the cursor string.
+ */
+interface EpochHeads {
+  epoch: string;
+  id: Buffer;
+  data: Buffer;
+}
+let epochHeads: EpochHeads = { epoch: '', id: SSE_ID, data: SSE_DATA };
+
+function headsOf(epoch: string): EpochHeads {
+  if (epochHeads.epoch !== epoch) {
+    epochHeads = {
+      epoch,
+      id: Buffer.from(`id: ${epoch}_`),
+      data: Buffer.from(`\ndata: {"cursor":"${epoch}_`),
+    };
+  }
+  return epochHeads;
+}
+
+let tailSubject = '';
+let tailBytes: Buffer = Buffer.alloc(0);
+const tails = new Map<string, Buffer>();
+
+/** `,"subject":<subject JSON>,"event":` as bytes: the last subject's at once, others remembered (a few hundred). */
+function subjectTail(subject: string): Buffer {
+  if (subject === tailSubject) return tailBytes;
+  let b = tails.get(subject);
+  if (b === undefined) {
+    b = Buffer.from(`,"subject":${JSON.stringify(subject)},"event":`);
+    if (tails.size >= 256) tails.clear();
+    tails.set(subject, b);
+  }
+  tailSubject = subject;
+  tailBytes = b;
+  return b;
+}
+
+function digitCount(n: number): number {
+  let k = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    k++;
+  }
+  return k;
+}
+
+/** Writes the `k` decimal digits of `n` at `o`; returns the offset after them. */
+function writeDigits(out: Buffer, o: number, n: number, k: number): number {
+  let end = o + k;
+  do {
+    out[--end] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (end > o);
+  return o + k;
+}
 
 /**
  * The SSE frame of a catch-up page's delivery, not built until it is written: `id: <cursor>`, `data: {` + the
@@ -55,12 +119,32 @@ const SSE_END = Buffer.from('}\n\n');
 export class SseBytesFrame {
   /** Bytes of the frame. */
   readonly length: number;
+  /** The subject's JSON, or with cursorEpoch: `,"subject":…,"event":` (subjectTail). */
   private readonly subject: Buffer;
+  /** With cursorEpoch: the epoch's heads, and the seq's digit count. */
+  private readonly heads: EpochHeads | undefined;
+  private readonly digits: number = 0;
 
   constructor(
     private readonly d: Delivery,
     private readonly bytes: Uint8Array,
   ) {
+    const epoch = d.cursorEpoch;
+    if (epoch !== undefined) {
+      const heads = headsOf(epoch);
+      this.heads = heads;
+      this.subject = subjectTail(d.subject);
+      this.digits = digitCount(d.seq);
+      this.length =
+        heads.id.length +
+        heads.data.length +
+        SSE_SEQ.length +
+        3 * this.digits +
+        this.subject.length +
+        bytes.length +
+        SSE_END.length;
+      return;
+    }
     this.subject = subjectBytes(d.subject);
     this.length =
       SSE_ID.length +
@@ -73,6 +157,23 @@ export class SseBytesFrame {
 
   /** Writes the frame at `o`; returns the offset after it. */
   writeTo(out: Buffer, o: number): number {
+    const { heads } = this;
+    if (heads !== undefined) {
+      const { seq } = this.d;
+      const k = this.digits;
+      out.set(heads.id, o);
+      o = writeDigits(out, o + heads.id.length, seq, k);
+      out.set(heads.data, o);
+      o = writeDigits(out, o + heads.data.length, seq, k);
+      out.set(SSE_SEQ, o);
+      o = writeDigits(out, o + SSE_SEQ.length, seq, k);
+      out.set(this.subject, o);
+      o += this.subject.length;
+      out.set(this.bytes, o);
+      o += this.bytes.length;
+      out.set(SSE_END, o);
+      return o + SSE_END.length;
+    }
     out.set(SSE_ID, o);
     o = writeAscii(out, o + SSE_ID.length, this.d.cursor);
     out.set(SSE_DATA, o);

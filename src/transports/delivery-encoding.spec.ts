@@ -168,6 +168,28 @@ describe('a catch-up page delivery (the stored bytes, never decoded)', () => {
     }
   });
 
+  it('writes the same bytes from the cursor epoch as from the cursor, as epochs and subjects change', () => {
+    // Frames built one after another and written afterwards, as a page's are: each keeps its own epoch and subject.
+    const frames: { frame: SseBytesFrame; expected: string }[] = [];
+    for (const epoch of ['abc', 'abd', '0123456789abcdef', 'z']) {
+      for (const seq of [0, 9, 10, 123_456, Number.MAX_SAFE_INTEGER]) {
+        for (const subject of ['events.a', 'events.b', 'events.acme.ü', 'events."q"', 'events.a']) {
+          const d: Delivery = { ...text, seq, cursor: `${epoch}_${seq}`, subject };
+          const expected = String(sseDeliveryFrame({ ...d }));
+          const frame = sseDeliveryFrame({ ...withBytes(d), cursorEpoch: epoch });
+          expect(frame).toBeInstanceOf(SseBytesFrame);
+          frames.push({ frame: frame as SseBytesFrame, expected });
+        }
+      }
+    }
+    const out = Buffer.alloc(frames.reduce((n, f) => n + f.frame.length, 0));
+    let o = 0;
+    for (const { frame } of frames) o = frame.writeTo(out, o);
+    expect(o).toBe(out.length);
+    expect(out.toString()).toBe(frames.map((f) => f.expected).join(''));
+    for (const { frame, expected } of frames) expect(frame.toBuffer().toString()).toBe(expected);
+  });
+
   it('falls back to the text frame when the stored bytes hold a line break', () => {
     const pretty = { ...text, json: JSON.stringify(stored, null, 2) };
     expect(String(sseDeliveryFrame(withBytes(pretty)))).toBe(String(sseDeliveryFrame({ ...pretty })));
