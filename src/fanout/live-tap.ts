@@ -156,9 +156,15 @@ export class LiveTap {
     return this.observeState(st) === 'current' ? st : null;
   }
 
-  /** The Delivery for a stored event of the current epoch: the ring's object when it holds that seq. */
+  /**
+   * The Delivery for a stored event of the current epoch: the ring's object when it holds that seq, else a page
+   * delivery (sent right away and not kept), whose cursor string is made only if a transport asks for it.
+   */
   deliveryFor(ev: StoredEvent): Delivery {
-    return this.ring.get(ev.seq) ?? this.toDelivery(ev, pageDelivery);
+    const d = this.ring.get(ev.seq);
+    if (d) return d;
+    if (!(Number.isSafeInteger(ev.seq) && ev.seq >= 0)) return this.toDelivery(ev); // throws, as encodeCursor does
+    return pageDelivery(ev, this.checkedEpoch(), this.decoder, this.onNotObject);
   }
 
   /** One attempt to learn the epoch (if unknown) and start the tail; concurrent callers share it. */
@@ -314,21 +320,25 @@ export class LiveTap {
   }
 
   /**
-   * One Delivery per stored event, shared by every subscription (see stored-delivery.ts); a catch-up page's own
-   * (pageDelivery) when it is sent right away and not kept. Per event, only the cursor string and the Delivery
-   * are made: the epoch is checked once (encodeCursor's rules), and the not-an-object handler is one function.
+   * One Delivery per stored event, shared by every subscription (see stored-delivery.ts). Per event, only the
+   * cursor string and the Delivery are made: the epoch is checked once (encodeCursor's rules), and the
+   * not-an-object handler is one function. A catch-up page's deliveries are deliveryFor's (pageDelivery).
    */
-  private toDelivery(ev: StoredEvent, make: typeof pageDelivery = storedDelivery): Delivery {
+  private toDelivery(ev: StoredEvent): Delivery {
+    const epoch = this.checkedEpoch();
+    const cursor =
+      Number.isSafeInteger(ev.seq) && ev.seq >= 0 ? `${epoch}_${ev.seq}` : encodeCursor({ epoch, seq: ev.seq });
+    return storedDelivery(ev, cursor, this.decoder, this.onNotObject);
+  }
+
+  /** The current epoch, checked once against encodeCursor's rules (it throws on an epoch a cursor cannot hold). */
+  private checkedEpoch(): string {
     const epoch = this.epochValue as string;
     if (epoch !== this.cursorEpoch) {
-      encodeCursor({ epoch, seq: 0 }); // throws on an epoch a cursor cannot hold
+      encodeCursor({ epoch, seq: 0 });
       this.cursorEpoch = epoch;
     }
-    if (Number.isSafeInteger(ev.seq) && ev.seq >= 0) {
-      // The epoch passes encodeCursor's rules, so the cursor is exactly `<epoch>_<seq>` (Delivery.cursorEpoch).
-      return make(ev, `${epoch}_${ev.seq}`, this.decoder, this.onNotObject, epoch);
-    }
-    return make(ev, encodeCursor({ epoch, seq: ev.seq }), this.decoder, this.onNotObject);
+    return epoch;
   }
 
   /** The epoch toDelivery last checked. */

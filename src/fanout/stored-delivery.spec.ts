@@ -42,16 +42,22 @@ describe('storedDelivery', () => {
 describe('pageDelivery', () => {
   it('carries the stored bytes themselves, and the same text as storedDelivery when asked', () => {
     const ev = stored('{"specversion":"1.0","id":"é"}');
-    const d = pageDelivery(ev, 'e_5', decoder, () => undefined);
+    const d = pageDelivery(ev, 'e', decoder, () => undefined);
     expect(d.bytes).toBe(ev.data);
+    expect({ cursor: d.cursor, cursorEpoch: d.cursorEpoch, seq: d.seq }).toEqual({
+      cursor: 'e_5',
+      cursorEpoch: 'e',
+      seq: 5,
+    });
     expect(d.json).toBe(storedDelivery(ev, 'e_5', decoder, () => undefined).json);
     expect(d.event).toEqual({ specversion: '1.0', id: 'é' });
   });
 
   it('sends what is not one object as storedDelivery does: a JSON string, with no bytes to splice', () => {
     const onNotObject = jest.fn();
-    const d = pageDelivery(stored('[1,2]'), 'e_5', decoder, onNotObject);
+    const d = pageDelivery(stored('[1,2]'), 'e', decoder, onNotObject);
     expect(d.bytes).toBeUndefined();
+    expect(d.cursor).toBe('e_5');
     expect(d.json).toBe(JSON.stringify('[1,2]'));
     expect(onNotObject).toHaveBeenCalledWith('[1,2]', 5);
   });

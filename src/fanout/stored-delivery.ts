@@ -46,18 +46,23 @@ function isSpace(b: number): boolean {
  * A catch-up page's delivery: sent to the one client catching up, right away, so its frames are built from the
  * stored bytes (`bytes`) and the text is decoded only if something asks for `json`. Not for the ring: a
  * JetStream message's bytes are a view into the buffer it was read in, which this would keep alive.
+ * Its cursor is `<cursorEpoch>_<seq>`, made only if a transport asks for it (an SSE page frame does not).
  */
 class PageDelivery implements Delivery {
   #json?: string;
+  #cursor?: string;
 
   constructor(
-    readonly cursor: string,
+    readonly cursorEpoch: string,
     readonly seq: number,
     readonly subject: string,
     readonly bytes: Uint8Array,
     private readonly decoder: TextDecoder,
-    readonly cursorEpoch: string | undefined,
   ) {}
+
+  get cursor(): string {
+    return (this.#cursor ??= `${this.cursorEpoch}_${this.seq}`);
+  }
 
   get json(): string {
     return (this.#json ??= this.decoder.decode(this.bytes));
@@ -85,15 +90,15 @@ export function storedDelivery(
 
 /**
  * The Delivery for a stored event a catch-up page sends now (PageDelivery), or storedDelivery's when not an object.
- * `cursorEpoch`: given only when `cursor` is exactly `<cursorEpoch>_<ev.seq>` (see Delivery.cursorEpoch).
+ * `epoch` must be one a cursor holds (encodeCursor's rules) and `ev.seq` a safe integer ≥ 0: the cursor is then
+ * exactly `<epoch>_<seq>` (Delivery.cursorEpoch).
  */
 export function pageDelivery(
   ev: StoredEvent,
-  cursor: string,
+  epoch: string,
   decoder: TextDecoder,
   onNotObject: NotObjectHandler,
-  cursorEpoch?: string,
 ): Delivery {
-  if (looksLikeObject(ev.data)) return new PageDelivery(cursor, ev.seq, ev.subject, ev.data, decoder, cursorEpoch);
-  return storedDelivery(ev, cursor, decoder, onNotObject);
+  if (looksLikeObject(ev.data)) return new PageDelivery(epoch, ev.seq, ev.subject, ev.data, decoder);
+  return storedDelivery(ev, `${epoch}_${ev.seq}`, decoder, onNotObject);
 }

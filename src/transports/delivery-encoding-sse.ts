@@ -27,8 +27,7 @@ export function sseDeliveryFrame(d: Delivery): string | SseBytesFrame {
     const { bytes } = d;
     if (bytes && (d.cursorEpoch !== undefined || isPlainPage(d)) && !hasLineBreak(bytes)) {
       sseText = new SseBytesFrame(d, bytes);
-    }
-    else {
+    } else {
       const data = wireJson(d);
       sseText =
         data.includes('\n') || data.includes('\r')
