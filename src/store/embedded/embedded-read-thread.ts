@@ -118,8 +118,8 @@ export class EmbeddedReadThread {
         worker = new Worker(this.script, {
           workerData: {
             file: this.file,
-            literalSql: [SQL.pageLiteralHeads, SQL.pageLiteralData],
-            globSql: [SQL.pageGlobHeads, SQL.pageGlobData],
+            literalSql: [SQL.pageLiteralHeads, SQL.pageLiteralData, SQL.pageLiteral],
+            globSql: [SQL.pageGlobHeads, SQL.pageGlobData, SQL.pageGlob],
           },
         });
       } catch (err) {

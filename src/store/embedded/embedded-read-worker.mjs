@@ -16,14 +16,17 @@
  *
  * Each window is two statements in one read transaction (one snapshot): the rows' seq, subject, time and payload
  * size, then all their payloads concatenated by SQLite into one blob, which becomes `data` as it is. Asking for
- * the payloads row by row made a buffer per row here and copied each into `data` again.
+ * the payloads row by row made a buffer per row here and copied each into `data` again. A window whose payloads
+ * add up to more than BLOB_MAX bytes is still read row by row (`rows`): SQLite refuses a blob over its length
+ * limit (1e9 bytes by default), and a window that always failed would stop its catch-up.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-const { file, literalSql, globSql } = /** @type {{ file: string, literalSql: string[], globSql: string[] }} */ (
-  workerData
-);
+const { file, literalSql, globSql, blobMax } =
+  /** @type {{ file: string, literalSql: string[], globSql: string[], blobMax?: number }} */ (workerData);
+/** Payload bytes of a window above which its payloads are read row by row instead of as one blob. */
+const BLOB_MAX = blobMax ?? 64 * 1024 * 1024;
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 
 let db;
@@ -35,9 +38,17 @@ try {
   port.postMessage({ ready: false, error: /** @type {Error} */ (err).message });
   process.exit(0);
 }
-/** Each pre-filter's pair: the rows without payload, and their payloads as one blob (same parameters). */
-const literal = { heads: db.prepare(literalSql[0]).raw(true), data: db.prepare(literalSql[1]).pluck() };
-const glob = { heads: db.prepare(globSql[0]).raw(true), data: db.prepare(globSql[1]).pluck() };
+/**
+ * Each pre-filter's statements, with the same parameters: the rows without payload, their payloads as one blob,
+ * and the rows with their payloads (for a window too large for one blob).
+ */
+const prepare = (/** @type {string[]} */ sql) => ({
+  heads: db.prepare(sql[0]).raw(true),
+  data: db.prepare(sql[1]).pluck(),
+  rows: db.prepare(sql[2]).raw(true),
+});
+const literal = prepare(literalSql);
+const glob = prepare(globSql);
 port.postMessage({ ready: true });
 
 /**
@@ -50,12 +61,21 @@ const readWindow = db.transaction((/** @type {Request} */ req) => {
   const st = req.literal !== undefined ? literal : glob;
   /** @type {unknown[]} */
   const args =
-    req.literal !== undefined
-      ? [req.literal, req.from, req.to, req.limit]
-      : [req.from, req.to, req.glob, req.limit];
+    req.literal !== undefined ? [req.literal, req.from, req.to, req.limit] : [req.from, req.to, req.glob, req.limit];
   const heads = /** @type {Head[]} */ (st.heads.all(...args));
-  const blob = heads.length > 0 ? /** @type {Buffer | null} */ (st.data.get(...args)) : null;
-  return { heads, blob };
+  if (heads.length === 0) return { heads, blob: null };
+  let total = 0;
+  for (const h of heads) total += h[3];
+  if (total <= BLOB_MAX) return { heads, blob: /** @type {Buffer | null} */ (st.data.get(...args)) };
+  const rows = /** @type {[number, string, number, Uint8Array][]} */ (st.rows.all(...args));
+  const blob = new Uint8Array(total);
+  let at = 0;
+  for (const r of rows) {
+    if (at + r[3].length > total) return { heads, blob: null }; // not the rows the heads said: fails below
+    blob.set(r[3], at);
+    at += r[3].length;
+  }
+  return { heads, blob: at === total ? blob : null };
 });
 
 port.on('message', (/** @type {Request | 'close'} */ req) => {
@@ -65,6 +85,7 @@ port.on('message', (/** @type {Request | 'close'} */ req) => {
     return;
   }
   let heads;
+  /** @type {Uint8Array | null} */
   let blob;
   try {
     ({ heads, blob } = readWindow(req));
