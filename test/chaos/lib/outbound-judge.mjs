@@ -8,7 +8,9 @@
  *    near it (`faultLosing2xx`), or the gateway's own record of that attempt as failed or unacknowledged
  *    (OutboundChaos.explainTwice); any other is a failure;
  *  - `hookstream-attempt` grows with every answered request for an event (no schedule restarted, one replica at a
- *    time), except around a NATS node kill, where a consumer's new leader may hand out an event with a lower count;
+ *    time), except around a NATS node kill, where a consumer's new leader may hand out an event with a lower count,
+ *    or while another gateway is still attempting it (each then asks for a retry, and the two retries can arrive in
+ *    either order);
  *  - FIFO: one request at a time, in stream order, never an event before the previous one got its 2xx; a re-send
  *    repeats only the latest event.
  */
@@ -95,6 +97,23 @@ function natsFaultAround(faults, at) {
 }
 
 /**
+ * Whether two of an event's requests, from different gateways, were open at once, the later one sent from ACK_MS
+ * before the NATS fault `f` on (its consumer's new leader handed the event out while the old hand-out was still
+ * being attempted).
+ */
+function handedOutTwiceAt(requests, f) {
+  for (let j = 1; j < requests.length; j++) {
+    const y = requests[j];
+    if (y.at < f.at - ACK_MS || y.at > (f.doneAt ?? f.at) + NATS_SETTLE_MS) continue;
+    for (let i = 0; i < j; i++) {
+      const x = requests[i];
+      if (x.from !== undefined && y.from !== undefined && x.from !== y.from && y.at < x.end) return true;
+    }
+  }
+  return false;
+}
+
+/**
  * Judges one endpoint's receiver against the stream (see the file's comment). `unacked(seq, attempt)`: whether a
  * gateway logged a failed ack for that delivery (from `ackFailuresIn`).
  */
@@ -127,6 +146,8 @@ export function judgeEndpoint(ep, rx, stored, faults, unacked = () => false) {
   const ok = new Map();
   const lastAttempt = new Map();
   const lastAnsweredAt = new Map();
+  /** Per event, every request so far (answered or not): when it was sent, when it closed, which gateway sent it. */
+  const sent = new Map();
   for (const r of rx.requests) {
     if (!r.verified) v.unverified++;
     const seq = seqOf.get(r.id);
@@ -142,9 +163,15 @@ export function judgeEndpoint(ep, rx, stored, faults, unacked = () => false) {
     if (answered && lastAttempt.has(r.id) && r.attempt <= lastAttempt.get(r.id)) {
       // A new leader hands the event out no sooner than its election, seconds after the previous request; or at
       // once after a graceful hand-over, when the gateway's ack of the previous delivery failed (its log says so).
+      // Or the fault's new leader handed the event out while another gateway was still attempting it: each of the
+      // two then asks for a retry when its attempt fails, the queue hands the event out once for each, and the two
+      // hand-outs go to different gateways whose requests can reach the receiver in either order.
+      const around = natsFaultAround(faults, r.at);
       const f =
-        r.at - lastAnsweredAt.get(r.id) >= 1_000 || unacked(seq, lastAttempt.get(r.id))
-          ? natsFaultAround(faults, r.at)
+        r.at - lastAnsweredAt.get(r.id) >= 1_000 ||
+        unacked(seq, lastAttempt.get(r.id)) ||
+        (around && handedOutTwiceAt(sent.get(r.id) ?? [], around))
+          ? around
           : undefined;
       if (f) {
         v.attemptRegressionsExcused++;
@@ -160,6 +187,9 @@ export function judgeEndpoint(ep, rx, stored, faults, unacked = () => false) {
           from: r.from,
         });
     }
+    let mine = sent.get(r.id);
+    if (!mine) sent.set(r.id, (mine = []));
+    mine.push({ at: r.at, end: r.answeredAt ?? r.closedAt ?? Infinity, from: r.from });
     if (answered) {
       lastAttempt.set(r.id, Math.max(r.attempt, lastAttempt.get(r.id) ?? 0));
       lastAnsweredAt.set(r.id, r.at);
