@@ -1,11 +1,13 @@
 /** SSE frames of deliveries (see delivery-encoding.ts): text for live deliveries, stored bytes for catch-up pages. */
 import type { Delivery } from '../fanout/fanout.types.js';
 import {
+  digitCount,
   isPlainPage,
   subjectBytes,
   wireHeadLength,
   wireJson,
   writeAscii,
+  writeDigits,
   writeWireHead,
 } from './delivery-encoding-wire.js';
 import { sseFrame } from './sse-frame.js';
@@ -89,25 +91,6 @@ function subjectTail(subject: string): Buffer {
   tailSubject = subject;
   tailBytes = b;
   return b;
-}
-
-function digitCount(n: number): number {
-  let k = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    k++;
-  }
-  return k;
-}
-
-/** Writes the `k` decimal digits of `n` at `o`; returns the offset after them. */
-function writeDigits(out: Buffer, o: number, n: number, k: number): number {
-  let end = o + k;
-  do {
-    out[--end] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
-  } while (end > o);
-  return o + k;
 }
 
 /**

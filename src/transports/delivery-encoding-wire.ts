@@ -69,7 +69,8 @@ export function subjectBytes(subject: string): Buffer {
   return b;
 }
 
-function digits(n: number): number {
+/** How many decimal digits a seq (a safe integer ≥ 0) has. */
+export function digitCount(n: number): number {
   let k = 1;
   while (n >= 10) {
     n = Math.floor(n / 10);
@@ -78,13 +79,23 @@ function digits(n: number): number {
   return k;
 }
 
+/** Writes the `k` decimal digits of `n` at `o`; returns the offset after them. */
+export function writeDigits(out: Buffer, o: number, n: number, k: number): number {
+  let end = o + k;
+  do {
+    out[--end] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (end > o);
+  return o + k;
+}
+
 /** Bytes of the wire head for a plain cursor, a safe integer seq ≥ 0 and the subject's JSON bytes. */
 export function wireHeadLength(cursor: string, seq: number, subject: Buffer): number {
   return (
     HEAD_CURSOR.length +
     cursor.length +
     HEAD_SEQ.length +
-    digits(seq) +
+    digitCount(seq) +
     HEAD_SUBJECT.length +
     subject.length +
     HEAD_EVENT.length
@@ -103,12 +114,7 @@ export function writeWireHead(out: Buffer, o: number, cursor: string, seq: numbe
   o = writeAscii(out, o + HEAD_CURSOR.length, cursor);
   out.set(HEAD_SEQ, o);
   o += HEAD_SEQ.length;
-  let end = o + digits(seq);
-  o = end;
-  do {
-    out[--end] = 0x30 + (seq % 10);
-    seq = Math.floor(seq / 10);
-  } while (seq > 0);
+  o = writeDigits(out, o, seq, digitCount(seq));
   out.set(HEAD_SUBJECT, o);
   o += HEAD_SUBJECT.length;
   out.set(subject, o);
