@@ -87,6 +87,19 @@ CREATE TABLE IF NOT EXISTS metadata_revision (
 INSERT OR IGNORE INTO metadata_revision (id, last) VALUES (1, 0);
 `;
 
+/**
+ * A catch-up window's rows, by subject (its index) or by GLOB pre-filter (a rowid scan): the one clause every
+ * statement over that window shares, so the rows, their payload sizes and their payload blob are the same rows.
+ */
+const LITERAL_WINDOW =
+  'FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?';
+const GLOB_WINDOW = 'FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?';
+
+/** Every payload of a window's rows, concatenated in seq order into one blob. */
+function windowBlob(window: string): string {
+  return `SELECT CAST(group_concat(data, '' ORDER BY seq) AS BLOB) FROM (SELECT seq, data ${window})`;
+}
+
 export const SQL = {
   readMeta: 'SELECT schema_version, epoch, last_seq, total_bytes FROM meta WHERE id = 1',
   insertMeta:
@@ -107,24 +120,18 @@ export const SQL = {
    * Catch-up reads take a closed seq window `[from, to]`: the reader bounds `to` by its own end point and by a
    * fixed window size, so one statement never walks more than a window of the table however little matches.
    */
-  pageLiteral:
-    'SELECT seq, subject, time, data FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+  pageLiteral: `SELECT seq, subject, time, data ${LITERAL_WINDOW}`,
   /** NOT INDEXED keeps the plan a rowid range scan (seq order); GLOB is a superset pre-filter, run in C. */
-  pageGlob:
-    'SELECT seq, subject, time, data FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?',
+  pageGlob: `SELECT seq, subject, time, data ${GLOB_WINDOW}`,
   /**
    * The read thread's form of the two above: a window's rows without their payload (its size in bytes instead),
    * and every payload of the same rows as one blob, in seq order. Same parameters, run in one read transaction.
    * One blob instead of a buffer per row: each row's buffer was a third of the thread's time per event.
    */
-  pageLiteralHeads:
-    'SELECT seq, subject, time, octet_length(data) FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
-  pageLiteralData:
-    "SELECT CAST(group_concat(data, '' ORDER BY seq) AS BLOB) FROM (SELECT seq, data FROM events INDEXED BY events_subject_seq WHERE subject = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?)",
-  pageGlobHeads:
-    'SELECT seq, subject, time, octet_length(data) FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?',
-  pageGlobData:
-    "SELECT CAST(group_concat(data, '' ORDER BY seq) AS BLOB) FROM (SELECT seq, data FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND subject GLOB ? ORDER BY seq LIMIT ?)",
+  pageLiteralHeads: `SELECT seq, subject, time, octet_length(data) ${LITERAL_WINDOW}`,
+  pageLiteralData: windowBlob(LITERAL_WINDOW),
+  pageGlobHeads: `SELECT seq, subject, time, octet_length(data) ${GLOB_WINDOW}`,
+  pageGlobData: windowBlob(GLOB_WINDOW),
 
   findKey: 'SELECT seq FROM idempotency WHERE msg_id = ? AND expires_at > ?',
   upsertKey: 'INSERT OR REPLACE INTO idempotency (msg_id, seq, expires_at) VALUES (?, ?, ?)',
