@@ -41,6 +41,10 @@ export async function fanout(ctx, store, transport) {
       const pub = await publisherFor(t);
       try {
         if (t.server.services) out.pushpinProcesses = t.server.services.map((s) => s.name);
+        if (t.server.restarted)
+          out.notes.push(
+            `Pushpin did not become ready on its first start (${t.server.restarted}); all of it was stopped and it was started again on fresh ports, which worked. Its figures are from that second start.`,
+          );
         await sleep(ctx.P.settleMs);
         const rssBefore = await settledRss(t.pids, 3);
         ctx.progress(`${label}: connecting ${P.clients} clients`);
