@@ -173,8 +173,9 @@ function canListen(port) {
 /**
  * A loopback port outside the kernel's ephemeral range (net.ipv4.ip_local_port_range) that nothing listens on.
  * Pushpin's two ports are chosen here, not with freePort(): a port the kernel hands out as free sits in the
- * ephemeral range, where any connect() or bind-to-port-0 on the machine (the bench's thousand clients, the
- * servers it starts) may take it before Pushpin binds it, and pushpin-handler then runs without its publish
+ * ephemeral range, where, before Pushpin binds it, any server on the machine listening on port 0 (on 127.0.0.1
+ * or every address) may be given it, or a connection from 127.0.0.1 may use it (once closed, its TIME_WAIT keeps
+ * listeners off the port for a minute, SO_REUSEADDR or not). pushpin-handler then runs without its publish
  * endpoint and says nothing. Outside that range the kernel never hands a port out by itself.
  */
 export async function quietPort(avoid = []) {
