@@ -27,6 +27,7 @@ import { exitOnSignals } from '../test/lib/procs.mjs';
 import { ROOT, useGatewayDist } from './lib/gateway.mjs';
 import { withTarget } from './lib/phase.mjs';
 import { writeReports, printTable } from './lib/report.mjs';
+import { isPeerCheck } from './lib/report-peers.mjs';
 import { machineInfo, nowMs } from './lib/util.mjs';
 import { ingest, ingestWithSchema } from './scenarios/ingest.mjs';
 import { fanout } from './scenarios/fanout.mjs';
@@ -287,7 +288,7 @@ async function runOne(name, store, fn) {
     say(`${name} · ${store}: done in ${r.seconds.toFixed(0)} s${bad.length ? ' — CORRECTNESS FAILURE' : ''}`);
     for (const c of [...bad, ...warn])
       say(
-        `   ${c.ok ? 'ok' : c.warnOnly || c.who !== 'hookstream' ? 'warning' : 'FAIL'} [${c.who}] ${c.what}: ${c.detail}`,
+        `   ${c.ok ? 'ok' : isPeerCheck(c) ? 'peer' : c.warnOnly || c.who !== 'hookstream' ? 'warning' : 'FAIL'} [${c.who}] ${c.what}: ${c.detail}`,
       );
     if (bad.length) failed = true;
   } catch (err) {

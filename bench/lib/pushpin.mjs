@@ -14,10 +14,12 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startRef } from './gateway.mjs';
 import { freePort, sleep, spawnTracked } from '../../test/lib/procs.mjs';
@@ -159,19 +161,69 @@ function signalAll(pids, signal) {
   }
 }
 
+/** Whether a listener can take 127.0.0.1:`port` right now. */
+function canListen(port) {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A loopback port outside the kernel's ephemeral range (net.ipv4.ip_local_port_range) that nothing listens on.
+ * Pushpin's two ports are chosen here, not with freePort(): a port the kernel hands out as free sits in the
+ * ephemeral range, where, before Pushpin binds it, any server on the machine listening on port 0 (on 127.0.0.1
+ * or every address) may be given it, or a connection from 127.0.0.1 may use it (once closed, its TIME_WAIT keeps
+ * listeners off the port for a minute, SO_REUSEADDR or not). pushpin-handler then runs without its publish
+ * endpoint and says nothing. Outside that range the kernel never hands a port out by itself.
+ */
+export async function quietPort(avoid = []) {
+  let lo = 32_768;
+  let hi = 60_999;
+  try {
+    [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {
+    // not Linux: the usual range
+  }
+  // The 8,192 ports just below the range, or just above it when the range starts too low.
+  const span = lo - 8_192 >= 1_024 ? [lo - 8_192, lo - 1] : hi + 8_192 <= 65_535 ? [hi + 1, hi + 8_192] : null;
+  for (let i = 0; span && i < 200; i++) {
+    const port = span[0] + Math.floor(Math.random() * (span[1] - span[0] + 1));
+    if (!avoid.includes(port) && (await canListen(port))) return port;
+  }
+  return freePort(); // the whole port space is ephemeral, or everything tried is taken
+}
+
 /**
  * Starts the GRIP origin (same feed as the bare reference) and Pushpin in front of it. Resolves when a
  * request through Pushpin reaches the origin and the publish endpoint answers.
  * Returns {url (Pushpin's client port), publishUrl (the origin: where the embedded store's events go),
- * pid (the runner), pids (runner, its processes, origin), cpuParts, stop()}.
+ * pid (the runner), pids (runner, its processes, origin), cpuParts, stop(), restarted (null, or why the
+ * first start failed)}.
+ *
+ * A start that does not become ready is stopped entirely (runner, services, origin, temp dir) and made once
+ * more from scratch on fresh ports; `restarted` then says what the first one saw, for the report's notes.
  */
-export async function startPushpin({ store, natsUrl, messageRate = DEFAULT_MESSAGE_RATE }) {
+export async function startPushpin(opts) {
+  try {
+    return { ...(await startOnce(opts)), restarted: null };
+  } catch (err) {
+    if (err.notInstalled) throw err;
+    const why = String(err?.message ?? err).split('\n')[0];
+    process.stderr.write(`   ${why}\n   pushpin: stopped it all; starting again on fresh ports\n`);
+    return { ...(await startOnce(opts)), restarted: why };
+  }
+}
+
+async function startOnce({ store, natsUrl, messageRate = DEFAULT_MESSAGE_RATE }) {
   const bin = pushpinBin();
-  if (!bin) throw new Error('pushpin is not installed');
+  if (!bin) throw Object.assign(new Error('pushpin is not installed'), { notInstalled: true });
   const dir = mkdtempSync(join(tmpdir(), 'hookstream-bench-pushpin-'));
   mkdirSync(join(dir, 'run'));
   mkdirSync(join(dir, 'log'));
-  const [httpPort, publishPort] = [await freePort(), await freePort()];
+  const httpPort = await quietPort();
+  const publishPort = await quietPort([httpPort]);
   const publishUrl = `http://127.0.0.1:${publishPort}/publish/`;
   let origin;
   let runner;
@@ -214,8 +266,13 @@ export async function startPushpin({ store, natsUrl, messageRate = DEFAULT_MESSA
       for (const f of readdirSync(join(dir, 'log'))) text += `\n${f}: ${readFileSync(join(dir, 'log', f), 'utf8')}`;
       return text.slice(-16_384);
     };
-    await waitOk(`${url}/healthz`, { method: 'GET' }, runner, logs);
-    await waitOk(publishUrl, { method: 'POST', body: '{"items":[]}' }, runner, logs);
+    // For a start that fails: who holds Pushpin's two ports (a short line) and its output and logs.
+    const diagnosis = () => ({
+      ports: `client port ${httpPort}: ${portHolders(httpPort)}; publish port ${publishPort}: ${portHolders(publishPort)}; origin on ${origin.port}`,
+      logs: logs(),
+    });
+    await waitOk(`${url}/healthz`, { method: 'GET' }, runner, diagnosis);
+    await waitOk(publishUrl, { method: 'POST', body: '{"items":[]}' }, runner, diagnosis);
     const services = descendants(runner.pid);
     return {
       kind: 'pushpin',
@@ -235,6 +292,51 @@ export async function startPushpin({ store, natsUrl, messageRate = DEFAULT_MESSA
   }
 }
 
+const TCP_STATES = { '01': 'established', '06': 'time-wait', '08': 'close-wait', '0A': 'listening' };
+
+/**
+ * Who holds loopback TCP `port` right now, from /proc/net/tcp and the processes' open sockets: for the error of a
+ * start that failed (pushpin-handler does not say when it cannot bind its publish port; it just never answers).
+ */
+export function portHolders(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const sockets = new Map();
+  try {
+    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || !f[1].endsWith(`:${hex}`)) continue;
+      sockets.set(
+        f[9],
+        `${TCP_STATES[f[3]] ?? `state ${f[3]}`}${f[2] === '00000000:0000' ? '' : ` to port ${parseInt(f[2].split(':')[1], 16)}`}`,
+      );
+    }
+  } catch {
+    return 'unknown (no /proc/net/tcp)';
+  }
+  if (!sockets.size) return 'nothing';
+  const owners = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let fds;
+    try {
+      fds = readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${name}/fd/${fd}`));
+        if (m && sockets.has(m[1])) owners.set(m[1], `${commOf(Number(name))} (pid ${name})`);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return [...sockets]
+    .map(([inode, what]) => `${what}${owners.has(inode) ? ` by ${owners.get(inode)}` : ''}`)
+    .join('; ');
+}
+
 function commOf(pid) {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -247,16 +349,24 @@ function commOf(pid) {
  * Retries until `url` answers 2xx. Each attempt has its own timeout: a request Pushpin accepted while its
  * services were still connecting to each other can be dropped and never answered.
  */
-async function waitOk(url, init, child, output, timeoutMs = 30_000) {
+async function waitOk(url, init, child, diagnosis, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
+  let last = 'no attempt';
   for (;;) {
     try {
       const res = await fetch(url, { ...init, signal: AbortSignal.timeout(1_000) });
       if (res.ok) return;
-    } catch {
+      last = `HTTP ${res.status}`;
+      await res.body?.cancel();
+    } catch (err) {
       // not listening yet, or the attempt timed out
+      last = String(err?.cause?.code ?? err?.name ?? err);
     }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`pushpin: ${url} not ready:\n${output()}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      const { ports, logs } = diagnosis();
+      const how = child.exitCode !== null ? `the runner exited with ${child.exitCode}` : `last attempt: ${last}`;
+      throw new Error(`pushpin: ${url} not ready (${how}; ${ports}):\n${logs}`);
+    }
     await sleep(50);
   }
 }

@@ -18,6 +18,32 @@ function memoryMeasurable(m) {
   return (m?.clients ?? 0) >= MIN_CLIENTS_FOR_MEMORY && m.bytesPerConnection > 0;
 }
 
+/**
+ * A check of the peer (Pushpin): what it did, measured by the same client as Hookstream, but not a check of
+ * Hookstream. The report states it as a fact about the peer, never in the met column or the correctness verdict.
+ */
+export function isPeerCheck(c) {
+  return c.peer === true || c.who === 'pushpin';
+}
+
+/**
+ * "Pushpin lost N of M deliveries" (and its duplicates, gaps, clients left short), from a measurement or a
+ * check's counts; null when it delivered everything.
+ */
+export function peerLoss(m, { brief = false } = {}) {
+  if (!m) return null;
+  const expected = m.expected ?? m.expectedDeliveries;
+  const parts = [];
+  if (m.lost) parts.push(`lost ${fmtNum(m.lost)} of ${fmtNum(expected)} deliveries`);
+  if (m.dups) parts.push(`delivered ${fmtNum(m.dups)} twice`);
+  const more = [];
+  if (m.gaps) more.push(`${fmtNum(m.gaps)} gaps`);
+  if (m.incomplete) more.push(`${fmtNum(m.incomplete)} clients missing events at the end`);
+  if (!parts.length && !more.length) return null;
+  if (!parts.length) parts.push('lost no delivery');
+  return `Pushpin ${parts.join(' and ')}${more.length && !brief ? ` (${more.join(', ')})` : ''}`;
+}
+
 function pushpinState(r) {
   if (!r.pushpin) return null; // not an SSE result, or a run from before the peer existed
   if (NOT_RUN.has(r.pushpin) || r.pushpin.startsWith('error')) return r.pushpin;
@@ -84,11 +110,15 @@ export function peerRows(r) {
     for (const v of r.variants ?? []) {
       const tag = `${fmtNum(v.params.rate)}/s × ${fmtNum(v.hookstream?.clients)}`;
       const cmp = state === 'measured' ? versusPushpin(r, v) : null;
-      const hs = cmp
+      const verdict = cmp
         ? cmp.behind.length
           ? `behind on ${cmp.behind.join(', ')}`
           : `ahead on ${4 - cmp.unknown.length} of 4${cmp.unknown.length ? ` (${cmp.unknown.join(', ')}: not measurable)` : ''}`
         : state;
+      // Pushpin's own loss at this rate is part of the comparison's context, said in words (a delivery it never
+      // made already counts against its delivered/s).
+      const loss = cmp ? peerLoss(v.pushpin, { brief: true }) : null;
+      const hs = loss ? `${verdict}; ${loss} at this rate` : verdict;
       add(
         `${tag}: vs Pushpin (delivered/s, p99, CPU, KB per connection)`,
         hs,
@@ -98,6 +128,11 @@ export function peerRows(r) {
         cmp?.met ?? null,
       );
     }
+  }
+  for (const c of r.checks ?? []) {
+    if (c.ok || !isPeerCheck(c)) continue;
+    const at = c.at ?? /^(.*?): every client/.exec(c.what)?.[1];
+    add(`Pushpin (the peer; no target)${at ? ` at ${at}` : ''}`, peerFact(c), '', '', '', null);
   }
   const sat = r.saturation ?? {};
   if (sat.hookstream && sat.bare) {
@@ -114,6 +149,28 @@ export function peerRows(r) {
     );
   }
   return rows;
+}
+
+/** The counts of a delivery check written before checks carried them as numbers (an older results file). */
+function countsInDetail(detail) {
+  const m =
+    /(\d+) deliveries of (\d+) expected; lost (\d+), duplicates (\d+), gaps (\d+), clients incomplete (\d+)/.exec(
+      detail ?? '',
+    );
+  if (!m) return null;
+  const [deliveries, expected, lost, dups, gaps, incomplete] = m.slice(1).map(Number);
+  return { deliveries, expected, lost, dups, gaps, incomplete };
+}
+
+/** One failed check of the peer as a plain statement: its loss, or what did not happen. */
+function peerFact(c) {
+  const loss = peerLoss(c.counts ?? countsInDetail(c.detail));
+  if (loss) return loss;
+  if (c.what === 'Pushpin ran')
+    return `did not start: ${String(c.detail ?? '')
+      .split('\n')[0]
+      .replace(/^Error: /, '')}`;
+  return `not so: ${c.what} (${c.detail})`;
 }
 
 /** The three-way table, as rows of cells: figure, Hookstream, bare, Pushpin, HS ÷ bare, HS ÷ Pushpin, verdict. */
@@ -228,6 +285,25 @@ function pushpinWarnings(r, max = 3) {
   return [...seen];
 }
 
+/**
+ * Pushpin's own losses in this result, one sentence per measured rate or step where it had any: the peer's
+ * result, measured by the same client, not one of Hookstream's checks.
+ */
+function peerLossNotes(r) {
+  const out = [];
+  for (const c of r.checks ?? []) {
+    if (c.ok || !isPeerCheck(c)) continue;
+    const loss = peerLoss(c.counts ?? countsInDetail(c.detail));
+    const at = c.at ?? /^(.*?): every client/.exec(c.what)?.[1];
+    if (loss) out.push(`${at ? `At ${at}, ` : ''}${loss}.`);
+  }
+  if (!out.length) return [];
+  return [
+    ...out,
+    "These are Pushpin's own results (its clients saw the gaps; the client is the one Hookstream is measured with), not checks of Hookstream: they count in neither the met column nor the correctness verdict.",
+  ];
+}
+
 /** Markdown lines for the three-way section (empty when no SSE fan-out ran). */
 export function peerMarkdown(run) {
   const results = peerResults(run);
@@ -238,6 +314,8 @@ export function peerMarkdown(run) {
     out.push(`| ${HEAD.join(' | ')} |`, '|---|---:|---:|---:|---:|---:|');
     for (const row of threeWay(r)) out.push(`| ${row.join(' | ')} |`);
     out.push('');
+    const losses = peerLossNotes(r);
+    if (losses.length) out.push(losses.join(' '), '');
     const warnings = pushpinWarnings(r);
     if (warnings.length)
       out.push(
@@ -264,5 +342,6 @@ export function printPeers(run) {
       `\nfanout-sse · ${r.store}: ${describe(r)}\n${line(HEAD)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`,
     );
     for (const row of rows) process.stdout.write(`${line(row)}\n`);
+    for (const note of peerLossNotes(r)) process.stdout.write(`${note}\n`);
   }
 }

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT } from './gateway.mjs';
-import { peerMarkdown, printPeers } from './report-peers.mjs';
+import { isPeerCheck, peerMarkdown, printPeers } from './report-peers.mjs';
 import { scaleSvg } from './report-scale.mjs';
 import { rowsOf } from './report-rows.mjs';
 
@@ -82,7 +82,7 @@ function markdown(run, svgName) {
   for (const r of run.results) {
     for (const c of r.checks ?? []) {
       out.push(
-        `- ${c.ok ? 'ok' : c.warnOnly ? 'warning' : '**FAILED**'} — ${r.scenario} · ${r.store} · ${c.who}: ${c.what} (${c.detail})`,
+        `- ${c.ok ? 'ok' : isPeerCheck(c) ? 'not so for the peer (no target)' : c.warnOnly ? 'warning' : '**FAILED**'} — ${r.scenario} · ${r.store} · ${c.who}: ${c.what} (${c.detail})`,
       );
     }
   }

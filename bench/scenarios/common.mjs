@@ -116,6 +116,15 @@ export function deliveryCheck(who, r) {
     what: 'every client received every event once, in order (no loss, no duplicate, no gap)',
     ok: r.lost === 0 && r.dups === 0 && r.gaps === 0 && r.incomplete === 0 && !r.unexpected,
     detail: `${r.deliveries} deliveries${r.topics ? ` (≈${r.expectedDeliveries} expected)` : ` of ${r.expectedDeliveries} expected`}; lost ${r.lost}, duplicates ${r.dups}, gaps ${r.gaps}, clients incomplete ${r.incomplete}${r.unexpected ? `, unexpected ${r.unexpected}` : ''}, server-closed reconnects ${r.drops}`,
+    // The same figures as numbers, for a report that states them (e.g. a peer's loss) rather than judging them.
+    counts: {
+      deliveries: r.deliveries,
+      expected: r.expectedDeliveries,
+      lost: r.lost,
+      dups: r.dups,
+      gaps: r.gaps,
+      incomplete: r.incomplete,
+    },
   };
 }
 

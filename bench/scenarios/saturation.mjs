@@ -31,7 +31,8 @@ export async function findSaturation(ctx, t, pub, { rates, p99Ms, seconds, drain
     r.gaps = Math.max(0, r.gaps - prev.incomplete);
     prev = total;
     const check = deliveryCheck(t.kind, r);
-    check.what = `saturation step ${rate} events/s: ${check.what}`;
+    check.at = `saturation step ${rate} events/s`;
+    check.what = `${check.at}: ${check.what}`;
     out.checks.push(check);
     const step = {
       rate,
