@@ -253,8 +253,17 @@ function resumeLater(c) {
 export function dropClient(c) {
   c.closedByUs = true;
   c.connected = false;
-  if (c.socket) c.socket.disconnect();
+  if (c.socket) {
+    // Reset the TCP connection, as a network failure or a proxy's restart does, rather than closing it politely: a
+    // polite close leaves each client's port in TIME_WAIT for a minute, and the reconnect's bind then has to search
+    // past them all (0.3–0.6 ms of kernel time per connect with 10,000 in TIME_WAIT), a cost of the load client
+    // alone. The server sees the reset on its next read, as it would in production.
+    const tcp = c.socket.io.engine?.transport?.ws?._socket;
+    if (tcp && typeof tcp.resetAndDestroy === 'function') tcp.resetAndDestroy();
+    else c.socket.disconnect();
+  }
   if (c.req) {
+    if (c.req.socket) c.req.socket.resetAndDestroy();
     c.req.destroy();
     c.req = null;
   }
