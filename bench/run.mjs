@@ -115,7 +115,16 @@ const FULL = {
   ],
   catchup: { events: 100_000, liveRate: 100, timeoutMs: 180_000 },
   // 10,000 clients, 50 per topic: the steady load stays 10,000 deliveries/s, so the storm is what is measured.
-  storm: { clients: 10_000, topics: 200, rate: 200, preStormMs: 4_000, postLiveMs: 2_000, timeoutMs: 120_000 },
+  storm: {
+    clients: 10_000,
+    topics: 200,
+    rate: 200,
+    preStormMs: 4_000,
+    postLiveMs: 2_000,
+    timeoutMs: 120_000,
+    // The load clients' nice value during the storm (see scenarios/storm.mjs); 0 shares the CPU evenly.
+    clientNice: 10,
+  },
   scale: {
     // Memory per idle connection, per transport: the slope of settled RSS over these client counts.
     memory: { levels: [1_000, 5_000, 10_000], rssSamples: 5 },
@@ -171,7 +180,7 @@ const SMOKE = {
     { clients: 20, rate: 200, events: 200, topics: 0, drainTimeoutMs: 30_000 },
   ],
   catchup: { events: 5_000, liveRate: 100, timeoutMs: 60_000 },
-  storm: { clients: 100, topics: 5, rate: 200, preStormMs: 1_000, postLiveMs: 500, timeoutMs: 60_000 },
+  storm: { clients: 100, topics: 5, rate: 200, preStormMs: 1_000, postLiveMs: 500, timeoutMs: 60_000, clientNice: 10 },
   scale: {
     memory: { levels: [20, 100], rssSamples: 2 },
     curve: {
