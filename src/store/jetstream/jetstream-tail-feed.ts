@@ -9,8 +9,12 @@
  * - Heartbeats: each pull asks the server for an idle heartbeat. While a pull waits with nothing to deliver the
  *   server sends one every `heartbeatMs`; a feed that sees neither a message nor a heartbeat for two ticks in a
  *   row has lost its pulls or its consumer (the node holding it died, the server restarted under it, or a
- *   budget we think is on the server is not), and ends. Ticks count, not elapsed time: after the event loop was
- *   blocked the first tick runs before the socket is read, and must not judge alone.
+ *   budget we think is on the server is not), and ends. A tick does not judge in the timers phase, where after a
+ *   long turn it runs before the socket is read: it judges in the check phase of the same loop iteration, after
+ *   the poll phase has read (and the client has parsed and handed to the callback) whatever reached the socket
+ *   meanwhile. Two quiet judgements in a row then mean two intervals in which nothing reached the socket, however
+ *   busy the process was; judging in the timers phase, a quiet tick followed by one turn longer than the interval
+ *   ended a feed whose heartbeats were waiting to be read.
  * - A jump in the delivery sequence (a message lost on the way), any 409 (consumer deleted, leader change),
  *   404, 503 (no consumer answers) or other unexpected status, or a failed subscription ends the feed.
  *
@@ -54,6 +58,8 @@ export class TailFeed {
   private sub?: Subscription;
   private inbox = '';
   private ticker?: NodeJS.Timeout;
+  /** A tick's judgement is queued (see judge()). */
+  private judging = false;
   /** Messages asked for by pulls and not received yet (as far as the statuses tell). */
   private requested = 0;
   private dseq = 0;
@@ -136,6 +142,14 @@ export class TailFeed {
   }
 
   private tick(): void {
+    if (this.done || this.judging) return;
+    this.judging = true;
+    setImmediate(this.judge);
+  }
+
+  /** A tick's judgement, after the I/O of its loop iteration (see the header). */
+  private readonly judge = (): void => {
+    this.judging = false;
     if (this.done) return;
     if (this.heard || !this.o.connected()) {
       if (this.heard) this.heardAt = Date.now();
@@ -144,5 +158,5 @@ export class TailFeed {
       return;
     }
     if (++this.quietTicks >= 2) this.end('heartbeats missed', true);
-  }
+  };
 }
