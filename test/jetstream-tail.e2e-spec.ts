@@ -182,10 +182,31 @@ describeWithNats('JetStreamTail on its own pulls', () => {
     expect(logger.lines.filter((l) => l.msg === 'JetStream tail started')).toHaveLength(1);
   });
 
+  it('a pull that ended without a word from the server: one quiet interval sends a new one, the feed goes on', async () => {
+    const stream = await freshStream();
+    // The first expiry's 408 is lost: the feed still counts that pull's budget, which is no longer on the server.
+    let dropped = 0;
+    let expired = 0;
+    const conn = tappedConnection(nc, (msg) => {
+      if (statusCode(msg) !== 408) return true;
+      if (dropped === 0) return !++dropped;
+      expired++;
+      return true;
+    });
+    const { tail, got, logger } = startTail(stream, conn, { expiresMs: 1_000, heartbeatMs: 250, watchdogMs: 60_000 });
+    await tail.ready();
+    await waitFor(() => dropped === 1 && expired >= 2, { message: 'pulls expiring again after the lost status' });
+    await append(stream, 3);
+    await waitFor(() => got.length >= 3, { message: 'the events after the lost status' });
+    expect(got).toEqual(upTo(3));
+    expect(feedEnds(logger)).toEqual([]);
+    expect(logger.lines.filter((l) => l.msg === 'JetStream tail started')).toHaveLength(1);
+  });
+
   it('a busy event loop is not silence: what came while it was blocked is read before a tick judges', async () => {
     const stream = await freshStream();
     const heartbeatMs = 200;
-    // One interval with nothing from the server (as when a heartbeat comes late), then a turn of three intervals
+    // Two intervals with nothing from the server (as when heartbeats come late), then a turn of three intervals
     // while the server keeps sending: the heartbeats of that turn are on the socket when the next tick runs.
     let silent = false;
     const conn = tappedConnection(nc, (msg) => !(silent && statusCode(msg) !== 0));
@@ -195,7 +216,7 @@ describeWithNats('JetStreamTail on its own pulls', () => {
       ticks++;
       // After this tick's own judgement (queued before these, in the same turn).
       if (ticks === 3) setImmediate(() => (silent = true));
-      if (ticks === 4) {
+      if (ticks === 5) {
         setImmediate(() => {
           silent = false;
           const until = Date.now() + 3 * heartbeatMs;
