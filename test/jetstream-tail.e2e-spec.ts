@@ -182,6 +182,74 @@ describeWithNats('JetStreamTail on its own pulls', () => {
     expect(logger.lines.filter((l) => l.msg === 'JetStream tail started')).toHaveLength(1);
   });
 
+  it('a pull that ended without a word from the server: one quiet interval sends a new one, the feed goes on', async () => {
+    const stream = await freshStream();
+    // The first expiry's 408 is lost: the feed still counts that pull's budget, which is no longer on the server.
+    let dropped = 0;
+    let expired = 0;
+    const conn = tappedConnection(nc, (msg) => {
+      if (statusCode(msg) !== 408) return true;
+      if (dropped === 0) return !++dropped;
+      expired++;
+      return true;
+    });
+    const { tail, got, logger } = startTail(stream, conn, { expiresMs: 1_000, heartbeatMs: 250, watchdogMs: 60_000 });
+    await tail.ready();
+    await waitFor(() => dropped === 1 && expired >= 2, { message: 'pulls expiring again after the lost status' });
+    await append(stream, 3);
+    await waitFor(() => got.length >= 3, { message: 'the events after the lost status' });
+    expect(got).toEqual(upTo(3));
+    expect(feedEnds(logger)).toEqual([]);
+    expect(logger.lines.filter((l) => l.msg === 'JetStream tail started')).toHaveLength(1);
+  });
+
+  it('a busy event loop is not silence: what came while it was blocked is read before a tick judges', async () => {
+    const stream = await freshStream();
+    const heartbeatMs = 200;
+    // Two intervals with nothing from the server (as when heartbeats come late), then a turn of three intervals
+    // while the server keeps sending: the heartbeats of that turn are on the socket when the next tick runs.
+    let silent = false;
+    const conn = tappedConnection(nc, (msg) => !(silent && statusCode(msg) !== 0));
+    let ticks = 0;
+    let blocked = false;
+    const afterTick = () => {
+      ticks++;
+      // After this tick's own judgement (queued before these, in the same turn).
+      if (ticks === 3) setImmediate(() => (silent = true));
+      if (ticks === 5) {
+        setImmediate(() => {
+          silent = false;
+          const until = Date.now() + 3 * heartbeatMs;
+          while (Date.now() < until) {
+            // the event loop is busy
+          }
+          blocked = true;
+        });
+      }
+    };
+    // The feed's ticker (the only interval of heartbeatMs), with a look after each of its ticks.
+    const realSetInterval = globalThis.setInterval;
+    const spy = jest.spyOn(globalThis, 'setInterval').mockImplementation(((fn: () => void, ms?: number) =>
+      realSetInterval(
+        ms === heartbeatMs
+          ? () => {
+              fn();
+              afterTick();
+            }
+          : fn,
+        ms,
+      )) as unknown as typeof setInterval);
+    cleanups.push(async () => void spy.mockRestore());
+    const { tail, got, logger } = startTail(stream, conn, { heartbeatMs, expiresMs: 10_000, watchdogMs: 60_000 });
+    await tail.ready();
+    await waitFor(() => blocked && ticks >= 8, { message: 'the busy turn and a few ticks after it' });
+    await append(stream, 3);
+    await waitFor(() => got.length >= 3, { message: 'the events after the busy turn' });
+    expect(got).toEqual(upTo(3));
+    expect(feedEnds(logger)).toEqual([]);
+    expect(logger.lines.filter((l) => l.msg === 'JetStream tail started')).toHaveLength(1);
+  });
+
   it('the server restarted (its in-memory consumer gone) with nobody recreating the tail: heartbeats tell it', async () => {
     const stream = await freshStream();
     const { tail, got, logger } = startTail(stream, nc, { expiresMs: 2_000, heartbeatMs: 250 });

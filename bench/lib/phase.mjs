@@ -150,7 +150,8 @@ export async function scrapeMetrics(url) {
 /**
  * The gateway's warnings and errors (pino lines of level 40 and up) during a phase, counted by message and
  * printed: a stalled feed, a slow consumer or a failed store call then leaves evidence beside the figures it
- * explains.
+ * explains. Each message says when it was logged (first and last), in the seconds of the progress lines, so a
+ * warning of a phase of several steps (the scale curve) can be placed in its step.
  */
 function reportWarnings(server, store) {
   const counts = new Map();
@@ -158,12 +159,19 @@ function reportWarnings(server, store) {
     if (!line.startsWith('{')) continue;
     try {
       const entry = JSON.parse(line);
-      if (entry.level >= 40) counts.set(entry.msg, (counts.get(entry.msg) ?? 0) + 1);
+      if (entry.level < 40) continue;
+      const t = typeof entry.time === 'string' ? Date.parse(entry.time) : entry.time;
+      const at = Number.isFinite(t) ? Math.round((t - performance.timeOrigin) / 1000) : null;
+      const c = counts.get(entry.msg) ?? { n: 0, first: at, last: at };
+      c.n++;
+      c.last = at;
+      counts.set(entry.msg, c);
     } catch {
       // a line cut by the capture's size limit
     }
   }
   if (!counts.size) return;
-  const list = [...counts].map(([msg, n]) => `${n} × ${msg}`).join('; ');
+  const when = ({ first, last }) => (first === null ? '' : first === last ? ` (${first} s)` : ` (${first}–${last} s)`);
+  const list = [...counts].map(([msg, c]) => `${c.n} × ${msg}${when(c)}`).join('; ');
   process.stderr.write(`   gateway (${store}) logged warnings: ${list}\n`);
 }

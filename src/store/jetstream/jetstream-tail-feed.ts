@@ -7,10 +7,15 @@
  *   events flow there is always a pull on the server with room (statuses of expired pulls give back what they
  *   did not deliver, and the next pull goes out at once).
  * - Heartbeats: each pull asks the server for an idle heartbeat. While a pull waits with nothing to deliver the
- *   server sends one every `heartbeatMs`; a feed that sees neither a message nor a heartbeat for two ticks in a
- *   row has lost its pulls or its consumer (the node holding it died, the server restarted under it, or a
- *   budget we think is on the server is not), and ends. Ticks count, not elapsed time: after the event loop was
- *   blocked the first tick runs before the socket is read, and must not judge alone.
+ *   server sends one every `heartbeatMs`. A tick that finds neither a message nor a heartbeat since the one
+ *   before sends a new pull at once (the budget we count is not on the server: a pull it ended without a
+ *   status); a feed still quiet two ticks later has lost its consumer (the node holding it died, the server
+ *   restarted under it), and ends. A tick does not judge in the timers phase, where after a
+ *   long turn it runs before the socket is read: it judges in the check phase of the same loop iteration, after
+ *   the poll phase has read (and the client has parsed and handed to the callback) whatever reached the socket
+ *   meanwhile. Quiet judgements in a row then mean intervals in which nothing reached the socket, however
+ *   busy the process was; judging in the timers phase, a quiet tick followed by one turn longer than the interval
+ *   ended a feed whose heartbeats were waiting to be read.
  * - A jump in the delivery sequence (a message lost on the way), any 409 (consumer deleted, leader change),
  *   404, 503 (no consumer answers) or other unexpected status, or a failed subscription ends the feed.
  *
@@ -54,6 +59,8 @@ export class TailFeed {
   private sub?: Subscription;
   private inbox = '';
   private ticker?: NodeJS.Timeout;
+  /** A tick's judgement is queued (see judge()). */
+  private judging = false;
   /** Messages asked for by pulls and not received yet (as far as the statuses tell). */
   private requested = 0;
   private dseq = 0;
@@ -136,6 +143,14 @@ export class TailFeed {
   }
 
   private tick(): void {
+    if (this.done || this.judging) return;
+    this.judging = true;
+    setImmediate(this.judge);
+  }
+
+  /** A tick's judgement, after the I/O of its loop iteration (see the header). */
+  private readonly judge = (): void => {
+    this.judging = false;
     if (this.done) return;
     if (this.heard || !this.o.connected()) {
       if (this.heard) this.heardAt = Date.now();
@@ -143,6 +158,13 @@ export class TailFeed {
       this.quietTicks = 0;
       return;
     }
-    if (++this.quietTicks >= 2) this.end('heartbeats missed', true);
-  }
+    if (++this.quietTicks >= 3) return this.end('heartbeats missed', true);
+    if (this.quietTicks > 1) return;
+    // A pull waiting on the server sends a heartbeat every interval, so none of ours waits there: the budget we
+    // count is not on the server (a pull it ended without a status), and events would wait for a new consumer.
+    // Ask again now. The new pull's first heartbeat comes one interval after it, about when the next tick runs,
+    // so a feed whose consumer or server is gone ends on the third quiet tick, not the second.
+    this.requested = 0;
+    this.topUp();
+  };
 }

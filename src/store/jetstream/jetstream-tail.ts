@@ -15,8 +15,9 @@
  * wrong ends it, and a new consumer is created from lastSeq + 1 at once:
  * - every reconnect (recreateAll): an R1 in-memory consumer does not survive a server restart;
  * - a jump in the delivery sequence (a message lost on the way);
- * - no message and no heartbeat for two heartbeat intervals (the consumer's node died while our connection to
- *   another node stayed up, or the pulls we count on are not on the server);
+ * - no message and no heartbeat for three heartbeat intervals (the consumer's node died while our connection to
+ *   another node stayed up); after the first such interval the feed sends a new pull, for the case where the
+ *   pulls we count on are not on the server;
  * - the consumer deleted or not found (409, 404, 503), or any other unexpected pull status;
  * - a stall watchdog, as a last resort: messages pending on the consumer but none delivered for two looks in a
  *   row (a second apart); it asks the server only after a second without messages.

@@ -1,6 +1,8 @@
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from '@jest/globals';
 import type { StreamInfo } from '@nats-io/jetstream';
-import { epochOf, idempotencyKey, streamStateOf } from './jetstream-util.js';
+import { epochOf, idempotencyKey, streamStateOf, withTimeout } from './jetstream-util.js';
 
 const info = (state: Partial<StreamInfo['state']>, created = '2026-11-26T17:00:00.123456789Z') =>
   ({ config: { name: 'EVENTS' }, created, state }) as unknown as StreamInfo;
@@ -34,5 +36,38 @@ describe('streamStateOf', () => {
   });
   it('reports stored messages as they are', () => {
     expect(streamStateOf(info({ messages: 3, first_seq: 5, last_seq: 7 }))).toMatchObject({ firstSeq: 5, lastSeq: 7 });
+  });
+});
+
+describe('withTimeout', () => {
+  it('an answer that reached the socket while the event loop was busy past the deadline wins', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = (await accepted) as [Socket];
+    try {
+      const answer = once(client, 'data').then(([chunk]) => String(chunk));
+      // In the check phase: the loop goes on to the timers phase (the deadline has passed by then) before it
+      // polls the socket that holds the answer.
+      const result = await new Promise<Promise<string>>((resolve) =>
+        setImmediate(() => {
+          const call = withTimeout(answer, 20, 'the call');
+          peer.write('the answer');
+          const until = Date.now() + 100;
+          while (Date.now() < until) {
+            // the event loop is busy
+          }
+          resolve(call);
+        }),
+      );
+      expect(result).toBe('the answer');
+    } finally {
+      client.destroy();
+      peer.destroy();
+      server.close();
+    }
   });
 });

@@ -62,16 +62,24 @@ export function unavailable(what: string, err: unknown): StoreUnavailableError {
   return new StoreUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
 }
 
-/** Rejects with a StoreUnavailableError when `promise` has not settled within `ms`. */
+/**
+ * Rejects with a StoreUnavailableError when `promise` has not settled within `ms`. The deadline is judged in the
+ * check phase after the timer: when the event loop was busy past it, the timer runs before the socket is read,
+ * and an answer that came meanwhile (read in the poll phase between the two) still wins.
+ */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let judge: NodeJS.Immediate | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`${what}: no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      judge = setImmediate(() => reject(new StoreUnavailableError(`${what}: no answer within ${ms} ms`)));
+    }, ms);
   });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+    clearImmediate(judge);
   }
 }
 
