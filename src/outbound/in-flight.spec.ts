@@ -47,4 +47,20 @@ describe('InFlightDeliveries', () => {
     expect(held.size).toBe(1);
     expect(log).toEqual(['retry 3 400']);
   });
+
+  it('leaves a retry to the queue when the hand-out was held past the ack wait (handed out again meanwhile)', async () => {
+    const log: string[] = [];
+    let now = 0;
+    const held = new InFlightDeliveries(() => now, 500, 1_000);
+    const fresh = held.claim('q', handOut(1, log), 0)!;
+    now = 999;
+    await held.current(fresh).retry(400);
+    expect(log).toEqual(['retry 1 400']);
+    const stale = held.claim('q', handOut(2, log), 1_000)!;
+    // The process was stopped past the ack wait during this attempt: no retry goes to the queue, the holding is gone.
+    now = 2_000;
+    await held.current(stale).retry(400);
+    expect(log).toEqual(['retry 1 400']);
+    expect(held.size).toBe(0);
+  });
 });

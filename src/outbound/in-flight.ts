@@ -29,6 +29,8 @@ export class InFlightDeliveries {
   constructor(
     private readonly now: () => number,
     private readonly settledTtlMs: number,
+    /** The queue's ack wait: a hand-out held longer than this has been handed out again (see current()). */
+    private readonly ackWaitMs = Infinity,
   ) {}
 
   /**
@@ -80,6 +82,11 @@ export class InFlightDeliveries {
       // to join to this holding (which the holder gives up only once its outcome is recorded).
       retry: (delayMs: number) => {
         this.release(h);
+        // Held past the ack wait (this process was stopped or starved during the attempt): the queue has handed the
+        // event out again, maybe to another process that is attempting it now. Leave it to the queue. A retry sent now
+        // is not ignored as stale: nats-server applies it to the newer hand-out, which is then handed out once more
+        // after the delay even when its holder delivered and acked it meanwhile (a second 2xx at the receiver).
+        if (this.now() - h.pulledAt >= this.ackWaitMs) return Promise.resolve();
         return h.item.retry(delayMs);
       },
       drop: async () => {
