@@ -25,7 +25,7 @@ export class DeliveryWorker {
   constructor(readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
-    this.holdings = new InFlightDeliveries(this.now, ackWaitFor(deps.config) / 2, ackWaitFor(deps.config));
+    this.holdings = new InFlightDeliveries(this.now, ackWaitFor(deps.config));
   }
 
   /** Brings the running loops in line with the endpoints and jobs (called on every refresh). */

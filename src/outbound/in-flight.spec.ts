@@ -22,7 +22,7 @@ function handOut(attempt: number, log: string[]): DeliveryItem {
 describe('InFlightDeliveries', () => {
   it('joins a second hand-out to the one held and settles through the newest', async () => {
     const log: string[] = [];
-    const held = new InFlightDeliveries(() => 0, 1_000);
+    const held = new InFlightDeliveries(() => 0, 2_000);
     const h = held.claim('q', handOut(1, log), 0)!;
     expect(held.claim('q', handOut(2, log), 0)).toBeNull();
     const item = held.current(h);
@@ -36,7 +36,7 @@ describe('InFlightDeliveries', () => {
 
   it('treats the hand-out after a retry as the next attempt, even before the holder lets go', async () => {
     const log: string[] = [];
-    const held = new InFlightDeliveries(() => 0, 1_000);
+    const held = new InFlightDeliveries(() => 0, 2_000);
     const h = held.claim('q', handOut(3, log), 0)!;
     await held.current(h).retry(400);
     // The queue hands it out again after the delay while the holder still records the failed attempt.
@@ -51,7 +51,7 @@ describe('InFlightDeliveries', () => {
   it('leaves a retry to the queue when the hand-out was held past the ack wait (handed out again meanwhile)', async () => {
     const log: string[] = [];
     let now = 0;
-    const held = new InFlightDeliveries(() => now, 500, 1_000);
+    const held = new InFlightDeliveries(() => now, 1_000);
     const fresh = held.claim('q', handOut(1, log), 0)!;
     now = 999;
     await held.current(fresh).retry(400);

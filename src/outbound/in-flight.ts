@@ -26,12 +26,16 @@ export class InFlightDeliveries {
   /** Key → until when a hand-out of it is ignored; in insertion order, which is expiry order (one ttl). */
   private readonly settled = new Map<string, number>();
 
+  /** How long an echo of a settled hand-out is ignored: half an ack wait. */
+  private readonly settledTtlMs: number;
+
   constructor(
     private readonly now: () => number,
-    private readonly settledTtlMs: number,
     /** The queue's ack wait: a hand-out held longer than this has been handed out again (see current()). */
-    private readonly ackWaitMs = Infinity,
-  ) {}
+    private readonly ackWaitMs: number,
+  ) {
+    this.settledTtlMs = ackWaitMs / 2;
+  }
 
   /**
    * A hand-out: a new holding for the caller to attempt, or null when it joined one held here (or is the echo of
