@@ -131,7 +131,7 @@ export function peerRows(r) {
   }
   for (const c of r.checks ?? []) {
     if (c.ok || !isPeerCheck(c)) continue;
-    const at = c.at ?? /^(.*?): every client/.exec(c.what)?.[1];
+    const at = checkAt(c);
     add(`Pushpin (the peer; no target)${at ? ` at ${at}` : ''}`, peerFact(c), '', '', '', null);
   }
   const sat = r.saturation ?? {};
@@ -151,20 +151,29 @@ export function peerRows(r) {
   return rows;
 }
 
-/** The counts of a delivery check written before checks carried them as numbers (an older results file). */
-function countsInDetail(detail) {
+/**
+ * A delivery check's counts: carried as numbers, or, in a results file written before checks carried them, read
+ * from its detail.
+ */
+function countsOf(c) {
+  if (c.counts) return c.counts;
   const m =
     /(\d+) deliveries of (\d+) expected; lost (\d+), duplicates (\d+), gaps (\d+), clients incomplete (\d+)/.exec(
-      detail ?? '',
+      c.detail ?? '',
     );
   if (!m) return null;
   const [deliveries, expected, lost, dups, gaps, incomplete] = m.slice(1).map(Number);
   return { deliveries, expected, lost, dups, gaps, incomplete };
 }
 
+/** Where in the run a check was made ("200 events/s", "warm-up", …), or undefined. */
+function checkAt(c) {
+  return c.at ?? /^(.*?): every client/.exec(c.what)?.[1];
+}
+
 /** One failed check of the peer as a plain statement: its loss, or what did not happen. */
 function peerFact(c) {
-  const loss = peerLoss(c.counts ?? countsInDetail(c.detail));
+  const loss = peerLoss(countsOf(c));
   if (loss) return loss;
   if (c.what === 'Pushpin ran')
     return `did not start: ${String(c.detail ?? '')
@@ -293,8 +302,8 @@ function peerLossNotes(r) {
   const out = [];
   for (const c of r.checks ?? []) {
     if (c.ok || !isPeerCheck(c)) continue;
-    const loss = peerLoss(c.counts ?? countsInDetail(c.detail));
-    const at = c.at ?? /^(.*?): every client/.exec(c.what)?.[1];
+    const loss = peerLoss(countsOf(c));
+    const at = checkAt(c);
     if (loss) out.push(`${at ? `At ${at}, ` : ''}${loss}.`);
   }
   if (!out.length) return [];
