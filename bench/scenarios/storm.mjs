@@ -45,13 +45,13 @@ export async function storm(ctx, store) {
             `the client processes ran at nice ${P.clientNice} during the storm (the gateway and nats-server at 0)`,
           );
         }
-        let starts, at, s;
+        let at;
         try {
-          starts = await ctx.fleet.each('storm', { timeoutMs: P.timeoutMs });
-          at = Math.min(...starts.map((s) => s.at));
+          const starts = await ctx.fleet.each('storm', { timeoutMs: P.timeoutMs });
+          at = Math.min(...starts.map((x) => x.at));
           const deadline = Date.now() + P.timeoutMs;
           for (;;) {
-            s = await ctx.fleet.stats();
+            const s = await ctx.fleet.stats();
             ctx.progress(`${label}: ${s.connected}/${s.clients} reconnected, ${s.live} live again`);
             if (s.live >= o.opened || Date.now() > deadline) break;
             await sleep(100);
